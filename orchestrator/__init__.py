@@ -1,0 +1,3 @@
+"""Controller: pipeline stages, policies, benchmark runner, CLI."""
+
+from __future__ import annotations
