@@ -7,17 +7,9 @@ from typing import Any
 
 import pytest
 
-from skills.embedding import Embedder, default_model_path
+from skills.embedding import Embedder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "skills"
-
-
-@pytest.fixture(scope="session")
-def minilm() -> Any:
-    """The packaged all-MiniLM-L6-v2, loaded once (about 90 MB, a few seconds on CPU)."""
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(default_model_path(), device="cpu")
 
 
 @pytest.fixture

@@ -1,0 +1,254 @@
+"""Answer extraction and scoring: choice letters, boxed math answers, and reasoning-trace trimming."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from functools import lru_cache
+
+from common.errors import ConfigError
+from common.records import LETTERS, AnswerFormat
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "extract_answer",
+    "extract_boxed",
+    "extract_choice",
+    "is_correct",
+    "math_equal",
+    "trim_reasoning",
+]
+
+_THINK_END = "</think>"
+_THINK_START = "<think>"
+_BOX_OPENERS = ("\\boxed{", "\\fbox{")
+# "The answer is 42", "final answer is: $-3.5$", "answer is 1/2" -- the plain-text fallback of extract_boxed.
+_MATH_ANSWER_IS = re.compile(r"answer is[:\s]*\$?\s*([-+]?\d[\d,]*(?:\.\d+)?(?:/\d+)?)", re.IGNORECASE)
+# math-verify's timeouts use signal.alarm, which only works in the main thread.
+_MATH_VERIFY_TIMEOUT_S = 5
+
+
+@lru_cache(maxsize=64)
+def _choice_patterns(letters: str) -> tuple[re.Pattern[str], ...]:
+    cls = "[" + re.escape(letters) + "]"
+    return (
+        # The MMLU-Pro harness (TIGER-AI-Lab/MMLU-Pro, compute_accuracy.py), step 1: first "answer is (X)".
+        re.compile(rf"answer is \(?({cls})\)?"),
+        # Reasoning models box their letter: \boxed{C} or \boxed{(C)} or \boxed{\text{C}}.
+        re.compile(rf"\\boxed\{{\s*(?:\\text\{{)?\(?({cls})\)?\}}?\s*\}}"),
+        # Harness step 2, r".*[aA]nswer:\s*\(?([A-J])\)?" -- see _answer_colon for how it is searched.
+        re.compile(rf"[aA]nswer:\s*\(?({cls})"),
+        # Harness step 3, r"\b[A-J]\b(?!.*\b[A-J]\b)" with DOTALL: the last standalone letter. Standalone
+        # letters cannot overlap, so the last of all matches is the same letter in linear time.
+        re.compile(rf"\b({cls})\b"),
+    )
+
+
+def _answer_colon(pattern: re.Pattern[str], text: str) -> str | None:
+    r"""The harness's ``re.search(r".*[aA]nswer:\s*\(?([A-J])\)?", text)`` in linear time.
+
+    The leading ``.*`` (no DOTALL) makes ``re.search`` quadratic on long single-line texts. What it
+    selects: the first line holding a match, and in that line the last ``Answer:`` that matches
+    (``\s*`` may run onto later lines). ``pattern`` drops the ``.*`` and the optional closing
+    parenthesis, which never changes the group.
+    """
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return None
+    first_line_end = text.find("\n", matches[0].start())
+    if first_line_end == -1:
+        return matches[-1].group(1)
+    same_line = [m for m in matches if m.start() < first_line_end]
+    return same_line[-1].group(1)
+
+
+def extract_choice(text: str | None, letters: str = LETTERS) -> str | None:
+    """Extract a multiple-choice letter the way the MMLU-Pro harness does.
+
+    The steps, first hit wins: the first ``answer is (X)``; the last ``\\boxed{X}``; ``Answer: X``
+    (the last on the first line that has one); the last standalone capital letter in the text. Only
+    letters in ``letters`` are accepted at every step.
+
+    Args:
+        text: the model's generated text.
+        letters: the allowed answer letters, e.g. ``"ABCD"`` for a four-option question.
+
+    Returns:
+        The letter, or ``None`` when the text holds no allowed letter.
+
+    Example:
+        >>> extract_choice("Let's think step by step. ... The answer is (C).")
+        'C'
+    """
+    if not text or not letters:
+        return None
+    answer_is, boxed, answer_colon, last_letter = _choice_patterns(letters)
+    match = answer_is.search(text)
+    if match:
+        return match.group(1)
+    boxes = boxed.findall(text)
+    if boxes:
+        return str(boxes[-1])
+    letter = _answer_colon(answer_colon, text)
+    if letter:
+        return letter
+    letters_found = last_letter.findall(text)
+    return str(letters_found[-1]) if letters_found else None
+
+
+def _boxed_contents(text: str) -> list[str]:
+    """Every ``\\boxed{...}`` / ``\\fbox{...}`` body, brace-balanced, in text order."""
+    found: list[tuple[int, str]] = []
+    for opener in _BOX_OPENERS:
+        start = text.find(opener)
+        while start != -1:
+            depth = 1
+            i = start + len(opener)
+            while i < len(text) and depth:
+                if text[i] == "{":
+                    depth += 1
+                elif text[i] == "}":
+                    depth -= 1
+                i += 1
+            if depth == 0:  # an unclosed box (truncated generation) is not an answer
+                found.append((start, text[start + len(opener) : i - 1]))
+            start = text.find(opener, start + len(opener))
+    return [body for _, body in sorted(found)]
+
+
+def extract_boxed(text: str | None) -> str | None:
+    """Extract a math answer: the body of the last ``\\boxed{...}``, braces balanced.
+
+    Falls back to the last number in an ``answer is N`` phrase when nothing is boxed.
+
+    Args:
+        text: the model's generated text.
+
+    Returns:
+        The stripped answer string, or ``None`` when none is found.
+
+    Example:
+        >>> extract_boxed(r"so $m+n = \\boxed{\\frac{33}{1}}$.")
+        '\\\\frac{33}{1}'
+    """
+    if not text:
+        return None
+    boxes = [b.strip() for b in _boxed_contents(text)]
+    boxes = [b for b in boxes if b]
+    if boxes:
+        return boxes[-1]
+    numbers = _MATH_ANSWER_IS.findall(text)
+    if numbers:
+        return str(numbers[-1]).rstrip(".")
+    return None
+
+
+def _normalise_math_string(s: str) -> str:
+    s = s.strip().strip("$").strip()
+    for opener in _BOX_OPENERS:
+        if s.startswith(opener) and s.endswith("}"):
+            s = s[len(opener) : -1]
+    s = "".join(s.split()).rstrip(".").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    if re.fullmatch(r"[-+]?\d[\d,]*", s):
+        s = str(int(s.replace(",", "")))
+    return s.lower()
+
+
+def _as_latex(s: str) -> str:
+    """Wrap a bare answer so math-verify's LaTeX extractor sees it as one expression."""
+    if "$" in s or any(opener in s for opener in _BOX_OPENERS):
+        return s
+    return f"${s}$"
+
+
+def math_equal(pred: str | None, gold: str | None) -> bool:
+    """Whether a predicted math answer equals the gold one, using math-verify.
+
+    Both sides are wrapped in ``$...$`` unless they already hold ``$`` or ``\\boxed``, then parsed and
+    compared symbolically (``"1/2"`` equals ``"0.5"`` and ``"\\frac{1}{2}"``). When math-verify cannot
+    parse one side, the two are compared as normalised strings (whitespace, ``$``, a trailing
+    period and integer leading zeros ignored).
+
+    Args:
+        pred: the extracted prediction (e.g. from :func:`extract_boxed`), or ``None``.
+        gold: the gold answer.
+
+    Returns:
+        ``True`` when they are equal; ``False`` when either is missing or they differ.
+    """
+    if pred is None or gold is None or not pred.strip() or not gold.strip():
+        return False
+    from math_verify import parse, verify  # heavy (sympy); import on first use
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    timeout_s = _MATH_VERIFY_TIMEOUT_S if in_main_thread else None
+    gold_parsed = parse(_as_latex(gold), parsing_timeout=timeout_s)
+    pred_parsed = parse(_as_latex(pred), parsing_timeout=timeout_s)
+    if gold_parsed and pred_parsed:
+        if verify(gold_parsed, pred_parsed, timeout_seconds=timeout_s):
+            return True
+        logger.debug("math-verify: %r != %r", pred[:100], gold[:100])
+    return _normalise_math_string(pred) == _normalise_math_string(gold)
+
+
+def extract_answer(text: str | None, answer_format: AnswerFormat) -> str | None:
+    """Extract the answer from a generated text as the task's format asks.
+
+    Args:
+        text: the model's generated text.
+        answer_format: the task's answer format; ``multiple_choice`` extracts a letter among
+            ``answer_format.letters``, ``math`` the last boxed expression.
+
+    Returns:
+        The extracted answer, or ``None``.
+    """
+    if answer_format.kind == "math":
+        return extract_boxed(text)
+    return extract_choice(text, answer_format.letters)
+
+
+def is_correct(pred: str | None, gold: str | None, answer_format: AnswerFormat) -> bool:
+    """Whether an extracted answer is correct.
+
+    Args:
+        pred: the extracted answer (from :func:`extract_answer`).
+        gold: the gold answer.
+        answer_format: the task's answer format: letters compare exactly (case and surrounding
+            whitespace ignored); math answers through :func:`math_equal`.
+
+    Returns:
+        ``True`` when correct; ``False`` when wrong or either side is missing.
+    """
+    if pred is None or gold is None:
+        return False
+    if answer_format.kind == "math":
+        return math_equal(pred, gold)
+    return pred.strip().upper() == gold.strip().upper()
+
+
+def trim_reasoning(text: str, max_chars: int) -> str:
+    """Shorten an expert's output before it is shown to an aggregator.
+
+    Reasoning models write ``<think>...</think>`` and then their answer, so the text after the first
+    ``</think>`` is kept (the paper's aggregator does the same); when nothing follows it, the
+    reasoning before it is kept instead. The result is then cut to its last ``max_chars``
+    characters, because answers come at the end.
+
+    Args:
+        text: the expert's generated text.
+        max_chars: the most characters to keep.
+
+    Returns:
+        The trimmed text.
+
+    Raises:
+        ConfigError: when ``max_chars`` is below 1.
+    """
+    if max_chars < 1:
+        raise ConfigError(f"trim_reasoning: max_chars={max_chars} must be >= 1")
+    before, sep, after = text.partition(_THINK_END)
+    if sep:
+        text = after.strip() or before.replace(_THINK_START, "", 1).strip()
+    return text[-max_chars:] if len(text) > max_chars else text

@@ -1,0 +1,114 @@
+"""The benchmark config: data, expert pool, methods and seeds, read from YAML (``configs/bench/*.yaml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from batching.config import ExpertConfig
+from common.errors import ConfigError
+from orchestrator.methods import MethodConfig
+
+BENCH_CONFIG_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RecordedSplitsData(_Strict):
+    """The paper's profiling/test split files, matched onto recorded questions by question text."""
+
+    kind: Literal["recorded_splits"] = "recorded_splits"
+    task: str = Field(default="MMLU_Pro", description="Split file prefix: <task>_train/_test.json.gz.")
+    splits_dir: str = "symbolic_moe_splits"
+    profile_split: str = "train"
+    test_split: str = "test"
+    match: Literal["text", "text_options"] = Field(
+        default="text",
+        description="text: the reference protocol (last recorded question with that text wins); "
+        "text_options: also compare options to pick among same-text questions.",
+    )
+
+
+class RandomSplitData(_Strict):
+    """A seeded random profile/test split of every recorded question."""
+
+    kind: Literal["random_split"] = "random_split"
+    profile_fraction: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = 0
+
+
+DataConfig = Annotated[RecordedSplitsData | RandomSplitData, Field(discriminator="kind")]
+
+
+class SkillConfig(_Strict):
+    """How questions get skills without an LLM: the nearest names of a skill vocabulary."""
+
+    vocabulary: str | None = Field(default=None, description="YAML skill list; the packaged one if unset.")
+    top_n: int = Field(default=3, ge=1)
+
+
+class BenchConfig(_Strict):
+    """A whole benchmark run."""
+
+    version: int = BENCH_CONFIG_VERSION
+    name: str
+    task: str = "mmlu_pro"
+    recordings: str = Field(
+        default="mmlu_pro_recordings", description="Recordings folder under the data dir."
+    )
+    data: DataConfig = RecordedSplitsData()
+    pool: list[ExpertConfig] = Field(min_length=1)
+    answer_source: Literal["recorded", "extracted"] = Field(
+        default="recorded",
+        description="recorded: the recordings' `pred` (the reference protocol); extracted: our extractor.",
+    )
+    skills: SkillConfig = SkillConfig()
+    seed: int = 0
+    random_k: int = Field(default=3, ge=1, description="k of the random-k baseline.")
+    top_k_majority: int = Field(default=3, ge=1, description="k of the top-k global majority baseline.")
+    methods: list[MethodConfig] = Field(default_factory=list)
+    best_policy: str | None = Field(default=None, description="The method reported as our best policy.")
+    limit: int | None = Field(default=None, ge=1, description="Use only the first N test questions.")
+    embedding_cache_dir: str | None = Field(
+        default=None, description="Default: ~/.cache/symbolic-moe/embeddings"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> BenchConfig:
+        if self.version != BENCH_CONFIG_VERSION:
+            raise ValueError(f"bench config version {self.version} != supported {BENCH_CONFIG_VERSION}")
+        names = [e.name for e in self.pool]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pool has duplicate expert names: {names}")
+        methods = [m.name for m in self.methods]
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"duplicate method names: {methods}")
+        if self.best_policy is not None and self.best_policy not in methods:
+            raise ValueError(f"best_policy {self.best_policy!r} is not one of the methods {methods}")
+        return self
+
+
+def load_bench_config(path: str | Path) -> BenchConfig:
+    """Read and validate a bench YAML file.
+
+    Raises:
+        ConfigError: unreadable file or invalid content (the message names the file and the fields).
+    """
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"bench config {p}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"bench config {p}: invalid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"bench config {p}: expected a mapping at the top level")
+    try:
+        return BenchConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"bench config {p}: {exc}") from exc

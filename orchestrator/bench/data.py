@@ -1,0 +1,85 @@
+"""The benchmark's questions: profiling and test instances resolved from a data directory and a config."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import ConfigError
+from common.records import Instance
+from orchestrator.bench.config import BenchConfig, RandomSplitData
+from orchestrator.datasets import load_mmlu_pro, load_split, match_split_to_recordings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchData:
+    """Profiling and test instances (recorded question ids), plus how they were obtained."""
+
+    profile: list[Instance]
+    test: list[Instance]
+    notes: dict[str, int]
+
+
+def resolve_data_dir(data_dir: str | Path | None, *, start: Path | None = None) -> Path:
+    """The data directory to use: the given one, else ``../shared/data`` beside the checkout.
+
+    Raises:
+        ConfigError: nothing found, with what was tried and how to pass a directory.
+    """
+    if data_dir is not None:
+        p = Path(data_dir).expanduser()
+        if not p.is_dir():
+            raise ConfigError(f"--data-dir {p} does not exist or is not a directory")
+        return p
+    here = (start or Path.cwd()).resolve()
+    candidates = [
+        here / ".." / "shared" / "data",
+        Path(__file__).resolve().parents[2] / ".." / "shared" / "data",
+    ]
+    for c in candidates:
+        if c.is_dir():
+            return c.resolve()
+    tried = ", ".join(str(c) for c in candidates)
+    raise ConfigError(
+        f"no data directory found (tried {tried}); pass --data-dir DIR pointing at a folder with "
+        "mmlu_pro_recordings/ and symbolic_moe_splits/"
+    )
+
+
+def load_bench_data(cfg: BenchConfig, data_dir: Path) -> BenchData:
+    """Load the profiling and test instances the config asks for."""
+    rec_dir = data_dir / cfg.recordings
+    questions = rec_dir / "questions.jsonl.gz"
+    if not questions.exists():
+        questions = rec_dir / "questions.jsonl"
+    if not questions.exists():
+        raise ConfigError(f"no questions.jsonl(.gz) in {rec_dir}; check --data-dir and `recordings`")
+    recorded = load_mmlu_pro(questions).instances
+    if isinstance(cfg.data, RandomSplitData):
+        perm = np.random.default_rng(cfg.data.seed).permutation(len(recorded))
+        cut = int(round(cfg.data.profile_fraction * len(recorded)))
+        profile = [recorded[i] for i in perm[:cut]]
+        test = [recorded[i] for i in perm[cut:]]
+        notes = {"recorded_questions": len(recorded)}
+    else:
+        splits_dir = data_dir / cfg.data.splits_dir
+        parts = []
+        notes = {}
+        for split in (cfg.data.profile_split, cfg.data.test_split):
+            raw = load_split(splits_dir, cfg.data.task, split).instances
+            matched = match_split_to_recordings(raw, recorded, strategy=cfg.data.match)
+            parts.append([rec for _, rec in matched.matched])
+            notes[f"{split}_questions"] = len(raw)
+            notes[f"{split}_matched"] = len(matched.matched)
+            logger.info(
+                "%s %s: %d of %d questions matched", cfg.data.task, split, len(matched.matched), len(raw)
+            )
+        profile, test = parts
+    if cfg.limit is not None:
+        test = test[: cfg.limit]
+    return BenchData(profile, test, notes)

@@ -1,0 +1,176 @@
+"""The benchmark report: a JSON record, a rich table, per-instance traces and an accuracy-vs-calls plot."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.table import Table
+
+from batching.engines.base import Engine
+from common.records import FinalAnswer, MethodResult
+
+
+class BenchReport(BaseModel):
+    """What ``symoe bench`` writes to ``OUTDIR/report.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    task: str
+    created: str
+    config: dict[str, Any]
+    config_hash: str
+    git_sha: str | None = None
+    python: str = Field(default_factory=platform.python_version)
+    n_profile: int
+    n_test: int
+    data_notes: dict[str, int] = Field(default_factory=dict)
+    methods: dict[str, MethodResult]
+    best_policy: str | None = None
+    engines: dict[str, dict[str, float]] = Field(default_factory=dict)
+    model_loads: int = 0
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+    total_seconds: float = 0.0
+    embeddings_computed: int = 0
+    missing_recordings: int = 0
+    extractor_agreement: float | None = Field(
+        default=None,
+        description="Share of recorded texts where our extractor's letter equals the recorded pred.",
+    )
+    answer_source: str = "recorded"
+    note: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        cfg: Any,
+        data: Any,
+        methods: Mapping[str, MethodResult],
+        engines: Mapping[str, Engine],
+        stage_seconds: Mapping[str, float],
+        embeddings_computed: int,
+        missing_recordings: int,
+        extractor_agreement: float | None,
+        note: str,
+    ) -> BenchReport:
+        cfg_dict = cfg.model_dump(mode="json")
+        digest = hashlib.sha256(json.dumps(cfg_dict, sort_keys=True).encode()).hexdigest()[:16]
+        counters = {name: e.counters.as_dict() for name, e in engines.items()}
+        return cls(
+            name=cfg.name,
+            task=cfg.task,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            config=cfg_dict,
+            config_hash=digest,
+            git_sha=_git_sha(),
+            n_profile=len(data.profile),
+            n_test=len(data.test),
+            data_notes=dict(data.notes),
+            methods=dict(methods),
+            best_policy=cfg.best_policy,
+            engines=counters,
+            model_loads=int(sum(c["loads"] for c in counters.values())),
+            stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
+            total_seconds=round(sum(stage_seconds.values()), 3),
+            embeddings_computed=embeddings_computed,
+            missing_recordings=missing_recordings,
+            extractor_agreement=extractor_agreement,
+            answer_source=cfg.answer_source,
+            note=note,
+        )
+
+    def write(self, out_dir: Path, traces: Iterable[FinalAnswer] = ()) -> list[Path]:
+        """Write report.json, traces.jsonl and accuracy_vs_calls.png into ``out_dir``."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report = out_dir / "report.json"
+        report.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        trace_path = out_dir / "traces.jsonl"
+        with trace_path.open("w", encoding="utf-8") as fh:
+            for t in traces:
+                fh.write(t.model_dump_json(exclude_none=True) + "\n")
+        plot = out_dir / "accuracy_vs_calls.png"
+        self.plot(plot)
+        return [report, trace_path, plot]
+
+    def table(self) -> Table:
+        """A rich table of every method, best policy marked."""
+        table = Table(title=f"{self.name}: {self.n_test} test questions, {self.n_profile} profiling")
+        table.add_column("method")
+        table.add_column("accuracy", justify="right")
+        table.add_column("calls/q", justify="right")
+        table.add_column("correct / n", justify="right")
+        table.add_column("what")
+        for name, r in self.methods.items():
+            label = f"[bold green]{name} (best policy)[/]" if name == self.best_policy else name
+            table.add_row(
+                label, f"{r.accuracy:.2f}", f"{r.calls_per_question:.2f}", f"{r.correct}/{r.n}", r.description
+            )
+        return table
+
+    def print(self, console: Console) -> None:
+        console.print(self.table())
+        cats = sorted({c for r in self.methods.values() for c in r.per_category})
+        if len(cats) > 1:
+            shown = [m for m in ("best_single", self.best_policy, "oracle") if m and m in self.methods]
+            cat_table = Table(title="per-category accuracy")
+            cat_table.add_column("category")
+            for m in shown:
+                cat_table.add_column(m, justify="right")
+            for c in cats:
+                cat_table.add_row(c, *(f"{self.methods[m].per_category.get(c, 0.0):.1f}" for m in shown))
+            console.print(cat_table)
+        stages = ", ".join(f"{k} {v:.2f}s" for k, v in self.stage_seconds.items())
+        console.print(f"model loads: {self.model_loads} ({len(self.engines)} experts); wall time: {stages}")
+        if self.extractor_agreement is not None:
+            share = 100 * self.extractor_agreement
+            console.print(f"our extractor agrees with the recorded pred on {share:.2f}% of texts")
+        if self.note:
+            console.print(f"[dim]{self.note}[/]")
+
+    def plot(self, path: Path) -> None:
+        """Accuracy against expert calls per question, one labelled point per method."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for name, r in self.methods.items():
+            colour = (
+                "tab:green" if name == self.best_policy else ("tab:grey" if name == "oracle" else "tab:blue")
+            )
+            ax.scatter(r.calls_per_question, r.accuracy, color=colour)
+            ax.annotate(
+                name,
+                (r.calls_per_question, r.accuracy),
+                fontsize=8,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
+        ax.set_xlabel("expert calls per question")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"{self.name} (n={self.n_test})")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

@@ -1,0 +1,278 @@
+"""The replay benchmark: profile the pool, run every method on the same test questions, report.
+
+Stages: load data -> profiling stage (every expert answers every profiling question, loaded once) ->
+test stage (every expert answers every test question, loaded once; methods then read only the answers
+their recruits would have given, and are charged only for those calls) -> embeddings -> skills ->
+routing and aggregation per method -> report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from batching.engines.base import GenRequest, SamplingParams
+from batching.engines.registry import build_engine
+from common.records import ExpertAnswer, FinalAnswer, Instance, MethodResult
+from orchestrator.answers import is_correct
+from orchestrator.bench.config import BenchConfig
+from orchestrator.bench.data import load_bench_data
+from orchestrator.bench.report import BenchReport
+from orchestrator.bench.stages import AnswerMatrix, ProgressHook, run_expert_stage
+from orchestrator.methods import MethodConfig, MethodOutcome, evaluate_method
+from orchestrator.policies import ProfilingData, QueryBatch
+from skills.embedding import Embedder
+from skills.similarity_annotator import EmbeddingSkillAnnotator
+from skills.vocabulary import load_vocabulary
+
+logger = logging.getLogger(__name__)
+
+ORACLE = "oracle"
+REPLAY_NOTE = (
+    "replay mode: no LLM is available, so skills come from the embedding annotator (nearest skill "
+    "names) and answers are aggregated by votes, not by an LLM aggregator"
+)
+
+
+def baseline_methods(cfg: BenchConfig) -> list[MethodConfig]:
+    """The fixed baselines every bench reports."""
+    m = len(cfg.pool)
+    k3 = cfg.top_k_majority
+    return [
+        MethodConfig(name="best_single", policy="global_top_k", k=1, description="best expert on profiling"),
+        MethodConfig(
+            name=f"top{k3}_majority", policy="global_top_k", k=k3, description="top-k global majority"
+        ),
+        MethodConfig(name="all_majority", policy="global_top_k", k=m, description="every expert, majority"),
+        MethodConfig(
+            name=f"random_{cfg.random_k}", policy="random_k", k=cfg.random_k, description="random k"
+        ),
+    ]
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def _request(inst: Instance, expert: str) -> GenRequest:
+    return GenRequest(
+        request_id=f"{inst.id}:{expert}",
+        prompt=inst.prompt_text(),
+        messages=(("user", inst.prompt_text()),),
+        sampling=SamplingParams(),
+        instance_id=inst.id,
+    )
+
+
+def run_bench(
+    cfg: BenchConfig,
+    data_dir: Path,
+    *,
+    embedder: Embedder | None = None,
+    progress: Callable[[str], ProgressHook] | None = None,
+) -> tuple[BenchReport, list[FinalAnswer]]:
+    """Run a whole replay benchmark.
+
+    Args:
+        cfg: the bench config.
+        data_dir: the folder holding the recordings and split files.
+        embedder: the question embedder (a cached all-MiniLM-L6-v2 when omitted).
+        progress: given a stage name, returns a per-expert progress callback.
+
+    Returns:
+        The report and the per-instance traces of the configured (non-baseline) methods.
+    """
+    timer = _Timer()
+    with timer.stage("load data"):
+        data = load_bench_data(cfg, data_dir)
+        rec_dir = str(data_dir / cfg.recordings)
+        pool = [
+            e.model_copy(update={"recordings_dir": e.recordings_dir or rec_dir})
+            if e.engine == "replay"
+            else e
+            for e in cfg.pool
+        ]
+        engines = {e.name: build_engine(e) for e in pool}
+        experts = tuple(e.name for e in pool)
+    stage_hook = progress or (lambda _stage: None)
+    with timer.stage("profiling stage"):
+        prof = run_expert_stage(
+            "profile",
+            data.profile,
+            experts,
+            engines,
+            _request,
+            answer_source=cfg.answer_source,
+            on_progress=stage_hook("profile"),
+        )
+    with timer.stage("test stage"):
+        test = run_expert_stage(
+            "test",
+            data.test,
+            experts,
+            engines,
+            _request,
+            answer_source=cfg.answer_source,
+            on_progress=stage_hook("test"),
+        )
+    if cfg.methods:  # the baselines need neither embeddings nor skills
+        embedder = embedder or (
+            Embedder(cache_dir=cfg.embedding_cache_dir) if cfg.embedding_cache_dir else Embedder()
+        )
+        with timer.stage("embeddings"):
+            emb_prof = embedder.embed([i.question for i in data.profile])
+            emb_test = embedder.embed([i.question for i in data.test])
+        with timer.stage("skills"):
+            vocabulary = load_vocabulary(cfg.skills.vocabulary).skills
+            annotator = EmbeddingSkillAnnotator(embedder, vocabulary, top_n=cfg.skills.top_n)
+            skills_prof = annotator.annotate([i.question for i in data.profile])
+            skills_test = annotator.annotate([i.question for i in data.test])
+    else:
+        emb_prof, emb_test = np.zeros((len(data.profile), 1)), np.zeros((len(data.test), 1))
+        skills_prof, skills_test = [[] for _ in data.profile], [[] for _ in data.test]
+    with timer.stage("routing + aggregation"):
+        profiling = _profiling_data(prof, emb_prof, skills_prof)
+        gold_prof = [i.gold or "" for i in data.profile]
+        results: dict[str, MethodResult] = {}
+        traces: list[FinalAnswer] = []
+        for method in [*baseline_methods(cfg), *cfg.methods]:
+            outcome = _run_method(
+                method, cfg, profiling, data.profile, gold_prof, data.test, emb_test, skills_test, test
+            )
+            results[method.name] = _score(method, outcome, data.test)
+            if method in cfg.methods:
+                traces.extend(_traces(method, outcome, data.test))
+        results[ORACLE] = _oracle(test, data.test)
+    agree, with_text = test.extractor_agreement()
+    report = BenchReport.build(
+        cfg=cfg,
+        data=data,
+        methods=results,
+        engines=engines,
+        stage_seconds=timer.seconds,
+        embeddings_computed=embedder.computed if embedder is not None else 0,
+        missing_recordings=prof.missing + test.missing,
+        extractor_agreement=agree / with_text if with_text else None,
+        note=REPLAY_NOTE,
+    )
+    return report, traces
+
+
+def _profiling_data(matrix: AnswerMatrix, emb: np.ndarray, skills: list[list[str]]) -> ProfilingData:
+    return ProfilingData(
+        experts=matrix.experts,
+        embeddings=emb,
+        skills=skills,
+        correct=np.array(matrix.correct_rows(), dtype=bool).reshape(
+            len(matrix.instances), len(matrix.experts)
+        ),
+        answers=matrix.answer_rows(),
+        n_options=np.array([_n_options(i) for i in matrix.instances]),
+    )
+
+
+def _n_options(inst: Instance) -> int:
+    return inst.answer_format.n_options if inst.answer_format.kind == "multiple_choice" else 0
+
+
+def _with_category(skills: list[list[str]], instances: list[Instance]) -> list[list[str]]:
+    return [
+        [*s, f"category:{i.category}"] if i.category else list(s)
+        for s, i in zip(skills, instances, strict=True)
+    ]
+
+
+def _run_method(
+    method: MethodConfig,
+    cfg: BenchConfig,
+    profiling: ProfilingData,
+    profile_instances: list[Instance],
+    gold_prof: list[str],
+    test_instances: list[Instance],
+    emb_test: np.ndarray,
+    skills_test: list[list[str]],
+    test: AnswerMatrix,
+) -> MethodOutcome:
+    if method.use_category:
+        profiling = replace(profiling, skills=_with_category(profiling.skills, profile_instances))
+    queries = QueryBatch(
+        ids=[i.id for i in test_instances],
+        embeddings=emb_test,
+        skills=_with_category(skills_test, test_instances) if method.use_category else skills_test,
+        n_options=np.array([_n_options(i) for i in test_instances]),
+    )
+
+    def fetch(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        return {p: test.answers.get(p) for p in pairs}
+
+    return evaluate_method(method, profiling, gold_prof, queries, fetch, seed=cfg.seed)
+
+
+def _score(method: MethodConfig, outcome: MethodOutcome, instances: list[Instance]) -> MethodResult:
+    ok = [is_correct(a, i.gold, i.answer_format) for a, i in zip(outcome.final, instances, strict=True)]
+    return MethodResult(
+        accuracy=100.0 * sum(ok) / max(len(ok), 1),
+        calls_per_question=float(np.mean(outcome.calls)) if outcome.calls else 0.0,
+        n=len(ok),
+        correct=sum(ok),
+        per_category=_per_category(ok, instances),
+        description=method.description or f"{method.policy} k={method.k}, {method.aggregation}",
+    )
+
+
+def _per_category(ok: list[bool], instances: list[Instance]) -> dict[str, float]:
+    tally: dict[str, list[int]] = {}
+    for good, inst in zip(ok, instances, strict=True):
+        t = tally.setdefault(inst.category or "all", [0, 0])
+        t[0] += int(good)
+        t[1] += 1
+    return {c: 100.0 * a / b for c, (a, b) in sorted(tally.items())}
+
+
+def _oracle(test: AnswerMatrix, instances: list[Instance]) -> MethodResult:
+    rows = test.correct_rows()
+    ok = [any(r) for r in rows]
+    return MethodResult(
+        accuracy=100.0 * sum(ok) / max(len(ok), 1),
+        calls_per_question=float(len(test.experts)),
+        n=len(ok),
+        correct=sum(ok),
+        per_category=_per_category(ok, instances),
+        description="any expert right (upper bound)",
+    )
+
+
+def _traces(method: MethodConfig, outcome: MethodOutcome, instances: list[Instance]) -> list[FinalAnswer]:
+    out = []
+    for d, answers, final, inst in zip(
+        outcome.decisions, outcome.expert_answers, outcome.final, instances, strict=True
+    ):
+        out.append(
+            FinalAnswer(
+                instance_id=inst.id,
+                answer=final,
+                correct=is_correct(final, inst.gold, inst.answer_format),
+                method=method.name,
+                aggregation=method.aggregation,
+                routing=d,
+                expert_answers=[
+                    ExpertAnswer(instance_id=inst.id, expert=e, answer=a) for e, a in answers.items()
+                ],
+            )
+        )
+    return out

@@ -1,0 +1,89 @@
+"""The expert stages of a benchmark: every expert answers its planned questions, loaded once per stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from batching.engines.base import Engine, GenRequest, GenResult
+from batching.executor import run_plan
+from batching.planner import plan_stage
+from common.records import Instance
+from orchestrator.answers import extract_answer, extract_choice, is_correct
+
+ProgressHook = Callable[[str, int, int], None]
+
+
+@dataclass
+class AnswerMatrix:
+    """Parsed answers and correctness for (instance, expert) pairs of one stage."""
+
+    experts: tuple[str, ...]
+    instances: list[Instance]
+    answers: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    texts: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    recorded: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    missing: int = 0
+
+    def answer_rows(self) -> list[list[str | None]]:
+        return [[self.answers.get((i.id, e)) for e in self.experts] for i in self.instances]
+
+    def correct_rows(self) -> list[list[bool]]:
+        return [
+            [is_correct(self.answers.get((i.id, e)), i.gold, i.answer_format) for e in self.experts]
+            for i in self.instances
+        ]
+
+    def extractor_agreement(self) -> tuple[int, int]:
+        """How often our extractor's letter equals the recorded ``pred`` (agreeing pairs, pairs with text)."""
+        by_id = {i.id: i for i in self.instances}
+        agree = total = 0
+        for key, text in self.texts.items():
+            if text is None:
+                continue
+            total += 1
+            inst = by_id[key[0]]
+            agree += extract_choice(text, inst.answer_format.letters) == self.recorded.get(key)
+        return agree, total
+
+
+def run_expert_stage(
+    stage: str,
+    instances: Sequence[Instance],
+    experts: Sequence[str],
+    engines: Mapping[str, Engine],
+    make_request: Callable[[Instance, str], GenRequest],
+    *,
+    answer_source: str = "extracted",
+    on_progress: ProgressHook | None = None,
+) -> AnswerMatrix:
+    """Plan (instance, expert) pairs per expert, execute them, and parse every answer.
+
+    Args:
+        stage: the stage's name.
+        instances: the questions; every listed expert answers every one.
+        experts: the experts of the pool, in load order.
+        engines: one engine per expert.
+        make_request: builds the request for a question and an expert.
+        answer_source: ``recorded`` uses an answer the engine already parsed (replay's ``pred``);
+            ``extracted`` parses the generated text.
+        on_progress: progress callback (expert, done, total).
+    """
+    by_id = {i.id: i for i in instances}
+    plan = plan_stage(stage, [(i.id, experts) for i in instances], load_order=experts)
+    done = run_plan(plan, engines, lambda iid, e: make_request(by_id[iid], e), on_progress=on_progress)
+    matrix = AnswerMatrix(tuple(experts), list(instances))
+    for (iid, expert), res in done.results.items():
+        matrix.texts[(iid, expert)] = res.text
+        matrix.recorded[(iid, expert)] = res.extracted
+        matrix.answers[(iid, expert)] = _parse(res, by_id[iid], answer_source)
+        matrix.missing += int(res.missing)
+    return matrix
+
+
+def _parse(res: GenResult, inst: Instance, answer_source: str) -> str | None:
+    if res.missing or res.error is not None:
+        return None
+    if answer_source == "recorded":
+        return res.extracted
+    return extract_answer(res.text, inst.answer_format)

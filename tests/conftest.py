@@ -1,0 +1,41 @@
+"""Fixtures shared by every test package: a clean environment, ``../shared/data``, the MiniLM model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SHARED_DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """``../shared/data`` beside the checkout; skips the test when it is absent."""
+    if not SHARED_DATA_DIR.is_dir():
+        pytest.skip(
+            f"shared data not found at {SHARED_DATA_DIR.resolve()} (../shared/data beside the checkout)"
+        )
+    return SHARED_DATA_DIR.resolve()
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Strip SYMOE_*, OPENAI_* and HF_* variables so the developer's environment cannot leak into tests."""
+    for key in list(os.environ):
+        if key.startswith(("SYMOE_", "OPENAI_", "HF_")):
+            monkeypatch.delenv(key)
+    yield
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Any:
+    """The packaged all-MiniLM-L6-v2, loaded once per session (about 90 MB, a few seconds on CPU)."""
+    from sentence_transformers import SentenceTransformer
+
+    from skills.embedding import default_model_path
+
+    return SentenceTransformer(default_model_path(), device="cpu")
