@@ -23,6 +23,14 @@ console = Console()
 def _configure_logging() -> None:
     level = os.environ.get("SYMOE_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # our own rich bars replace the per-file bars of huggingface_hub / transformers
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 @app.callback()
@@ -46,6 +54,7 @@ def bench(
     """Run a replay benchmark end to end and print the comparison table."""
     from orchestrator.bench import load_bench_config, resolve_data_dir, run_bench
 
+    _quiet_transformers()
     try:
         cfg = load_bench_config(config)
         if limit is not None:
@@ -62,6 +71,98 @@ def bench(
         raise typer.Exit(code=2) from exc
     report.print(console)
     console.print(f"done in {time.perf_counter() - start:.1f}s; wrote {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
+def run(
+    pool: Annotated[Path, typer.Option("--pool", help="Pool YAML, e.g. configs/pools/tiny-cpu.yaml")],
+    input: Annotated[
+        Path, typer.Option("--input", help="Questions: JSONL/JSON/Parquet rows with `question`")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder for answers.jsonl and report.json")
+    ] = Path("results/run"),
+    skip_malformed: Annotated[
+        bool, typer.Option(help="Skip and count malformed rows instead of failing")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+) -> None:
+    """Run the full method live: annotate, recruit, expert stage batched per model, aggregate."""
+    from orchestrator.datasets import load_questions
+    from orchestrator.pool import load_pool_config
+    from orchestrator.run import run_pool, write_run
+
+    _quiet_transformers()
+    try:
+        cfg = load_pool_config(pool)
+        loaded = load_questions(input, skip_malformed=skip_malformed)
+        instances = loaded.instances[:limit] if limit else loaded.instances
+        console.print(
+            f"pool {cfg.name}: {len(instances)} questions ({loaded.skipped} malformed rows skipped)"
+        )
+        with _progress(progress) as bars:
+            hooks = _StageBars(bars)
+            report, finals = run_pool(cfg, instances, progress=lambda st, m, d, t: hooks.hook(st)(m, d, t))
+        paths = write_run(out, report, finals)
+    except SymbolicMoEError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    _print_run(report)
+    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
+def profile(
+    pool: Annotated[Path, typer.Option("--pool", help="Pool YAML")],
+    input: Annotated[Path, typer.Option("--input", help="Validation questions with gold answers")],
+    out: Annotated[Path, typer.Option("--out", help="Profiling record JSON to write")],
+    progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+) -> None:
+    """Profile every expert of a pool on validation questions (the record `profiles:` points at)."""
+    from orchestrator.datasets import load_questions
+    from orchestrator.pool import load_pool_config
+    from orchestrator.run import profile_pool
+
+    _quiet_transformers()
+    try:
+        cfg = load_pool_config(pool)
+        instances = load_questions(input).instances
+        with _progress(progress) as bars:
+            hooks = _StageBars(bars)
+            record = profile_pool(cfg, instances, progress=lambda st, m, d, t: hooks.hook(st)(m, d, t))
+        record.save(out)
+    except SymbolicMoEError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    for j, e in enumerate(record.experts):
+        acc = 100 * sum(r[j] for r in record.correct) / max(len(record.correct), 1)
+        console.print(f"{e}: {acc:.1f}% on {len(record.correct)} validation questions")
+    console.print(f"wrote {out}")
+
+
+def _print_run(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    table = Table(
+        title=f"{report.pool}: {report.n} questions, {report.expert_calls_per_question:.2f} calls/q"
+    )
+    for col in ("model", "loads", "load s", "gen tokens", "gen s", "tokens/s"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    for name, m in report.models.items():
+        rate = m.generated_tokens / m.generation_seconds if m.generation_seconds else 0.0
+        table.add_row(
+            name,
+            str(m.loads),
+            f"{m.load_seconds:.2f}",
+            str(m.generated_tokens),
+            f"{m.generation_seconds:.2f}",
+            f"{rate:.0f}",
+        )
+    console.print(table)
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.stage_seconds.items())
+    acc = f"accuracy {report.accuracy:.2f}%; " if report.accuracy is not None else ""
+    console.print(f"{acc}stages: {stages}; counts: {report.counts}")
 
 
 class _StageBars:

@@ -11,6 +11,7 @@ from orchestrator.datasets.matching import (
     question_key,
 )
 from orchestrator.datasets.mmlu_pro import load_mmlu_pro, mmlu_pro_from_rows, mmlu_pro_instance
+from orchestrator.datasets.questions import load_questions, question_instance
 from orchestrator.datasets.readers import (
     SUPPORTED_SUFFIXES,
     LoadResult,
@@ -37,6 +38,8 @@ __all__ = [
     "SplitTask",
     "load_from_hub",
     "load_mmlu_pro",
+    "load_questions",
+    "question_instance",
     "load_split",
     "match_split_to_recordings",
     "mmlu_pro_from_rows",

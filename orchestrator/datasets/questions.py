@@ -1,0 +1,76 @@
+"""Users' question files for ``symoe run``: JSONL/JSON/Parquet rows with a question and optional options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from common.errors import DataError
+from common.records import LETTERS, AnswerFormat, Instance
+from orchestrator.datasets.readers import LoadResult, read_numbered_rows
+
+
+def question_instance(row: dict[str, Any], index: int, task: str = "user") -> Instance:
+    """One row -> an instance.
+
+    Accepted fields: ``question`` (required), ``options`` (list; multiple choice when present),
+    ``id``/``question_id``, ``gold``/``answer``/``gold_answer``, ``category``, ``kind`` (``math`` for a
+    free-form answer). Without options and kind the answer is free-form math.
+
+    Raises:
+        DataError: the row is not an object, or a field is missing or invalid.
+    """
+    if not isinstance(row, dict):
+        raise DataError(f"expected an object, got {type(row).__name__}")
+    question = row.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise DataError("missing field 'question' (a non-empty string)")
+    options = row.get("options") or []
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        raise DataError("'options' must be a list of strings")
+    if len(options) > len(LETTERS):
+        raise DataError(f"{len(options)} options; at most {len(LETTERS)} are supported")
+    gold = row.get("gold", row.get("answer", row.get("gold_answer")))
+    kind = row.get("kind") or ("multiple_choice" if options else "math")
+    fmt = (
+        AnswerFormat(kind=kind, n_options=max(len(options), 2))
+        if kind == "multiple_choice"
+        else AnswerFormat(kind="math")
+    )
+    try:
+        return Instance(
+            id=str(row.get("id", row.get("question_id", index))),
+            question=question,
+            options=options,
+            gold=None if gold is None else str(gold),
+            task=task,
+            category=row.get("category"),
+            answer_format=fmt,
+        )
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise DataError(f"invalid question row ({reasons})") from None
+
+
+def load_questions(path: str | Path, *, skip_malformed: bool = False, task: str = "user") -> LoadResult:
+    """Load a question file; a bad row raises ``DataError`` naming file and line, or is skipped + counted."""
+    rows, skipped = read_numbered_rows(path, skip_malformed=skip_malformed)
+    instances: list[Instance] = []
+    seen: set[str] = set()
+    for line, row in rows:
+        try:
+            inst = question_instance(row, line - 1, task)
+            if inst.id in seen:
+                raise DataError(f"duplicate id {inst.id!r}")
+        except DataError as exc:
+            if skip_malformed:
+                skipped += 1
+                continue
+            raise DataError(str(exc), path=str(path), line=line) from None
+        seen.add(inst.id)
+        instances.append(inst)
+    if not instances:
+        raise DataError("no questions in the file", path=str(path))
+    return LoadResult(instances=instances, skipped=skipped, path=str(path))

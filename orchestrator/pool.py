@@ -1,0 +1,126 @@
+"""The pool config of live runs (``configs/pools/*.yaml``): experts, aggregator, annotator and policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from batching.config import ExpertConfig, SamplingConfig
+from common.errors import ConfigError
+
+POOL_CONFIG_VERSION = 1
+TINY_PREFIX = "tiny:"
+
+
+class AnnotationConfig(BaseModel):
+    """How questions get keywords: an LLM of the pool (the paper) or the embedding annotator (no LLM)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    annotator: str = Field(default="embedding", description="'embedding' or the name of a pool model.")
+    n_samples: int = Field(default=5, ge=1)
+    min_count: int = Field(default=2, ge=1)
+    max_tokens: int = Field(default=64, ge=1)
+    top_n: int = Field(default=3, ge=1, description="Embedding annotator: skills per question.")
+    vocabulary: str | None = Field(
+        default=None, description="Skill vocabulary YAML; the packaged one if unset."
+    )
+
+
+class PoolConfig(BaseModel):
+    """A pool of experts and how a live run uses them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = POOL_CONFIG_VERSION
+    name: str
+    experts: list[ExpertConfig] = Field(min_length=1)
+    aggregator: str | None = Field(
+        default=None, description="Name of the aggregator model (an expert or one of `extra_models`)."
+    )
+    extra_models: list[ExpertConfig] = Field(
+        default_factory=list, description="Models that are not experts (a separate aggregator or annotator)."
+    )
+    annotation: AnnotationConfig = AnnotationConfig()
+    policy: Literal["paper", "skill_top_k", "knn_top_k", "global_top_k", "random_k"] = "paper"
+    k: int = Field(default=3, ge=1)
+    aggregation: Literal["llm", "majority", "weighted"] = "llm"
+    consensus_skip: bool = Field(default=True, description="Skip the aggregator when all experts agree.")
+    aggregator_sampling: SamplingConfig = SamplingConfig(temperature=0.0, max_tokens=1024)
+    aggregator_max_chars_per_response: int = Field(default=6000, ge=100)
+    profiles: str | None = Field(default=None, description="Profiling record JSON from `symoe profile`.")
+    tiny_models_dir: str | None = Field(
+        default=None, description=f"Where `{TINY_PREFIX}NAME` models are built on first use (default cache)."
+    )
+    batch_size: int = Field(default=64, ge=1, description="Requests per generate() call while resident.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> PoolConfig:
+        if self.version != POOL_CONFIG_VERSION:
+            raise ValueError(f"pool config version {self.version} != supported {POOL_CONFIG_VERSION}")
+        names = [m.name for m in (*self.experts, *self.extra_models)]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate model names in the pool: {names}")
+        for role, name in (("aggregator", self.aggregator), ("annotator", self.annotation.annotator)):
+            if name is not None and name != "embedding" and name not in names:
+                raise ValueError(f"{role} {name!r} is not a model of the pool ({', '.join(names)})")
+        if self.aggregation == "llm" and self.aggregator is None:
+            raise ValueError("aggregation 'llm' needs an `aggregator` model")
+        if self.k > len(self.experts) and self.policy != "paper":
+            raise ValueError(f"k={self.k} is larger than the pool ({len(self.experts)} experts)")
+        return self
+
+    @property
+    def models(self) -> list[ExpertConfig]:
+        return [*self.experts, *self.extra_models]
+
+
+def load_pool_config(path: str | Path) -> PoolConfig:
+    """Read and validate a pool YAML file; relative ``profiles`` paths resolve against the file's folder.
+
+    Raises:
+        ConfigError: unreadable or invalid file (the message names the file and the fields).
+    """
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"pool config {p}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"pool config {p}: invalid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"pool config {p}: expected a mapping at the top level")
+    try:
+        cfg = PoolConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"pool config {p}: {exc}") from exc
+    if cfg.profiles and not Path(cfg.profiles).is_absolute():
+        cfg = cfg.model_copy(update={"profiles": str((p.parent / cfg.profiles).resolve())})
+    return cfg
+
+
+def resolve_tiny_models(cfg: PoolConfig) -> PoolConfig:
+    """Build the tiny local models that ``tiny:NAME`` model ids name (first use) and point at them."""
+    if not any((m.model or "").startswith(TINY_PREFIX) for m in cfg.models):
+        return cfg
+    from batching.tiny_models import ensure_tiny_pool
+
+    built = ensure_tiny_pool(cfg.tiny_models_dir)
+
+    def fix(m: ExpertConfig) -> ExpertConfig:
+        if not (m.model or "").startswith(TINY_PREFIX):
+            return m
+        name = (m.model or "")[len(TINY_PREFIX) :]
+        if name not in built:
+            raise ConfigError(
+                f"model {m.model!r}: no tiny model {name!r}; available: {', '.join(sorted(built))}"
+            )
+        return m.model_copy(update={"model": str(built[name])})
+
+    return cfg.model_copy(
+        update={"experts": [fix(m) for m in cfg.experts], "extra_models": [fix(m) for m in cfg.extra_models]}
+    )

@@ -1,0 +1,91 @@
+"""Profiling records: every expert's answers on validation questions, saved so live runs can route.
+
+``symoe profile`` writes one; ``symoe run`` reads it (pool config ``profiles:``). Embeddings are not
+stored: they are recomputed from the questions through the embedding cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from common.errors import ConfigError
+from orchestrator.policies import ProfilingData
+from skills.embedding import Embedder
+
+PROFILING_RECORD_VERSION = 1
+
+
+class ProfilingRecord(BaseModel):
+    """Per validation question: its text, gold answer, skills, and each expert's answer and correctness."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = PROFILING_RECORD_VERSION
+    experts: list[str]
+    questions: list[str]
+    gold: list[str | None]
+    skills: list[list[str]]
+    answers: list[list[str | None]]
+    correct: list[list[bool]]
+    n_options: list[int]
+    annotator: str = ""
+    notes: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> ProfilingRecord:
+        n = len(self.questions)
+        lengths = {
+            len(self.gold),
+            len(self.skills),
+            len(self.answers),
+            len(self.correct),
+            len(self.n_options),
+        }
+        if lengths != {n} or any(len(r) != len(self.experts) for r in (*self.answers, *self.correct)):
+            raise ValueError("profiling record is misaligned: every list needs one entry per question/expert")
+        return self
+
+    def save(self, path: str | Path) -> None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(self.model_dump_json(), encoding="utf-8")
+        tmp.replace(p)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ProfilingRecord:
+        p = Path(path)
+        try:
+            record = cls.model_validate_json(p.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(
+                f"profiling record {p}: cannot read ({exc.strerror}); run `symoe profile`"
+            ) from exc
+        except ValidationError as exc:
+            raise ConfigError(f"profiling record {p}: {exc}") from exc
+        if record.version != PROFILING_RECORD_VERSION:
+            raise ConfigError(f"profiling record {p}: version {record.version} != {PROFILING_RECORD_VERSION}")
+        return record
+
+    def to_profiling_data(self, embedder: Embedder | None, experts: list[str]) -> ProfilingData:
+        """Profiling data for a pool's experts (in the pool's order).
+
+        Raises:
+            ConfigError: a pool expert was never profiled.
+        """
+        missing = [e for e in experts if e not in self.experts]
+        if missing:
+            raise ConfigError(f"experts {missing} are not in the profiling record; re-run `symoe profile`")
+        cols = [self.experts.index(e) for e in experts]
+        emb = embedder.embed(self.questions) if embedder is not None else np.zeros((len(self.questions), 1))
+        return ProfilingData(
+            experts=tuple(experts),
+            embeddings=emb,
+            skills=[list(s) for s in self.skills],
+            correct=np.array([[r[c] for c in cols] for r in self.correct], dtype=bool).reshape(-1, len(cols)),
+            answers=[[r[c] for c in cols] for r in self.answers],
+            n_options=np.array(self.n_options, dtype=int),
+        )
