@@ -139,3 +139,13 @@ def test_cli_run_writes_answers_and_report(tiny_pool: dict[str, Path], tmp_path:
         "generation_seconds",
     }
     assert len((out / "answers.jsonl").read_text().splitlines()) == 6
+
+
+def test_shipped_pool_configs_validate() -> None:
+    for path in POOLS.glob("*.yaml"):
+        cfg = load_pool_config(path)
+        assert cfg.aggregator is None or cfg.aggregator in {m.name for m in cfg.models}
+    paper = load_pool_config(POOLS / "paper-16.yaml")
+    assert len(paper.experts) == 16
+    assert {e.sampling.max_tokens for e in paper.experts if "R1" in e.name} == {32768}
+    assert {e.sampling.max_tokens for e in paper.experts if "R1" not in e.name} == {4096}
