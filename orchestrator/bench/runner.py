@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from batching.engines.base import GenRequest, SamplingParams
+from batching.engines.base import Engine, GenRequest, SamplingParams
 from batching.engines.registry import build_engine
 from common.records import ExpertAnswer, FinalAnswer, Instance, MethodResult
 from orchestrator.answers import is_correct
@@ -100,15 +100,8 @@ def run_bench(
     timer = _Timer()
     with timer.stage("load data"):
         data = load_bench_data(cfg, data_dir)
-        rec_dir = str(data_dir / cfg.recordings)
-        pool = [
-            e.model_copy(update={"recordings_dir": e.recordings_dir or rec_dir})
-            if e.engine == "replay"
-            else e
-            for e in cfg.pool
-        ]
-        engines = {e.name: build_engine(e) for e in pool}
-        experts = tuple(e.name for e in pool)
+        engines = _pool_engines(cfg, data_dir)
+        experts = tuple(engines)
     stage_hook = progress or (lambda _stage: None)
     with timer.stage("profiling stage"):
         prof = run_expert_stage(
@@ -131,17 +124,10 @@ def run_bench(
             on_progress=stage_hook("test"),
         )
     if cfg.methods:  # the baselines need neither embeddings nor skills
-        embedder = embedder or (
-            Embedder(cache_dir=cfg.embedding_cache_dir) if cfg.embedding_cache_dir else Embedder()
-        )
-        with timer.stage("embeddings"):
-            emb_prof = embedder.embed([i.question for i in data.profile])
-            emb_test = embedder.embed([i.question for i in data.test])
-        with timer.stage("skills"):
-            vocabulary = load_vocabulary(cfg.skills.vocabulary).skills
-            annotator = EmbeddingSkillAnnotator(embedder, vocabulary, top_n=cfg.skills.top_n)
-            skills_prof = annotator.annotate([i.question for i in data.profile])
-            skills_test = annotator.annotate([i.question for i in data.test])
+        embedder = embedder or _default_embedder(cfg)
+        with timer.stage("embeddings + skills"):
+            emb_prof, skills_prof = _embed_and_annotate(cfg, embedder, data.profile)
+            emb_test, skills_test = _embed_and_annotate(cfg, embedder, data.test)
     else:
         emb_prof, emb_test = np.zeros((len(data.profile), 1)), np.zeros((len(data.test), 1))
         skills_prof, skills_test = [[] for _ in data.profile], [[] for _ in data.test]
@@ -171,6 +157,46 @@ def run_bench(
         note=REPLAY_NOTE,
     )
     return report, traces
+
+
+def _pool_engines(cfg: BenchConfig, data_dir: Path) -> dict[str, Engine]:
+    """One engine per pool expert; replay experts read recordings from the data dir unless they say."""
+    rec_dir = str(data_dir / cfg.recordings)
+    pool = [
+        e.model_copy(update={"recordings_dir": e.recordings_dir or rec_dir}) if e.engine == "replay" else e
+        for e in cfg.pool
+    ]
+    return {e.name: build_engine(e) for e in pool}
+
+
+def _default_embedder(cfg: BenchConfig) -> Embedder:
+    return Embedder(cache_dir=cfg.embedding_cache_dir) if cfg.embedding_cache_dir else Embedder()
+
+
+def _embed_and_annotate(
+    cfg: BenchConfig, embedder: Embedder, instances: list[Instance]
+) -> tuple[np.ndarray, list[list[str]]]:
+    """Question embeddings and skills (nearest vocabulary names) for a list of instances."""
+    texts = [i.question for i in instances]
+    vocabulary = load_vocabulary(cfg.skills.vocabulary).skills
+    annotator = EmbeddingSkillAnnotator(embedder, vocabulary, top_n=cfg.skills.top_n)
+    return embedder.embed(texts), annotator.annotate(texts)
+
+
+def profiling_for_tuning(
+    cfg: BenchConfig, data_dir: Path, *, embedder: Embedder | None = None
+) -> tuple[ProfilingData, list[str]]:
+    """The profiling split alone (every expert's answers, embeddings, skills) and its gold answers.
+
+    This is all that cross-validation may see: no test question is loaded into it.
+    """
+    data = load_bench_data(cfg, data_dir)
+    engines = _pool_engines(cfg, data_dir)
+    prof = run_expert_stage(
+        "profile", data.profile, tuple(engines), engines, _request, answer_source=cfg.answer_source
+    )
+    emb, skills = _embed_and_annotate(cfg, embedder or _default_embedder(cfg), data.profile)
+    return _profiling_data(prof, emb, skills), [i.gold or "" for i in data.profile]
 
 
 def _profiling_data(matrix: AnswerMatrix, emb: np.ndarray, skills: list[list[str]]) -> ProfilingData:

@@ -1,0 +1,57 @@
+"""Benchmark: grouped load-once execution vs naive per-instance load/generate/unload (tiny local models).
+
+Usage::
+
+    python benchmarks/grouped_vs_naive.py                      # 64 instances x 3 experts, prints a table
+    python benchmarks/grouped_vs_naive.py --output-json        # also writes benchmarks/results/<date>/...
+    python benchmarks/grouped_vs_naive.py --n-instances 16 --output-json out.json
+
+The logic lives in :mod:`orchestrator.bench.speed`; this file only parses flags and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from rich.console import Console
+
+from orchestrator.bench.speed import (
+    SpeedConfig,
+    add_cli_args,
+    config_from_args,
+    run_speed,
+    speed_table,
+    write_result,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_cli_args(parser, SpeedConfig)
+    parser.add_argument(
+        "--output-json",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="write the JSON result (to PATH, or under benchmarks/results/<date>/ when no PATH is given)",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level (INFO shows loads/evictions)")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    cfg = config_from_args(SpeedConfig, args)
+    console = Console()
+    console.print(f"config: {cfg.model_dump(mode='json')}")
+    result = run_speed(cfg)
+    console.print(speed_table(result))
+    if args.output_json is not None:
+        console.print(f"wrote {write_result(result, args.output_json)}")
+    return 0 if result.outputs_identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(build_parser().parse_args()))

@@ -1,0 +1,55 @@
+"""Benchmark: how long ``plan_stage`` takes at the paper's scale (12,000 instances x 3 of 16 experts).
+
+Usage::
+
+    python benchmarks/planning_overhead.py                     # prints mean/p50/p90/p99 over 10 repeats
+    python benchmarks/planning_overhead.py --output-json       # also writes benchmarks/results/<date>/...
+
+The logic lives in :mod:`orchestrator.bench.speed`; this file only parses flags and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from rich.console import Console
+
+from orchestrator.bench.speed import (
+    PlanningConfig,
+    add_cli_args,
+    config_from_args,
+    planning_table,
+    run_planning_overhead,
+    write_result,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_cli_args(parser, PlanningConfig)
+    parser.add_argument(
+        "--output-json",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="write the JSON result (to PATH, or under benchmarks/results/<date>/ when no PATH is given)",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    cfg = config_from_args(PlanningConfig, args)
+    console = Console()
+    result = run_planning_overhead(cfg)
+    console.print(planning_table(result))
+    if args.output_json is not None:
+        console.print(f"wrote {write_result(result, args.output_json)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(build_parser().parse_args()))

@@ -1,0 +1,50 @@
+"""Choose the kNN method's settings by cross-validation inside the profiling split (no test question).
+
+Usage: python benchmarks/tune_knn.py configs/bench/mmlu_pro_paper_small.yaml [--data-dir DIR] [--method ours]
+Prints every grid point's held-out accuracy; the shipped config's settings should be (near) the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.bench import load_bench_config, resolve_data_dir
+from orchestrator.bench.runner import profiling_for_tuning
+from orchestrator.bench.tuning import grid_search
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--method", default="ours", help="Method of the config to tune")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args(argv)
+    cfg = load_bench_config(args.config)
+    method = next((m for m in cfg.methods if m.name == args.method), None)
+    if method is None:
+        parser.error(f"no method {args.method!r} in {args.config}")
+    profiling, gold = profiling_for_tuning(cfg, resolve_data_dir(args.data_dir))
+    grid = {"neighbours": [10, 30, 60], "alpha": [3.0, 10.0, 30.0], "tau": [0.05, 1.0]}
+    results = grid_search(method, grid, profiling, gold, folds=args.folds, seeds=args.seeds)
+    what = f"{args.folds}-fold CV x {len(args.seeds)} seeds on {len(gold)} profiling questions"
+    table = Table(title=f"{cfg.name}/{method.name}: {what}")
+    for col in ("neighbours", "alpha", "tau", "CV accuracy", "calls/q"):
+        table.add_column(col, justify="right")
+    for r in results:
+        chosen = all(getattr(method, k) == v for k, v in r.settings.items())
+        mark = " <- config" if chosen else ""
+        table.add_row(
+            *(str(r.settings[k]) for k in grid), f"{r.accuracy:.2f}{mark}", f"{r.calls_per_question:.2f}"
+        )
+    Console().print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
