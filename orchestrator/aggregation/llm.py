@@ -1,8 +1,8 @@
 """The paper's LLM aggregator: one model reads the experts' reasoning and writes a refined answer.
 
-The prompt follows the structure of the Symbolic-MoE aggregator (itself from Mixture-of-Agents): an
-instruction to critically synthesise the responses, each response labelled and trimmed at ``</think>``,
-then the question and the required answer format. The wording here is our own.
+The prompt is the one the aggregator benchmark uses (:func:`skills.aggregator_bench.build_aggregation_prompt`:
+the question, the labelled responses, an instruction to synthesise them critically, the answer format),
+with each response trimmed at ``</think>`` and to the aggregator's context budget first.
 """
 
 from __future__ import annotations
@@ -12,19 +12,7 @@ from collections.abc import Mapping, Sequence
 from batching.engines.base import Engine, GenRequest, SamplingParams
 from common.records import AnswerFormat
 from orchestrator.answers import extract_answer, trim_reasoning
-
-_INSTRUCTION = (
-    "Several models have answered the question below. Combine their responses into one answer of the "
-    "highest quality. Judge each response critically: some of them may be wrong or biased, so do not "
-    "copy any of them blindly; weigh their arguments, correct their mistakes and give a refined, "
-    "accurate and well-structured reply.\n\nThe models' responses:\n\n"
-)
-_MC_FORMAT = (
-    'Reason step by step, then finish with "The answer is (X)", where X is the letter of the chosen option.'
-)
-_MATH_FORMAT = (
-    'Reason step by step, then finish with "The answer is \\boxed{X}", where X is the final answer.'
-)
+from skills.aggregator_bench import build_aggregation_prompt
 
 
 def build_aggregator_prompt(
@@ -43,12 +31,8 @@ def build_aggregator_prompt(
         max_chars_per_response: each response is trimmed at ``</think>`` and then to its last this many
             characters, so the prompt fits the aggregator's context budget.
     """
-    parts = [_INSTRUCTION]
-    for i, text in enumerate(responses, 1):
-        parts.append(f"### Response {i}:\n{trim_reasoning(text, max_chars_per_response)}\n\n")
-    fmt = _MATH_FORMAT if answer_format.kind == "math" else _MC_FORMAT
-    parts.append(f"Question: {question}\n{fmt}")
-    return "".join(parts)
+    trimmed = [trim_reasoning(text, max_chars_per_response) for text in responses]
+    return build_aggregation_prompt(question, trimmed, answer_format)
 
 
 def aggregate_with_llm(

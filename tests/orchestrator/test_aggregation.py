@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from orchestrator.aggregation.reliability import answer_posterior, logodds_weight
 from orchestrator.aggregation.stacked import StackedVote
@@ -60,3 +63,56 @@ def test_stacked_vote_learns_to_ignore_a_copycat_expert() -> None:
         ]
     )
     assert stacked > majority + 0.1
+
+
+def test_aggregator_prompt_trims_reasoning_at_think_and_to_budget() -> None:
+    from common.records import AnswerFormat
+    from orchestrator.aggregation.llm import build_aggregator_prompt
+
+    long_think = "<think>" + "secret scratch " * 50 + "</think>The answer is (B)."
+    prompt = build_aggregator_prompt(
+        "Q?", [long_think, "x" * 500 + "END"], AnswerFormat(), max_chars_per_response=50
+    )
+    assert "secret scratch" not in prompt and "The answer is (B)." in prompt
+    assert "x" * 60 not in prompt and "END" in prompt
+    assert "The answer is (X)" in prompt
+
+
+@pytest.mark.slow
+def test_aggregator_benchmark_runs_through_real_tiny_engines(tiny_pool: dict[str, Path]) -> None:
+    """The paper's aggregator benchmark through real transformers engines (gibberish text: plumbing)."""
+    from batching.config import TransformersExpertConfig
+    from batching.engines.registry import build_engine
+    from common.records import AnswerFormat, Instance
+    from orchestrator.answers import extract_choice
+    from skills.aggregator_bench import ReasoningChain, build_bench_items, rank_aggregators
+
+    instances = [
+        Instance(
+            id=f"q{i}",
+            question=f"Pick {i}?",
+            options=list("wxyz"),
+            gold="A",
+            answer_format=AnswerFormat(n_options=4),
+        )
+        for i in range(6)
+    ]
+    chains = {
+        i.id: [
+            ReasoningChain("e1", "The answer is (A).", "A", True),
+            ReasoningChain("e2", "The answer is (B).", "B", False),
+            ReasoningChain("e3", "The answer is (C).", "C", False),
+        ]
+        for i in instances
+    }
+    items = build_bench_items(instances, chains, seed=0)
+    engines = {
+        name: build_engine(TransformersExpertConfig(name=name, model=str(tiny_pool[name])))
+        for name in ("tiny-llama-xs", "tiny-llama-s")
+    }
+    from batching.engines.base import SamplingParams
+
+    ranking = rank_aggregators(engines, items, extract_choice, sampling=SamplingParams(max_tokens=8))
+    assert [n for n, _ in ranking] and {n for n, _ in ranking} == set(engines)
+    for e in engines.values():
+        assert e.counters.loads == 1 and e.counters.requests == len(items) and not e.is_loaded
