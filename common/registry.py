@@ -65,7 +65,8 @@ class Registry(Generic[T]):
 
     def _check_base(self, name: str, obj: Any) -> None:
         if self.base_cls is not None and not (isinstance(obj, type) and issubclass(obj, self.base_cls)):
-            raise RegistryError(f"{self.kind} {name!r}: {obj!r} is not a subclass of {self.base_cls.__name__}")
+            base = self.base_cls.__name__
+            raise RegistryError(f"{self.kind} {name!r}: {obj!r} is not a subclass of {base}")
 
     def get(self, name: str) -> T:
         """Return the object registered under ``name``, importing it if it was registered lazily.
@@ -101,4 +102,3 @@ class Registry(Generic[T]):
         new: Registry[T] = Registry(self.kind, self.base_cls)
         new._items = dict(self._items)
         return new
-

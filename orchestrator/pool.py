@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig, SamplingConfig
+from common.config_file import load_model_file
 from common.errors import ConfigError
 
 POOL_CONFIG_VERSION = 1
@@ -86,18 +86,7 @@ def load_pool_config(path: str | Path) -> PoolConfig:
         ConfigError: unreadable or invalid file (the message names the file and the fields).
     """
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"pool config {p}: cannot read ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"pool config {p}: invalid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"pool config {p}: expected a mapping at the top level")
-    try:
-        cfg = PoolConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"pool config {p}: {exc}") from exc
+    cfg = load_model_file(p, PoolConfig, "pool config")
     if cfg.profiles and not Path(cfg.profiles).is_absolute():
         cfg = cfg.model_copy(update={"profiles": str((p.parent / cfg.profiles).resolve())})
     return cfg

@@ -12,10 +12,9 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from common.errors import ConfigError
+from common.config_file import load_model_file
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +60,6 @@ def load_vocabulary(path: str | Path | None = None) -> SkillVocabulary:
         ConfigError: the file is missing, not YAML, or fails validation (the message names the file).
     """
     p = Path(path) if path is not None else DEFAULT_VOCABULARY_PATH
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"skill vocabulary {p}: file not found; pass an existing YAML path") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"skill vocabulary {p}: not valid YAML ({exc})") from exc
-    try:
-        vocab = SkillVocabulary.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"skill vocabulary {p}: {exc}") from exc
+    vocab = load_model_file(p, SkillVocabulary, "skill vocabulary")
     logger.debug("skill vocabulary %s: version %d, %d skills", p, vocab.version, len(vocab.skills))
     return vocab

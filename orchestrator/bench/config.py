@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig
-from common.errors import ConfigError
+from common.config_file import load_model_file
 from orchestrator.methods import MethodConfig
 
 BENCH_CONFIG_VERSION = 1
@@ -99,16 +98,4 @@ def load_bench_config(path: str | Path) -> BenchConfig:
     Raises:
         ConfigError: unreadable file or invalid content (the message names the file and the fields).
     """
-    p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"bench config {p}: cannot read ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"bench config {p}: invalid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"bench config {p}: expected a mapping at the top level")
-    try:
-        return BenchConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"bench config {p}: {exc}") from exc
+    return load_model_file(path, BenchConfig, "bench config")

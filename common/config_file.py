@@ -1,0 +1,50 @@
+"""Reading config-like files (YAML or JSON) into validated pydantic models, with errors naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from common.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """Parse a YAML (or JSON, a subset of YAML) file whose top level must be a mapping.
+
+    Args:
+        path: the file.
+        what: how error messages name the file, e.g. "bench config".
+
+    Raises:
+        ConfigError: missing or unreadable file, invalid YAML, or not a mapping.
+    """
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{what} {p}: file not found; pass an existing path") from exc
+    except OSError as exc:
+        raise ConfigError(f"{what} {p}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {p}: invalid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {p}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def load_model_file(path: str | Path, model: type[M], what: str) -> M:
+    """Read ``path`` and validate it as ``model``; a validation error names the file and the fields.
+
+    Raises:
+        ConfigError: unreadable file or invalid content.
+    """
+    raw = read_mapping(path, what)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{what} {Path(path)}: {exc}") from exc
