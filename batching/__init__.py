@@ -9,12 +9,14 @@ from batching.config import ExpertConfig, SamplingConfig, expert_config_adapter
 from batching.engines.base import Engine, EngineCounters, GenRequest, GenResult, SamplingParams
 from batching.engines.registry import build_engine, engine_registry
 from batching.planner import ExpertBatch, StagePlan, plan_stage
+from batching.residency import ResidencyManager, estimate_footprint_gib, plan_load_order
 
 __all__ = [
     "Engine",
     "EngineCounters",
     "ExpertBatch",
     "ExpertConfig",
+    "ResidencyManager",
     "GenRequest",
     "GenResult",
     "SamplingConfig",
@@ -22,6 +24,8 @@ __all__ = [
     "StagePlan",
     "build_engine",
     "engine_registry",
+    "estimate_footprint_gib",
     "expert_config_adapter",
+    "plan_load_order",
     "plan_stage",
 ]

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     cfg = config_from_args(SpeedConfig, args)
-    console = Console()
+    console = Console(width=max(Console().width, 110))  # keep the table readable when piped
     console.print(f"config: {cfg.model_dump(mode='json')}")
     result = run_speed(cfg)
     console.print(speed_table(result))

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     cfg = config_from_args(PlanningConfig, args)
-    console = Console()
+    console = Console(width=max(Console().width, 110))  # keep the table readable when piped
     result = run_planning_overhead(cfg)
     console.print(planning_table(result))
     if args.output_json is not None:
