@@ -84,7 +84,7 @@ def run_bench(
     data_dir: Path,
     *,
     embedder: Embedder | None = None,
-    progress: Callable[[str], ProgressHook] | None = None,
+    progress: Callable[[str], ProgressHook | None] | None = None,
 ) -> tuple[BenchReport, list[FinalAnswer]]:
     """Run a whole replay benchmark.
 
@@ -102,7 +102,7 @@ def run_bench(
         data = load_bench_data(cfg, data_dir)
         engines = _pool_engines(cfg, data_dir)
         experts = tuple(engines)
-    stage_hook = progress or (lambda _stage: None)
+    stage_hook: Callable[[str], ProgressHook | None] = progress or (lambda _stage: None)
     with timer.stage("profiling stage"):
         prof = run_expert_stage(
             "profile",

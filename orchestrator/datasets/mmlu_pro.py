@@ -34,6 +34,7 @@ def _gold_letter(row: Row) -> str:
     if index is not None and not 0 <= index < len(LETTERS):
         raise _RowError(f"'answer_index' {index} is outside 0..{len(LETTERS) - 1}")
     if answer is None:
+        assert index is not None  # checked above: one of the two is present
         return LETTERS[index]
     if not isinstance(answer, str) or answer.strip().upper() not in LETTERS:
         raise _RowError(f"'answer' must be one letter A-J, got {answer!r:.20}")

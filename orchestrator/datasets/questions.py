@@ -34,11 +34,9 @@ def question_instance(row: dict[str, Any], index: int, task: str = "user") -> In
         raise DataError(f"{len(options)} options; at most {len(LETTERS)} are supported")
     gold = row.get("gold", row.get("answer", row.get("gold_answer")))
     kind = row.get("kind") or ("multiple_choice" if options else "math")
-    fmt = (
-        AnswerFormat(kind=kind, n_options=max(len(options), 2))
-        if kind == "multiple_choice"
-        else AnswerFormat(kind="math")
-    )
+    if kind not in ("multiple_choice", "math"):
+        raise DataError(f"'kind' must be 'multiple_choice' or 'math', got {kind!r:.30}")
+    fmt = AnswerFormat(kind="math") if kind == "math" else AnswerFormat(n_options=max(len(options), 2))
     try:
         return Instance(
             id=str(row.get("id", row.get("question_id", index))),
