@@ -1,0 +1,420 @@
+"""The OpenAI-compatible HTTP service in front of a pool: ``create_app(pool)`` (run it with uvicorn).
+
+Routes:
+
+- ``POST /v1/chat/completions``: ``model`` is the pool's name (or ``symbolic-moe``); the last ``user``
+  message is the question; the extension field ``options`` (a list of strings) makes it multiple choice.
+  Non-streaming, or ``stream: true`` for server-sent events in OpenAI's ``chat.completion.chunk`` shape,
+  ending with ``data: [DONE]``. The response (the last chunk when streaming) carries the routing trace in the
+  extension field ``symoe``: keywords, skills, recruited experts, their answers, the aggregation used.
+  Sampling fields (``temperature``, ``max_tokens``...) are accepted for compatibility but the pool's
+  per-expert sampling applies.
+- ``GET /v1/models``; ``GET /health`` (the process is up); ``GET /ready`` (the pool config is valid and its
+  models resolved; 503 otherwise); ``GET /metrics`` (Prometheus text: requests, latency histogram, expert
+  calls, model loads, solve batches and their sizes, queue depth).
+
+**Online micro-batching.** The first request to arrive waits ``batch_window_s`` (default 20 ms) for others;
+every request that arrives in that window (up to ``max_batch_size``) goes into ONE ``SymbolicMoE.solve``
+call, which runs in a single worker thread, one batch at a time. A batch loads each recruited model once
+and serves all its questions together, so under concurrent load throughput grows with the batch while
+the cost is paid once. The price is latency: every request waits up to ``batch_window_s`` more, plus the
+time the batch in flight needs to finish (requests queue behind it; ``symoe_queue_depth`` shows them).
+Use a small window for interactive use and a larger one (0.1-1 s) for throughput under load.
+
+**Security.** Bearer API keys (``api_keys``); without keys every request is accepted, so the CLI binds
+loopback only (`bind_host`). Bodies over ``max_body_bytes`` get 413 before they are read; bad JSON or
+fields get 400 in OpenAI's error shape (never 5xx); ``rate_limit_per_min`` caps requests per key (429 with
+``Retry-After``). Errors map to status codes in one exception handler for the project's errors.
+
+Example::
+
+    app = create_app(load_pool_config("configs/pools/tiny-cpu.yaml"), api_keys=["secret"])
+    uvicorn.run(app, host=bind_host("0.0.0.0", ["secret"]), port=8000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from batching.engines.openai_server import ChatCompletionRequest
+from common.errors import (
+    ConfigError,
+    DataError,
+    EngineError,
+    EngineUnavailableError,
+    RegistryError,
+    RoutingError,
+    SymbolicMoEError,
+)
+from common.records import FinalAnswer, Instance
+from orchestrator.api import SymbolicMoE
+from orchestrator.datasets.questions import question_instance
+from orchestrator.pool import PoolConfig, resolve_tiny_models
+from orchestrator.service_auth import (
+    BodyLimitMiddleware,
+    KeyChecker,
+    RateLimiter,
+    ServiceError,
+    bind_host,
+    error_response,
+)
+from skills.embedding import Embedder
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_ID = "symbolic-moe"
+_ROUTES = ("/v1/chat/completions", "/v1/models", "/health", "/ready", "/metrics")
+_STATUS: tuple[tuple[type[SymbolicMoEError], int, str], ...] = (
+    (DataError, 400, "invalid_request_error"),
+    (RegistryError, 404, "model_not_found"),
+    (RoutingError, 422, "routing_error"),
+    (EngineUnavailableError, 503, "service_unavailable"),
+    (ConfigError, 503, "service_unavailable"),
+)
+
+__all__ = ["ChatRequest", "StreamOptions", "bind_host", "create_app"]
+
+
+class StreamOptions(BaseModel):
+    """OpenAI's ``stream_options``; usage is always sent on the last chunk."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    include_usage: bool = False
+
+
+class ChatRequest(ChatCompletionRequest):
+    """Body of ``POST /v1/chat/completions``: OpenAI's fields plus ``options`` and streaming."""
+
+    stream: bool = False  # type: ignore[assignment]
+    stream_options: StreamOptions | None = None
+    options: list[str] | None = Field(
+        default=None, description="Extension: answer options; the question becomes multiple choice."
+    )
+
+
+class _Metrics:
+    """The app's Prometheus collectors, in a registry of its own (two apps never share counters)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("symoe_http_requests", "HTTP requests.", ["route", "status"], registry=r)
+        self.latency = Histogram(
+            "symoe_http_request_duration_seconds",
+            "Time to the response headers (the whole solve for completions).",
+            ["route"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.expert_calls = Counter("symoe_expert_calls", "Expert answers generated.", ["expert"], registry=r)
+        self.model_loads = Counter("symoe_model_loads", "Model loads by the engines.", ["model"], registry=r)
+        self.solve_batches = Counter("symoe_solve_batches", "SymbolicMoE.solve calls.", registry=r)
+        self.batch_size = Histogram(
+            "symoe_solve_batch_size",
+            "Questions per solve call.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.queue_depth = Gauge("symoe_queue_depth", "Questions waiting for a solve call.", registry=r)
+
+
+class _MetricsMiddleware:
+    """Counts every HTTP request by route and status and times it to the response headers."""
+
+    def __init__(self, app: Any, metrics: _Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = scope["path"] if scope["path"] in _ROUTES else "other"
+        start = time.perf_counter()
+
+        async def send_timed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+                self.metrics.requests.labels(route, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, send_timed)
+
+
+class _SolveBatcher:
+    """Groups questions that arrive within ``window_s`` into one ``solve`` call, one call at a time."""
+
+    def __init__(self, moe: SymbolicMoE, window_s: float, max_batch: int, metrics: _Metrics) -> None:
+        self.moe, self.window_s, self.max_batch, self.metrics = moe, window_s, max_batch, metrics
+        self.queue: asyncio.Queue[tuple[Instance, asyncio.Future[tuple[FinalAnswer, int]]]] = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="symoe-solve")
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, instance: Instance) -> tuple[FinalAnswer, int]:
+        """Queue one question; returns its answer and the size of the batch it was solved in."""
+        future: asyncio.Future[tuple[FinalAnswer, int]] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((instance, future))
+        self.metrics.queue_depth.set(self.queue.qsize())
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = [await self.queue.get()]
+            await asyncio.sleep(self.window_s)  # let concurrent requests join this batch
+            while len(items) < self.max_batch and not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            self.metrics.queue_depth.set(self.queue.qsize())
+            items = [(i, f) for i, f in items if not f.done()]  # drop requests whose client left
+            if not items:
+                continue
+            try:
+                finals = await loop.run_in_executor(self.executor, self._solve, [i for i, _ in items])
+            except Exception as exc:  # solve boundary: any failure must reach the waiting requests
+                logger.exception("service: a solve batch of %d failed", len(items))
+                err = exc if isinstance(exc, SymbolicMoEError) else EngineError(f"solve raised {exc!r}")
+                if err is not exc:
+                    err.__cause__ = exc
+                for _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(err)
+                continue
+            by_id = {f.instance_id: f for f in finals}
+            for inst, fut in items:
+                if fut.done():
+                    continue
+                if inst.id in by_id:
+                    fut.set_result((by_id[inst.id], len(items)))
+                else:
+                    fut.set_exception(EngineError(f"solve returned no answer for request {inst.id}"))
+
+    def _solve(self, instances: list[Instance]) -> list[FinalAnswer]:
+        start = time.perf_counter()
+        finals = self.moe.solve(instances)
+        self.metrics.solve_batches.inc()
+        self.metrics.batch_size.observe(len(instances))
+        for final in finals:
+            for ea in final.expert_answers:
+                self.metrics.expert_calls.labels(ea.expert).inc()
+        report = self.moe.last_report
+        for model, stats in (report.models if report else {}).items():
+            if stats.loads:
+                self.metrics.model_loads.labels(model).inc(stats.loads)
+        logger.info("service: solved a batch of %d in %.2f s", len(instances), time.perf_counter() - start)
+        return finals
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self.executor.shutdown(wait=True)
+
+
+def _question(body: ChatRequest, rid: str) -> Instance:
+    """The last user message (with ``options``) as an instance with the request's id.
+
+    Raises:
+        DataError: no user message, or invalid options.
+    """
+    user = [m.content for m in body.messages if m.role == "user"]
+    if not user or not user[-1].strip():
+        raise DataError("messages: the last 'user' message is the question and must be non-empty")
+    return question_instance({"question": user[-1], "options": body.options or [], "id": rid}, 0)
+
+
+def _usage(final: FinalAnswer) -> dict[str, int]:
+    p = sum(a.prompt_tokens for a in final.expert_answers)
+    c = sum(a.generated_tokens for a in final.expert_answers)
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def _trace(final: FinalAnswer, batch_size: int) -> dict[str, Any]:
+    return {"batch_size": batch_size, **final.model_dump(mode="json")}
+
+
+def _content(final: FinalAnswer) -> str:
+    return final.answer if final.answer is not None else (final.text or "")
+
+
+def _sse_chunks(rid: str, model: str, final: FinalAnswer, batch_size: int) -> Iterator[str]:
+    """OpenAI ``chat.completion.chunk`` events: role, content, the finish (with trace and usage), [DONE]."""
+    base = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    deltas: list[tuple[dict[str, Any], str | None, dict[str, Any]]] = [
+        ({"role": "assistant", "content": ""}, None, {}),
+        ({"content": _content(final)}, None, {}),
+        ({}, "stop", {"usage": _usage(final), "symoe": _trace(final, batch_size)}),
+    ]
+    for delta, finish, extra in deltas:
+        chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        yield f"data: {json.dumps(chunk)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Map the project's errors, validation errors and HTTP errors to OpenAI-shaped bodies."""
+
+    @app.exception_handler(SymbolicMoEError)
+    async def _on_error(_: Request, exc: SymbolicMoEError) -> JSONResponse:
+        if isinstance(exc, ServiceError):
+            return error_response(exc.status, str(exc), exc.kind, exc.headers)
+        for cls, status, kind in _STATUS:
+            if isinstance(exc, cls):
+                return error_response(status, str(exc), kind)
+        return error_response(500, str(exc), "server_error")
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        return error_response(400, f"invalid request: {problems}", "invalid_request_error")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), "invalid_request_error")
+
+
+def create_app(
+    pool: PoolConfig,
+    *,
+    api_keys: Sequence[str] = (),
+    batch_window_s: float = 0.02,
+    max_batch_size: int = 64,
+    max_body_bytes: int = 1_000_000,
+    rate_limit_per_min: int | None = None,
+    embedder: Embedder | None = None,
+) -> FastAPI:
+    """Build the service for ``pool``.
+
+    Args:
+        pool: the pool config; its models are resolved at startup (``/ready`` says when).
+        api_keys: accepted bearer keys; empty accepts every request (bind loopback only: `bind_host`).
+        batch_window_s: how long the first queued question waits for others to join its solve call.
+        max_batch_size: the most questions in one solve call.
+        max_body_bytes: larger request bodies get 413.
+        rate_limit_per_min: requests per key per minute on ``/v1/*`` (429 beyond); ``None`` for no limit.
+        embedder: the question embedder shared by every solve call (a cached MiniLM by default).
+
+    Returns:
+        The FastAPI app; run it with uvicorn or `batching.engines.openai_server.serve_in_thread`.
+    """
+    metrics = _Metrics()
+    keys = KeyChecker(api_keys)
+    limiter = RateLimiter(rate_limit_per_min)
+    model_ids = sorted({pool.name, DEFAULT_MODEL_ID})
+    state: dict[str, Any] = {"batcher": None, "not_ready": "starting"}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        logger.info(
+            "service: pool %s (%d experts, policy=%s, k=%d), models %s, batch_window_s=%s, auth=%s, "
+            "rate_limit_per_min=%s, max_body_bytes=%d",
+            pool.name,
+            len(pool.experts),
+            pool.policy,
+            pool.k,
+            model_ids,
+            batch_window_s,
+            "on" if keys.enabled else "off",
+            rate_limit_per_min,
+            max_body_bytes,
+        )
+        try:
+            resolved = await asyncio.to_thread(resolve_tiny_models, pool)
+        except SymbolicMoEError as exc:
+            logger.error("service: pool %s is not usable: %s", pool.name, exc)
+            state["not_ready"] = str(exc)
+        else:
+            moe = SymbolicMoE(resolved, embedder=embedder)
+            state["batcher"] = _SolveBatcher(moe, batch_window_s, max_batch_size, metrics)
+            state["not_ready"] = None
+        yield
+        state["not_ready"] = "shutting down"
+        if state["batcher"] is not None:
+            await state["batcher"].close()
+
+    app = FastAPI(title="symbolic-moe", lifespan=lifespan)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(_MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
+
+    _install_error_handlers(app)
+
+    async def authenticated(request: Request) -> str:
+        return keys.identify(request.headers.get("authorization"))
+
+    async def rate_limited(caller: str = Depends(authenticated)) -> str:
+        limiter.check(caller)
+        return caller
+
+    def batcher() -> _SolveBatcher:
+        if state["batcher"] is None:
+            raise EngineUnavailableError(f"service not ready: {state['not_ready']}")
+        return state["batcher"]  # type: ignore[no-any-return]
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        if state["not_ready"] is not None:
+            return JSONResponse({"status": "not_ready", "reason": state["not_ready"]}, status_code=503)
+        return JSONResponse({"status": "ready", "pool": pool.name, "models": model_ids})
+
+    @app.get("/metrics", dependencies=[Depends(authenticated)])
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models", dependencies=[Depends(rate_limited)])
+    async def list_models() -> dict[str, Any]:
+        owner = {"object": "model", "created": 0, "owned_by": "symbolic-moe"}
+        return {"object": "list", "data": [{"id": m, **owner} for m in model_ids]}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(
+        body: ChatRequest, caller: str = Depends(rate_limited)
+    ) -> dict[str, Any] | StreamingResponse:
+        if body.model not in model_ids:
+            raise RegistryError(f"model {body.model!r} is not served here; available: {', '.join(model_ids)}")
+        rid = f"chatcmpl-{uuid.uuid4().hex}"
+        instance = _question(body, rid)
+        logger.debug("service: %s from %s: %.200s", rid, caller, instance.question)
+        final, batch_size = await batcher().submit(instance)
+        if body.stream:
+            return StreamingResponse(
+                _sse_chunks(rid, body.model, final, batch_size), media_type="text/event-stream"
+            )
+        message = {"role": "assistant", "content": _content(final)}
+        return {
+            "id": rid,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": _usage(final),
+            "symoe": _trace(final, batch_size),
+        }
+
+    return app
