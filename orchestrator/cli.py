@@ -10,9 +10,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from common.errors import SymbolicMoEError
+from common.errors import ConfigError, SymbolicMoEError
+from orchestrator.store import DEFAULT_STORE_PATH
 
 app = typer.Typer(
     help="Symbolic Mixture-of-Experts: skill-based routing over whole LLMs.", no_args_is_help=True
@@ -75,10 +76,12 @@ def bench(
 
 @app.command()
 def run(
-    pool: Annotated[Path, typer.Option("--pool", help="Pool YAML, e.g. configs/pools/tiny-cpu.yaml")],
+    pool: Annotated[
+        Path | None, typer.Option("--pool", help="Pool YAML, e.g. configs/pools/tiny-cpu.yaml")
+    ] = None,
     input: Annotated[
-        Path, typer.Option("--input", help="Questions: JSONL/JSON/Parquet rows with `question`")
-    ],
+        Path | None, typer.Option("--input", help="Questions: JSONL/JSON/Parquet rows with `question`")
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", help="Output folder for answers.jsonl and report.json")
     ] = Path("results/run"),
@@ -87,29 +90,120 @@ def run(
     ] = False,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+    store: Annotated[
+        Path,
+        typer.Option("--store", envvar="SYMOE_STORE", help="Run store (SQLite) journaling every generation"),
+    ] = DEFAULT_STORE_PATH,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Resume this run id: reuse every journaled generation")
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Reuse identical generations (same prompt hash) of other runs in the store")
+    ] = False,
+    backend: Annotated[str, typer.Option("--backend", help="Expert stage backend: local or ray")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Attach to this Ray cluster")
+    ] = None,
+    num_gpus: Annotated[int | None, typer.Option(help="Local Ray only: GPUs to offer")] = None,
+    gpu_mem_gib: Annotated[float | None, typer.Option(help="GPU memory per GPU, GiB (Ray backend)")] = None,
+    log_json: Annotated[bool, typer.Option(help="Log JSON lines (with run id and expert) to stderr")] = False,
 ) -> None:
-    """Run the full method live: annotate, recruit, expert stage batched per model, aggregate."""
+    """Run the full method live: annotate, recruit, expert stage batched per model, aggregate.
+
+    The first line printed is ``run: <id>``; ``symoe run --resume <id>`` continues that run.
+    """
     from orchestrator.datasets import load_questions
     from orchestrator.pool import load_pool_config
-    from orchestrator.run import run_pool, write_run
+    from orchestrator.run import RunOptions, resume_run, run_pool, write_run
+    from orchestrator.run_log import configure_run_logging
+    from orchestrator.slot_plan import ControllerConfig
+    from orchestrator.store import RunStore, new_run_id
 
+    configure_run_logging(os.environ.get("SYMOE_LOG_LEVEL", "WARNING"), json_lines=log_json)
     _quiet_transformers()
     try:
-        cfg = load_pool_config(pool)
-        loaded = load_questions(input, skip_malformed=skip_malformed)
-        instances = loaded.instances[:limit] if limit else loaded.instances
-        console.print(
-            f"pool {cfg.name}: {len(instances)} questions ({loaded.skipped} malformed rows skipped)"
-        )
-        with _progress(progress) as bars:
-            hooks = _StageBars(bars)
-            report, finals = run_pool(cfg, instances, progress=lambda st, m, d, t: hooks.hook(st)(m, d, t))
+        if backend not in ("local", "ray"):
+            raise ConfigError(f"--backend {backend!r}: expected local or ray")
+        if resume is None and (pool is None or input is None):
+            raise ConfigError("symoe run needs --pool and --input (or --resume <run-id>)")
+        db = RunStore(store)
+        ray_cfg = ControllerConfig(address=ray_address, num_gpus=num_gpus, gpu_mem_gib=gpu_mem_gib)
+        opts = RunOptions(store=db, run_id=resume or new_run_id(), resume=resume is not None, cache=cache,
+                          backend=backend, ray=ray_cfg)  # type: ignore[arg-type]  # fmt: skip
+        typer.echo(f"run: {opts.run_id}")
+        with _run_progress(progress) as bars:
+            hooks = _RunBars(bars)
+            if resume is not None and pool is None:
+                cfg, report, finals = resume_run(db, resume, progress=hooks.progress, options=opts,
+                                                 on_tokens=hooks.tokens)  # fmt: skip
+            else:
+                assert pool is not None  # checked above
+                cfg = load_pool_config(pool)
+                if resume is not None:  # the stored questions; a given --pool must match the stored one
+                    instances = db.instances(resume)
+                else:
+                    assert input is not None
+                    loaded = load_questions(input, skip_malformed=skip_malformed)
+                    instances = loaded.instances[:limit] if limit else loaded.instances
+                console.print(f"pool {cfg.name}: {len(instances)} questions; store {db.path}")
+                report, finals = run_pool(cfg, instances, progress=hooks.progress, options=opts,
+                                          on_tokens=hooks.tokens)  # fmt: skip
         paths = write_run(out, report, finals)
     except SymbolicMoEError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(code=2) from exc
     _print_run(report)
-    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+    console.print(
+        f"generations: {report.generations_computed} computed, {report.generations_reused} reused; "
+        f"wrote {', '.join(str(p) for p in paths)}"
+    )
+
+
+def _wide() -> Console:
+    """The console for run tables: the terminal's width, or 160 columns when piped (no squeezed cells)."""
+    return console if console.is_terminal else Console(width=160)
+
+
+runs_app = typer.Typer(help="Inspect the runs journaled in the run store.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(
+    store: Annotated[
+        Path, typer.Option("--store", envvar="SYMOE_STORE", help="Run store")
+    ] = DEFAULT_STORE_PATH,
+    limit: Annotated[int, typer.Option(help="Newest N runs")] = 20,
+) -> None:
+    """List the newest runs: id, status, pool, backend, generations computed and reused."""
+    from orchestrator.store import RunStore
+    from orchestrator.store_report import runs_table
+
+    _wide().print(runs_table(RunStore(store).list_runs(limit)))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (see `symoe runs list`)")],
+    store: Annotated[
+        Path, typer.Option("--store", envvar="SYMOE_STORE", help="Run store")
+    ] = DEFAULT_STORE_PATH,
+) -> None:
+    """Per stage and expert: calls, computed/reused, failures, load and generation time, tokens/s."""
+    from orchestrator.store import RunStore
+    from orchestrator.store_report import run_table
+
+    try:
+        db = RunStore(store)
+        record = db.get_run(run_id)
+    except SymbolicMoEError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    _wide().print(run_table(db, record))
+    if record.error:
+        console.print(f"[red]failed:[/] {record.error}")
+    for e in (x for x in db.events(run_id) if x["kind"] == "failure"):
+        console.print(f"worker failure: stage {e['stage']}, expert {e['expert']}: {e['detail']}")
 
 
 @app.command()
@@ -184,6 +278,41 @@ class _StageBars:
         return update
 
 
+class _RunBars:
+    """`symoe run` bars: overall, one per stage, one per model (prompts done/total, tokens/s)."""
+
+    def __init__(self, bars: Progress | None) -> None:
+        self.bars = bars
+        self.done: dict[tuple[str, str], tuple[int, int]] = {}
+        self.tasks: dict[str, TaskID] = {}
+        self.rate: dict[str, tuple[int, float]] = {}
+
+    def _task(self, key: str, label: str) -> TaskID:
+        assert self.bars is not None
+        if key not in self.tasks:
+            self.tasks[key] = self.bars.add_task(label, total=None, rate="")
+        return self.tasks[key]
+
+    def progress(self, stage: str, model: str, done: int, total: int) -> None:
+        if self.bars is None:
+            return
+        self.done[(stage, model)] = (done, total)
+        overall = self._task("*", "overall")
+        self.bars.update(overall, completed=sum(d for d, _ in self.done.values()),
+                         total=sum(t for _, t in self.done.values()))  # fmt: skip
+        per_stage = [v for (s, _), v in self.done.items() if s == stage]
+        self.bars.update(self._task(stage, f"{stage}"), completed=sum(d for d, _ in per_stage),
+                         total=sum(t for _, t in per_stage))  # fmt: skip
+        tokens, seconds = self.rate.get(model, (0, 0.0))
+        rate = f"{tokens / seconds:.0f} tok/s" if seconds > 0 else ""
+        self.bars.update(self._task(f"{stage}:{model}", f"  {stage}: {model}"), completed=done, total=total,
+                         rate=rate)  # fmt: skip
+
+    def tokens(self, stage: str, model: str, tokens: int, seconds: float) -> None:
+        t, s = self.rate.get(model, (0, 0.0))
+        self.rate[model] = (t + tokens, s + seconds)
+
+
 class _NoBars:
     def __enter__(self) -> None:
         return None
@@ -200,6 +329,20 @@ def _progress(enabled: bool) -> Progress | _NoBars:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _run_progress(enabled: bool) -> Progress | _NoBars:
+    if not enabled:
+        return _NoBars()
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]}"),
         console=console,
         transient=True,
     )

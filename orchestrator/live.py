@@ -3,6 +3,11 @@
 Every model is loaded once per run: stages are ordered so that the keyword annotator, when it is also an
 expert, answers first in the expert stage while still resident, and the aggregator, when it is also an
 expert, answers last and stays resident for the aggregation stage.
+
+Every engine is wrapped in a :class:`~orchestrator.store.JournalEngine`: each generation is journaled in
+the run store as it completes and a generation already in the store is never computed again (resume).
+The expert stage runs locally (:func:`~batching.executor.run_plan`) or, with a Ray backend, on worker
+actors with streaming aggregation (:meth:`LiveRun.answer_streaming`).
 """
 
 from __future__ import annotations
@@ -12,23 +17,26 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from batching.engines.base import Engine, GenRequest, GenResult, SamplingParams
+from batching.engines.base import GenRequest, GenResult, SamplingParams
 from batching.engines.registry import build_engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
 from common.errors import ConfigError
 from common.records import ExpertAnswer, FinalAnswer, Instance, RoutingDecision
-from orchestrator.aggregation.llm import aggregate_with_llm
+from orchestrator.aggregation.llm import build_aggregator_prompt
 from orchestrator.aggregation.reliability import logodds_weight
 from orchestrator.aggregation.vote import Ballot, consensus, majority_vote, weighted_vote
 from orchestrator.answers import extract_answer, is_correct
+from orchestrator.journal import Journal, JournalEngine, with_request_id
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy, policy_registry
 from orchestrator.pool import PoolConfig
 from orchestrator.profiling import ProfilingRecord
 from orchestrator.prompts import expert_prompt
+from orchestrator.store import RunStore, new_run_id
 from skills.annotator import LLMKeywordAnnotator
 from skills.embedding import Embedder
 from skills.keyword_map import KeywordMapper
@@ -38,6 +46,8 @@ from skills.vocabulary import load_vocabulary
 logger = logging.getLogger(__name__)
 
 ProgressHook = Callable[[str, str, int, int], None]  # (stage, model, done, total)
+Pair = tuple[str, str]  # (instance_id, expert)
+DecidedAnswer = tuple[str | None, str, bool, str | None]  # (answer, aggregation, aggregator_called, text)
 
 
 def sampling_of(cfg: object) -> SamplingParams:
@@ -48,23 +58,38 @@ def sampling_of(cfg: object) -> SamplingParams:
 
 @dataclass
 class LiveRun:
-    """One live run over a pool: owns the engines (one per model) and the stage timings."""
+    """One live run over a pool: owns the engines (one per model), the journal and the stage timings.
+
+    Args:
+        pool: the pool config (tiny models already resolved).
+        embedder: the sentence embedder (built on first use when needed).
+        progress: called with (stage, model, done, total) as batches complete.
+        journal: the run's journal in the store; a throwaway in-memory store when None.
+        backend: a :class:`~orchestrator.ray_backend.RayBackend` to run the models on Ray actors, or None
+            to run them in this process.
+    """
 
     pool: PoolConfig
     embedder: Embedder | None = None
     progress: ProgressHook | None = None
-    engines: dict[str, Engine] = field(default_factory=dict)
+    journal: Journal = field(default_factory=lambda: Journal(RunStore(":memory:"), new_run_id()))
+    backend: Any = None
+    engines: dict[str, JournalEngine] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.engines = {m.name: build_engine(m) for m in self.pool.models}
+        make = self.backend.engine if self.backend is not None else build_engine
+        self.engines = {m.name: JournalEngine(make(m), self.journal) for m in self.pool.models}
         self.configs = {m.name: m for m in self.pool.models}
         self.experts = [e.name for e in self.pool.experts]
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
+        self.journal.stage = name
+        if self.backend is not None:
+            self.backend.stage = name
         try:
             yield
         finally:
@@ -98,6 +123,8 @@ class LiveRun:
                 engine, n_samples=ann.n_samples, min_count=ann.min_count, sampling=sampling
             )
             result = llm.annotate_with_stats(texts)
+            if self.progress is not None:
+                self.progress("annotate", ann.annotator, len(texts), len(texts))
             self.counts["annotation_parse_failures"] = int(sum(result.parse_failures))
             keywords = result.keywords
             if vocabulary:
@@ -131,24 +158,54 @@ class LiveRun:
             return policy.recruit(queries, seed=self.pool.seed)
 
     # -- stage 3: experts ------------------------------------------------------------------------
+    def expert_requests(
+        self, instances: Sequence[Instance], decisions: Sequence[RoutingDecision]
+    ) -> dict[Pair, GenRequest]:
+        """The request of every recruited (instance, expert) pair (request id ``<instance>:<expert>``)."""
+        by_id = {i.id: i for i in instances}
+        out: dict[Pair, GenRequest] = {}
+        for d in decisions:
+            prompt = expert_prompt(by_id[d.instance_id])
+            for e in dict.fromkeys(d.experts):
+                sampling = sampling_of(self.configs[e])
+                out[(d.instance_id, e)] = GenRequest(
+                    f"{d.instance_id}:{e}", prompt, (("user", prompt),), sampling, d.instance_id
+                )
+        return out
+
+    def journaled(self, requests: dict[Pair, GenRequest]) -> tuple[dict[Pair, GenResult], dict[Pair, str]]:
+        """The pairs already in the store (an earlier attempt, or the cache) and every pair's prompt hash."""
+        keys = {pair: self.engines[pair[1]].key(req) for pair, req in requests.items()}
+        found = self.journal.lookup(list(keys.values()))
+        known = {p: with_request_id(found[k], requests[p].request_id) for p, k in keys.items() if k in found}
+        return known, keys
+
+    def load_order(self) -> tuple[str | None, str | None, list[str]]:
+        """(first, last, load order): the annotator answers first, the LLM aggregator last."""
+        first = self.pool.annotation.annotator if self.pool.annotation.annotator in self.experts else None
+        agg = self.pool.aggregator if self.pool.aggregation == "llm" else None
+        last = agg if agg in self.experts else None
+        middle = [e for e in self.experts if e not in (first, last)]
+        return first, last, [x for x in (first,) if x] + middle + [x for x in (last,) if x]
+
     def expert_stage(
         self, instances: Sequence[Instance], decisions: Sequence[RoutingDecision]
-    ) -> dict[tuple[str, str], GenResult]:
-        """Every recruited (question, expert) pair, batched per expert; each expert loads once."""
-        by_id = {i.id: i for i in instances}
-        first = [self.pool.annotation.annotator] if self.pool.annotation.annotator in self.experts else []
-        last = [self.pool.aggregator] if self.pool.aggregator in self.experts else []
-        order = first + [e for e in self.experts if e not in first and e not in last] + last
-        plan = plan_stage("experts", [(d.instance_id, d.experts) for d in decisions], load_order=order)
-        keep = frozenset(x for x in (self.pool.aggregator,) if x and self.pool.aggregation == "llm")
+    ) -> dict[Pair, GenResult]:
+        """Every recruited (question, expert) pair, batched per expert; each expert loads once.
 
-        def request(iid: str, expert: str) -> GenRequest:
-            prompt = expert_prompt(by_id[iid])
-            return GenRequest(
-                f"{iid}:{expert}", prompt, (("user", prompt),), sampling_of(self.configs[expert]), iid
-            )
-
+        Pairs already journaled in the store are read back; only the others are generated.
+        """
+        if self.backend is not None:
+            return self.answer_streaming(instances, decisions, None, aggregate=False)[0]
+        requests = self.expert_requests(instances, decisions)
         with self._stage("experts"):
+            results, _ = self.journaled(requests)
+            todo = [
+                (d.instance_id, [e for e in d.experts if (d.instance_id, e) not in results])
+                for d in decisions
+            ]
+            plan = plan_stage("experts", todo, load_order=self.load_order()[2])
+            keep = frozenset(x for x in (self.pool.aggregator,) if x and self.pool.aggregation == "llm")
             # the annotator may still be resident from annotation; release every other model first
             for name, engine in self.engines.items():
                 if name not in plan.experts[:1]:
@@ -156,97 +213,157 @@ class LiveRun:
             done = run_plan(
                 plan,
                 self.engines,
-                request,
+                lambda iid, expert: requests[(iid, expert)],
                 batch_size=self.pool.batch_size,
                 keep_loaded=keep,
                 on_progress=self._hook("experts"),
             )
-        return done.results
+        results.update(done.results)
+        return results
+
+    def answer_streaming(
+        self,
+        instances: Sequence[Instance],
+        decisions: Sequence[RoutingDecision],
+        profiling: ProfilingData | None,
+        *,
+        aggregate: bool = True,
+    ) -> tuple[dict[Pair, GenResult], list[FinalAnswer]]:
+        """Ray backend: experts and aggregation as one stream (see :mod:`orchestrator.streaming`).
+
+        Batches are journaled as they arrive; an instance is aggregated as soon as all its experts
+        answered (a vote at once, or a request to the LLM aggregator that joins the same stream).
+        """
+        from orchestrator.streaming import StreamingStage
+
+        with self._stage("experts"):
+            stage = StreamingStage(self, instances, decisions, profiling, aggregate=aggregate)
+            results, finals = stage.run()
+        return results, (self._finish(instances, decisions, results, finals) if aggregate else [])
 
     # -- stage 4: aggregation --------------------------------------------------------------------
+    def decide(
+        self, inst: Instance, d: RoutingDecision, results: dict[Pair, GenResult], acc: dict[str, float]
+    ) -> tuple[DecidedAnswer | None, GenRequest | None]:
+        """An instance's final answer from its experts (consensus, vote), or the LLM aggregator's request.
+
+        Returns:
+            ``(final, None)`` when decided here, ``(None, request)`` when the LLM aggregator must answer.
+        """
+        experts = list(dict.fromkeys(d.experts))
+        ballots = [Ballot(e, _answer(results[(inst.id, e)], inst)) for e in experts]
+        agreed = consensus(ballots) if self.pool.consensus_skip else None
+        if agreed is not None:
+            return (agreed, "consensus", False, None), None
+        if self.pool.aggregation == "llm":
+            texts = [results[(inst.id, e)].text or "" for e in experts]
+            prompt = build_aggregator_prompt(
+                inst.prompt_text(),
+                texts,
+                inst.answer_format,
+                max_chars_per_response=self.pool.aggregator_max_chars_per_response,
+            )
+            s = self.pool.aggregator_sampling
+            sampling = SamplingParams(s.temperature, s.top_p, s.max_tokens, s.seed, tuple(s.stop))
+            return None, GenRequest(f"aggregate:{inst.id}", prompt, (("user", prompt),), sampling, inst.id)
+        if self.pool.aggregation == "weighted":
+            w = logodds_weight(np.array([acc[b.expert] for b in ballots]), _n_opts(inst))
+            weighted = [Ballot(b.expert, b.answer, float(x)) for b, x in zip(ballots, w, strict=True)]
+            return (weighted_vote(weighted), "weighted", False, None), None
+        return (majority_vote(ballots), "majority", False, None), None
+
+    def llm_final(
+        self, inst: Instance, d: RoutingDecision, results: dict[Pair, GenResult], res: GenResult
+    ) -> DecidedAnswer:
+        """The final answer from the LLM aggregator's reply (the experts' vote when it is unparsable)."""
+        answer = extract_answer(res.text, inst.answer_format) if res.text else None
+        if answer is None:  # unparsable aggregator output: fall back to the experts' vote
+            answer = majority_vote([Ballot(e, _answer(results[(inst.id, e)], inst)) for e in d.experts])
+            self.counts["aggregator_fallbacks"] = self.counts.get("aggregator_fallbacks", 0) + 1
+        return (answer, "llm", True, res.text)
+
     def aggregate(
         self,
         instances: Sequence[Instance],
         decisions: Sequence[RoutingDecision],
-        results: dict[tuple[str, str], GenResult],
+        results: dict[Pair, GenResult],
         profiling: ProfilingData | None,
     ) -> list[FinalAnswer]:
         """Consensus skip, then the LLM aggregator (one batch) or a vote, per the pool config."""
-        answers = {
-            k: (extract_answer(r.text, _fmt(instances, k[0])) if r.text else None) for k, r in results.items()
-        }
-        acc = _global_accuracy(profiling, self.experts)
-        finals: dict[str, tuple[str | None, str, bool, str | None]] = {}
-        need_llm: dict[str, tuple[str, list[str], object]] = {}
+        acc = global_accuracy(profiling, self.experts)
+        finals: dict[str, DecidedAnswer] = {}
+        llm: list[tuple[Instance, RoutingDecision, GenRequest]] = []
         with self._stage("aggregate"):
             for inst, d in zip(instances, decisions, strict=True):
-                ballots = [Ballot(e, answers.get((inst.id, e))) for e in dict.fromkeys(d.experts)]
-                agreed = consensus(ballots) if self.pool.consensus_skip else None
-                if agreed is not None:
-                    finals[inst.id] = (agreed, "consensus", False, None)
-                elif self.pool.aggregation == "llm":
-                    texts = [results[(inst.id, e)].text or "" for e in dict.fromkeys(d.experts)]
-                    need_llm[inst.id] = (inst.prompt_text(), texts, inst.answer_format)
-                elif self.pool.aggregation == "weighted":
-                    w = logodds_weight(np.array([acc[e] for e in (b.expert for b in ballots)]), _n_opts(inst))
-                    weighted = [Ballot(b.expert, b.answer, float(x)) for b, x in zip(ballots, w, strict=True)]
-                    finals[inst.id] = (weighted_vote(weighted), "weighted", False, None)
-                else:
-                    finals[inst.id] = (majority_vote(ballots), "majority", False, None)
-            if need_llm:
+                final, req = self.decide(inst, d, results, acc)
+                if final is not None:
+                    finals[inst.id] = final
+                elif req is not None:
+                    llm.append((inst, d, req))
+            if llm:
                 assert self.pool.aggregator is not None
-                agg = self.configs[self.pool.aggregator]
-                s = self.pool.aggregator_sampling
-                out = aggregate_with_llm(
-                    self.engines[self.pool.aggregator],
-                    need_llm,  # type: ignore[arg-type]
-                    SamplingParams(s.temperature, s.top_p, s.max_tokens, s.seed, tuple(s.stop)),
-                    max_chars_per_response=self.pool.aggregator_max_chars_per_response,
+                out = self.engines[self.pool.aggregator].generate([r for _, _, r in llm])
+                for (inst, d, _), res in zip(llm, out, strict=True):
+                    finals[inst.id] = self.llm_final(inst, d, results, res)
+                if self.progress is not None:
+                    self.progress("aggregate", self.pool.aggregator, len(llm), len(llm))
+                logger.info(
+                    "aggregator %s: %d instances, %d fallbacks",
+                    self.pool.aggregator,
+                    len(llm),
+                    self.counts.get("aggregator_fallbacks", 0),
                 )
-                fallbacks = 0
-                for iid, (answer, text) in out.items():
-                    if answer is None:  # unparsable aggregator output: fall back to the experts' vote
-                        d = next(x for x in decisions if x.instance_id == iid)
-                        answer = majority_vote([Ballot(e, answers.get((iid, e))) for e in d.experts])
-                        fallbacks += 1
-                    finals[iid] = (answer, "llm", True, text)
-                self.counts["aggregator_fallbacks"] = fallbacks
-                logger.info("aggregator %s: %d instances, %d fallbacks", agg.name, len(out), fallbacks)
-        self.counts["aggregator_calls"] = len(need_llm)
-        self.counts["consensus_skips"] = sum(1 for v in finals.values() if v[1] == "consensus")
-        return [
-            FinalAnswer(
-                instance_id=inst.id,
-                answer=finals[inst.id][0],
-                correct=is_correct(finals[inst.id][0], inst.gold, inst.answer_format) if inst.gold else None,
-                method=self.pool.policy,
-                aggregation=finals[inst.id][1],
-                aggregator_called=finals[inst.id][2],
-                routing=d,
-                text=finals[inst.id][3],
-                expert_answers=[
-                    ExpertAnswer(
-                        instance_id=inst.id,
-                        expert=e,
-                        text=results[(inst.id, e)].text,
-                        answer=answers.get((inst.id, e)),
-                        missing=results[(inst.id, e)].missing,
-                        prompt_tokens=results[(inst.id, e)].prompt_tokens,
-                        generated_tokens=results[(inst.id, e)].generated_tokens,
-                    )
-                    for e in dict.fromkeys(d.experts)
-                ],
+        return self._finish(instances, decisions, results, finals)
+
+    def _finish(
+        self,
+        instances: Sequence[Instance],
+        decisions: Sequence[RoutingDecision],
+        results: dict[Pair, GenResult],
+        finals: dict[str, DecidedAnswer],
+    ) -> list[FinalAnswer]:
+        if self.pool.aggregation == "llm":
+            self.counts.setdefault("aggregator_fallbacks", 0)
+        self.counts["aggregator_calls"] = sum(1 for f in finals.values() if f[2])
+        self.counts["consensus_skips"] = sum(1 for f in finals.values() if f[1] == "consensus")
+        out = []
+        for inst, d in zip(instances, decisions, strict=True):
+            answer, how, called, text = finals[inst.id]
+            experts = list(dict.fromkeys(d.experts))
+            out.append(
+                FinalAnswer(
+                    instance_id=inst.id,
+                    answer=answer,
+                    correct=is_correct(answer, inst.gold, inst.answer_format) if inst.gold else None,
+                    method=self.pool.policy,
+                    aggregation=how,
+                    aggregator_called=called,
+                    routing=d,
+                    text=text,
+                    expert_answers=[_expert_answer(inst, e, results[(inst.id, e)]) for e in experts],
+                )
             )
-            for inst, d in zip(instances, decisions, strict=True)
-        ]
+        return out
 
     def close(self) -> None:
         for engine in self.engines.values():
             engine.close()
 
 
-def _fmt(instances: Sequence[Instance], iid: str):  # type: ignore[no-untyped-def]
-    return next(i.answer_format for i in instances if i.id == iid)
+def _answer(result: GenResult, inst: Instance) -> str | None:
+    return extract_answer(result.text, inst.answer_format) if result.text else None
+
+
+def _expert_answer(inst: Instance, expert: str, r: GenResult) -> ExpertAnswer:
+    return ExpertAnswer(
+        instance_id=inst.id,
+        expert=expert,
+        text=r.text,
+        answer=_answer(r, inst),
+        missing=r.missing,
+        prompt_tokens=r.prompt_tokens,
+        generated_tokens=r.generated_tokens,
+    )
 
 
 def _n_opts(inst: Instance) -> int:
@@ -260,7 +377,7 @@ def _empty_profiling(experts: list[str]) -> ProfilingData:
     )
 
 
-def _global_accuracy(profiling: ProfilingData | None, experts: list[str]) -> dict[str, float]:
+def global_accuracy(profiling: ProfilingData | None, experts: list[str]) -> dict[str, float]:
     if profiling is None:
         return {e: 0.5 for e in experts}
     return dict(zip(profiling.experts, profiling.global_accuracy.tolist(), strict=True))

@@ -127,6 +127,8 @@ def test_cli_run_writes_answers_and_report(tiny_pool: dict[str, Path], tmp_path:
             str(_questions(tmp_path / "q.jsonl", 6)),
             "--out",
             str(out),
+            "--store",
+            str(tmp_path / "runs.sqlite"),
             "--no-progress",
         ],
     )

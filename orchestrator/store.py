@@ -1,0 +1,350 @@
+"""The durable run store: an embedded SQLite journal of every generation, keyed by prompt hash.
+
+One SQLite file (WAL mode) holds three tables:
+
+- ``runs``: one row per run id: pool name, backend, the resolved pool config, the questions, the status
+  and the last report. ``symoe run --resume <id>`` reads its inputs back from here.
+- ``generations``: one row per generation, primary key ``(run_id, prompt_hash)``: stage, expert,
+  instance id, output, token counts, seconds. The key is why the same prompt is never generated twice
+  within a run: every caller looks its prompts up before generating them.
+- ``events``: model loads (seconds) and worker failures, per stage and expert.
+
+Writes are transactional: each engine batch is journaled in one ``BEGIN IMMEDIATE … COMMIT``, so a
+crash (even SIGKILL) leaves the batch either wholly present or absent, never half-written. WAL with
+``synchronous=NORMAL`` survives process crashes; a power loss may drop the last few commits, which a
+resume then recomputes.
+
+Example::
+
+    store = RunStore("runs.sqlite")
+    run_id = store.create_run(pool_cfg, instances, backend="local")
+    h = prompt_hash(model_key(expert_cfg), request)
+    store.record(run_id, [GenerationRow(h, "experts", expert_cfg.name, "q1", result, 0.4)])
+    store.lookup(run_id, [h])          # {h: result}
+
+Engines journal through :class:`orchestrator.journal.JournalEngine`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from batching.engines.base import GenRequest, GenResult
+from common.errors import ConfigError
+from common.records import Instance
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STORE_PATH = Path("~/.cache/symbolic-moe/runs.sqlite")
+"""Where ``symoe run`` journals by default (beside the tiny models' cache), so ``symoe runs list``
+finds every run whatever the working directory; ``--store`` or ``SYMOE_STORE`` override it."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL, status TEXT NOT NULL,
+    pool TEXT NOT NULL, backend TEXT NOT NULL, n_instances INTEGER NOT NULL, config_json TEXT NOT NULL,
+    instances_json TEXT NOT NULL, report_json TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS generations (
+    run_id TEXT NOT NULL, prompt_hash TEXT NOT NULL, stage TEXT NOT NULL, expert TEXT NOT NULL,
+    instance_id TEXT, request_id TEXT NOT NULL, text TEXT, prompt_tokens INTEGER NOT NULL,
+    generated_tokens INTEGER NOT NULL, finish_reason TEXT, missing INTEGER NOT NULL, error TEXT,
+    extracted TEXT, seconds REAL NOT NULL, created_at REAL NOT NULL, reused_from TEXT,
+    PRIMARY KEY (run_id, prompt_hash));
+CREATE INDEX IF NOT EXISTS generations_by_hash ON generations (prompt_hash);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL, ts REAL NOT NULL, stage TEXT NOT NULL, expert TEXT NOT NULL, kind TEXT NOT NULL,
+    seconds REAL NOT NULL, detail TEXT);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id);
+"""
+_RESULT_COLUMNS = "text, prompt_tokens, generated_tokens, finish_reason, missing, error, extracted"
+
+
+def model_key(config: Any) -> str:
+    """What identifies a model in a prompt hash: engine, model id and chat template (not the name)."""
+    template = getattr(config, "chat_template", None) or ""
+    return f"{getattr(config, 'engine', '?')}:{getattr(config, 'model_id', '?')}:{template}"
+
+
+def prompt_hash(model: str, request: GenRequest, *, keyed_by_instance: bool = False) -> str:
+    """sha256 of the canonical request: model key, prompt, chat messages and sampling params.
+
+    Args:
+        model: :func:`model_key` of the serving model.
+        request: the request; its ``request_id`` does not count.
+        keyed_by_instance: also hash ``instance_id`` (replay engines answer by instance, not by text).
+    """
+    canonical = {
+        "model": model,
+        "prompt": request.prompt,
+        "messages": [list(m) for m in request.messages],
+        "sampling": asdict(request.sampling),
+        "instance": request.instance_id if keyed_by_instance else None,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: ``YYYYmmdd-HHMMSS-<6 hex>``."""
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One row of ``runs``."""
+
+    run_id: str
+    created_at: float
+    updated_at: float
+    status: str
+    pool: str
+    backend: str
+    n_instances: int
+    config: dict[str, Any]
+    report: dict[str, Any] | None
+    error: str | None
+
+    def instances(self, store: RunStore) -> list[Instance]:
+        """The questions of the run, as they were stored when it was created."""
+        return store.instances(self.run_id)
+
+
+class RunStore:
+    """The SQLite run store (thread-safe: one connection behind a lock).
+
+    Args:
+        path: the database file (created with its folders); ``":memory:"`` for a throwaway store.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_STORE_PATH) -> None:
+        self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(
+                f"run store {self.path}: cannot open ({exc}); pass another --store path"
+            ) from exc
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it commits or none of it does."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- runs ------------------------------------------------------------------------------------
+    def create_run(
+        self, pool: Any, instances: Sequence[Instance], *, backend: str, run_id: str | None = None
+    ) -> str:
+        """Register a new run and return its id.
+
+        Raises:
+            ConfigError: ``run_id`` already exists (resume it instead).
+        """
+        run_id = run_id or new_run_id()
+        now = time.time()
+        rows = json.dumps([i.model_dump(mode="json") for i in instances])
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,NULL,NULL)",
+                    (run_id, now, now, "running", pool.name, backend, len(instances),
+                     json.dumps(pool.model_dump(mode="json")), rows),
+                )  # fmt: skip
+        except sqlite3.IntegrityError as exc:
+            raise ConfigError(
+                f"run store {self.path}: run {run_id!r} exists; resume it with --resume"
+            ) from exc
+        return run_id
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run ``run_id``.
+
+        Raises:
+            ConfigError: no such run (the message lists the latest ids).
+        """
+        rows = self._query(
+            "SELECT run_id, created_at, updated_at, status, pool, backend, n_instances, config_json, "
+            "report_json, error FROM runs WHERE run_id = ?",
+            (run_id,),
+        )
+        if not rows:
+            latest = ", ".join(r.run_id for r in self.list_runs(limit=5)) or "none"
+            raise ConfigError(
+                f"run store {self.path}: no run {run_id!r} (latest: {latest}); see `symoe runs list`"
+            )
+        r = rows[0]
+        return RunRecord(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            json.loads(r[7]),
+            json.loads(r[8]) if r[8] else None,
+            r[9],
+        )
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        """The latest runs, newest first."""
+        ids = self._query("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+        return [self.get_run(r[0]) for r in ids]
+
+    def instances(self, run_id: str) -> list[Instance]:
+        """The questions a run was created with."""
+        rows = self._query("SELECT instances_json FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            self.get_run(run_id)  # raises the helpful error
+        return [Instance.model_validate(x) for x in json.loads(rows[0][0])]
+
+    def finish_run(
+        self, run_id: str, status: str, *, report: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        """Mark a run ``done`` or ``failed`` (with its report or error)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status=?, updated_at=?, report_json=COALESCE(?, report_json), error=? "
+                "WHERE run_id=?",
+                (status, time.time(), json.dumps(report) if report is not None else None, error, run_id),
+            )
+
+    # -- generations -----------------------------------------------------------------------------
+    def lookup(self, run_id: str, hashes: Sequence[str], *, any_run: bool = False) -> dict[str, GenResult]:
+        """Stored results of ``hashes``: this run's, then (``any_run``) any other run's, copied in.
+
+        Copies from other runs are inserted into ``run_id`` with ``reused_from`` set, in one transaction,
+        so a cached generation also becomes part of this run's journal.
+        """
+        found: dict[str, GenResult] = {}
+        wanted = list(dict.fromkeys(hashes))
+        for first in range(0, len(wanted), 500):  # SQLite caps host parameters per statement
+            chunk = wanted[first : first + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT prompt_hash, request_id, {_RESULT_COLUMNS} FROM generations "
+                f"WHERE run_id = ? AND prompt_hash IN ({marks})",
+                (run_id, *chunk),
+            )
+            found.update((r[0], _result(r[1:])) for r in rows)
+        missing = [h for h in wanted if h not in found]
+        if any_run and missing:
+            found.update(self._copy_from_other_runs(run_id, missing))
+        return found
+
+    def _copy_from_other_runs(self, run_id: str, hashes: Sequence[str]) -> dict[str, GenResult]:
+        found: dict[str, GenResult] = {}
+        with self._tx() as db:
+            for h in hashes:
+                row = db.execute(
+                    f"SELECT run_id, request_id, {_RESULT_COLUMNS} FROM generations WHERE prompt_hash = ? "
+                    "AND run_id != ? AND error IS NULL ORDER BY created_at LIMIT 1",
+                    (h, run_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                db.execute(
+                    "INSERT INTO generations SELECT ?, prompt_hash, stage, expert, instance_id, request_id, "
+                    f"{_RESULT_COLUMNS}, 0.0, ?, ? FROM generations WHERE run_id = ? AND prompt_hash = ?",
+                    (run_id, time.time(), row[0], row[0], h),
+                )
+                found[h] = _result(row[1:])
+        return found
+
+    def record(self, run_id: str, rows: Sequence[GenerationRow]) -> None:
+        """Journal one engine batch in one transaction.
+
+        Raises:
+            sqlite3.IntegrityError: a prompt hash of the batch is already journaled for this run (a
+                caller generated it twice; the whole batch is rolled back).
+        """
+        now = time.time()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)",
+                [
+                    (run_id, r.prompt_hash, r.stage, r.expert, r.instance_id, r.result.request_id,
+                     r.result.text, r.result.prompt_tokens, r.result.generated_tokens, r.result.finish_reason,
+                     int(r.result.missing), r.result.error, r.result.extracted, r.seconds, now)
+                    for r in rows
+                ],
+            )  # fmt: skip
+
+    def event(
+        self, run_id: str, stage: str, expert: str, kind: str, seconds: float, detail: str = ""
+    ) -> None:
+        """Journal a model load (``kind="load"``) or a worker failure (``kind="failure"``)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO events VALUES (?,?,?,?,?,?,?)",
+                (run_id, time.time(), stage, expert, kind, seconds, detail),
+            )
+
+    def generations(self, run_id: str) -> list[dict[str, Any]]:
+        """Every journaled generation of a run, oldest first, as dicts (for reports and tests)."""
+        cols = (
+            "prompt_hash, stage, expert, instance_id, request_id, text, prompt_tokens, generated_tokens, "
+            "error, missing, seconds, created_at, reused_from"
+        )
+        rows = self._query(
+            f"SELECT {cols} FROM generations WHERE run_id = ? ORDER BY created_at, rowid", (run_id,)
+        )
+        names = [c.strip() for c in cols.split(",")]
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """Every journaled event of a run, oldest first."""
+        rows = self._query(
+            "SELECT ts, stage, expert, kind, seconds, detail FROM events WHERE run_id = ? ORDER BY ts",
+            (run_id,),
+        )
+        return [
+            dict(zip(("ts", "stage", "expert", "kind", "seconds", "detail"), r, strict=True)) for r in rows
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _result(row: Sequence[Any]) -> GenResult:
+    rid, text, ptok, gtok, finish, missing, error, extracted = row
+    return GenResult(rid, text, int(ptok), int(gtok), finish, bool(missing), error, extracted)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRow:
+    """One generation to journal."""
+
+    prompt_hash: str
+    stage: str
+    expert: str
+    instance_id: str | None
+    result: GenResult
+    seconds: float
