@@ -259,6 +259,43 @@ def _print_run(report) -> None:  # type: ignore[no-untyped-def]
     console.print(f"{acc}stages: {stages}; counts: {report.counts}")
 
 
+@app.command()
+def serve(
+    pool: Annotated[Path, typer.Option("--pool", help="Pool YAML")],
+    host: Annotated[str, typer.Option(help="Interface; loopback only unless API keys are set")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    batch_window_s: Annotated[
+        float, typer.Option(help="Micro-batching window (adds up to this latency)")
+    ] = 0.02,
+    rate_limit_per_min: Annotated[int | None, typer.Option(help="Requests per key per minute")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body")] = 1_000_000,
+) -> None:
+    """Serve a pool as an OpenAI-compatible API (keys from SYMOE_API_KEYS, comma-separated)."""
+    import uvicorn
+
+    from orchestrator.pool import load_pool_config
+    from orchestrator.service import bind_host, create_app
+
+    _quiet_transformers()
+    keys = [k.strip() for k in os.environ.get("SYMOE_API_KEYS", "").split(",") if k.strip()]
+    try:
+        cfg = load_pool_config(pool)
+    except SymbolicMoEError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    bound = bind_host(host, keys)
+    if bound != host:
+        console.print(f"[yellow]no API keys (SYMOE_API_KEYS): serving on {bound} only[/]")
+    api = create_app(
+        cfg,
+        api_keys=keys,
+        batch_window_s=batch_window_s,
+        rate_limit_per_min=rate_limit_per_min,
+        max_body_bytes=max_body_bytes,
+    )
+    uvicorn.run(api, host=bound, port=port, log_config=None)
+
+
 class _StageBars:
     """One progress bar per (stage, expert)."""
 
