@@ -1,0 +1,60 @@
+"""Train the skill zoo on CPU and write its benchmark files: ``python3 scripts/train_zoo.py``.
+
+Writes ``batching/zoo/data/zoo_{validation,test}.jsonl``, ``batching/zoo/weights/<expert>/`` and
+``batching/zoo/weights/training_record.json``. Takes roughly 15-20 minutes on two shared CPU cores;
+``--experts NAME ...`` retrains only some experts (the record keeps the others' entries). The committed
+weights were produced by exactly this command, so CI and users never need to run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from batching.zoo.spec import ZOO_SPECS, ZOO_WEIGHTS_DIR
+from batching.zoo.tasks import ZOO_DATA_DIR
+from batching.zoo.train import ZooTaskFormat, train_zoo
+from common.records import AnswerFormat
+from orchestrator.aggregation.vote import Ballot, majority_vote
+from orchestrator.answers import extract_answer, is_correct
+from orchestrator.datasets.questions import question_instance
+from orchestrator.prompts import expert_prompt
+
+_MATH = AnswerFormat(kind="math")
+
+
+def zoo_task_format() -> ZooTaskFormat:
+    """The orchestrator's prompt, answer extraction, scoring and majority vote, for the zoo's rows."""
+    return ZooTaskFormat(
+        render_prompt=lambda row: expert_prompt(question_instance(row, 0)),
+        extract=lambda text: extract_answer(text, _MATH),
+        is_correct=lambda pred, gold: is_correct(pred, gold, _MATH),
+        vote=lambda answers: majority_vote([Ballot(str(i), a) for i, a in enumerate(answers)]),
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="Train the skill zoo on CPU and write its benchmark files.")
+    parser.add_argument("--experts", nargs="*", default=None, help="Only these experts (default: all).")
+    parser.add_argument("--weights-dir", type=Path, default=ZOO_WEIGHTS_DIR)
+    parser.add_argument("--data-dir", type=Path, default=ZOO_DATA_DIR)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest when shared).")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("batching.engines.hf_engine", "httpx", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    specs = [s for s in ZOO_SPECS if args.experts is None or s.name in args.experts]
+    train_zoo(
+        specs,
+        zoo_task_format(),
+        weights_dir=args.weights_dir,
+        data_dir=args.data_dir,
+        threads=args.threads,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
