@@ -19,7 +19,7 @@ from rich.console import Console
 
 from orchestrator.bench.speed import (
     SpeedConfig,
-    add_cli_args,
+    benchmark_parser,
     config_from_args,
     run_speed,
     speed_table,
@@ -28,17 +28,9 @@ from orchestrator.bench.speed import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_cli_args(parser, SpeedConfig)
-    parser.add_argument(
-        "--output-json",
-        nargs="?",
-        const="auto",
-        default=None,
-        help="write the JSON result (to PATH, or under benchmarks/results/<date>/ when no PATH is given)",
+    return benchmark_parser(
+        __doc__.splitlines()[0], SpeedConfig, "logging level (INFO shows loads/evictions)"
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level (INFO shows loads/evictions)")
-    return parser
 
 
 def main(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from orchestrator.bench.speed import (
     PlanningConfig,
-    add_cli_args,
+    benchmark_parser,
     config_from_args,
     planning_table,
     run_planning_overhead,
@@ -27,17 +27,7 @@ from orchestrator.bench.speed import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_cli_args(parser, PlanningConfig)
-    parser.add_argument(
-        "--output-json",
-        nargs="?",
-        const="auto",
-        default=None,
-        help="write the JSON result (to PATH, or under benchmarks/results/<date>/ when no PATH is given)",
-    )
-    parser.add_argument("--log-level", default="WARNING", help="logging level")
-    return parser
+    return benchmark_parser(__doc__.splitlines()[0], PlanningConfig, "logging level")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -442,6 +442,23 @@ def config_hash(cfg: BaseModel) -> str:
     return hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def benchmark_parser(
+    description: str, config_cls: type[BaseModel], log_help: str = "logging level"
+) -> argparse.ArgumentParser:
+    """The flags every speed benchmark takes: its config's fields, ``--output-json`` and ``--log-level``."""
+    parser = argparse.ArgumentParser(description=description)
+    add_cli_args(parser, config_cls)
+    parser.add_argument(
+        "--output-json",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="write the JSON result (to PATH, or under benchmarks/results/<date>/ when no PATH is given)",
+    )
+    parser.add_argument("--log-level", default="WARNING", help=log_help)
+    return parser
+
+
 def add_cli_args(parser: argparse.ArgumentParser, config_cls: type[BaseModel]) -> None:
     """Add one ``--flag`` per config field (scalar types only), defaults and help taken from the model."""
     for name, field in config_cls.model_fields.items():
