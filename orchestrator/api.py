@@ -22,7 +22,7 @@ from common.errors import DataError
 from common.records import FinalAnswer, Instance, RoutingDecision
 from orchestrator.datasets.questions import question_instance
 from orchestrator.live import LiveRun, load_profiling
-from orchestrator.pool import PoolConfig, load_pool_config, resolve_tiny_models
+from orchestrator.pool import PoolConfig, load_pool_config, resolve_local_models
 from orchestrator.profiling import ProfilingRecord
 from orchestrator.run import RunReport, profile_pool, run_pool
 from skills.embedding import Embedder
@@ -81,7 +81,7 @@ class SymbolicMoE:
     def explain(self, question: QuestionLike) -> RoutingDecision:
         """The routing decision for one question, without any expert generating an answer."""
         instances = to_instances([question])
-        pool = resolve_tiny_models(self.pool)
+        pool = resolve_local_models(self.pool)
         run = LiveRun(pool, embedder=self.embedder)
         try:
             profiling, vocabulary = load_profiling(pool, run.embedder or self.embedder)

@@ -4,6 +4,11 @@ Every model is loaded once per run: stages are ordered so that the keyword annot
 expert, answers first in the expert stage while still resident, and the aggregator, when it is also an
 expert, answers last and stays resident for the aggregation stage.
 
+With ``memory_budget_gib`` in the pool config, models are acquired through a
+:class:`~batching.residency.ResidencyManager`: models that fit the budget together stay resident across
+stages (LRU eviction when the next one does not fit), and while one expert generates the next one's
+weights are prefetched into the page cache. Without it each model is released after its batch.
+
 Every engine is wrapped in a :class:`~orchestrator.store.JournalEngine`: each generation is journaled in
 the run store as it completes and a generation already in the store is never computed again (resume).
 The expert stage runs locally (:func:`~batching.executor.run_plan`) or, with a Ray backend, on worker
@@ -25,6 +30,7 @@ from batching.engines.base import GenRequest, GenResult, SamplingParams
 from batching.engines.registry import build_engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
+from batching.residency import ResidencyManager
 from common.errors import ConfigError
 from common.records import ExpertAnswer, FinalAnswer, Instance, RoutingDecision
 from orchestrator.aggregation.llm import build_aggregator_prompt
@@ -83,6 +89,13 @@ class LiveRun:
         self.engines = {m.name: JournalEngine(make(m), self.journal) for m in self.pool.models}
         self.configs = {m.name: m for m in self.pool.models}
         self.experts = [e.name for e in self.pool.experts]
+        budget = self.pool.memory_budget_gib
+        self.residency = ResidencyManager(budget) if budget and self.backend is None else None
+
+    def _acquire(self, name: str) -> None:
+        """Load ``name`` now: through the residency manager when the pool has a memory budget."""
+        if self.residency is not None:
+            self.residency.acquire(name, self.engines[name])
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
@@ -118,6 +131,7 @@ class LiveRun:
                     [i.question for i in instances]
                 )
             engine = self.engines[ann.annotator]
+            self._acquire(ann.annotator)
             sampling = SamplingParams(temperature=0.7, max_tokens=ann.max_tokens, seed=self.pool.seed)
             llm = LLMKeywordAnnotator(
                 engine, n_samples=ann.n_samples, min_count=ann.min_count, sampling=sampling
@@ -206,10 +220,11 @@ class LiveRun:
             ]
             plan = plan_stage("experts", todo, load_order=self.load_order()[2])
             keep = frozenset(x for x in (self.pool.aggregator,) if x and self.pool.aggregation == "llm")
-            # the annotator may still be resident from annotation; release every other model first
-            for name, engine in self.engines.items():
-                if name not in plan.experts[:1]:
-                    engine.unload()
+            if self.residency is None:
+                # the annotator may still be resident from annotation; release every other model first
+                for name, engine in self.engines.items():
+                    if name not in plan.experts[:1]:
+                        engine.unload()
             done = run_plan(
                 plan,
                 self.engines,
@@ -217,7 +232,10 @@ class LiveRun:
                 batch_size=self.pool.batch_size,
                 keep_loaded=keep,
                 on_progress=self._hook("experts"),
+                residency=self.residency,
             )
+        if self.residency is not None:
+            self.counts["residency_evictions"] = self.residency.evictions
         results.update(done.results)
         return results
 
@@ -302,6 +320,7 @@ class LiveRun:
                     llm.append((inst, d, req))
             if llm:
                 assert self.pool.aggregator is not None
+                self._acquire(self.pool.aggregator)
                 out = self.engines[self.pool.aggregator].generate([r for _, _, r in llm])
                 for (inst, d, _), res in zip(llm, out, strict=True):
                     finals[inst.id] = self.llm_final(inst, d, results, res)
@@ -346,6 +365,8 @@ class LiveRun:
         return out
 
     def close(self) -> None:
+        if self.residency is not None:
+            self.residency.release_all()
         for engine in self.engines.values():
             engine.close()
 

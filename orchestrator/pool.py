@@ -56,6 +56,16 @@ class PoolConfig(BaseModel):
         default=None, description=f"Where `{TINY_PREFIX}NAME` models are built on first use (default cache)."
     )
     batch_size: int = Field(default=64, ge=1, description="Requests per generate() call while resident.")
+    memory_budget_gib: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Memory the pool's models may hold together (GPU memory for GPU engines, RAM for CPU ones). "
+            "Set, models stay resident across stages while they fit (LRU eviction) and the next expert's "
+            "weights are prefetched into the page cache while the current one generates. Unset, each "
+            "model is loaded for its batch and released after it."
+        ),
+    )
     seed: int = 0
 
     @model_validator(mode="after")
@@ -92,24 +102,39 @@ def load_pool_config(path: str | Path) -> PoolConfig:
     return cfg
 
 
-def resolve_tiny_models(cfg: PoolConfig) -> PoolConfig:
-    """Build the tiny local models that ``tiny:NAME`` model ids name (first use) and point at them."""
-    if not any((m.model or "").startswith(TINY_PREFIX) for m in cfg.models):
-        return cfg
-    from batching.tiny_models import ensure_tiny_pool
+def resolve_local_models(cfg: PoolConfig) -> PoolConfig:
+    """Point ``tiny:NAME`` and ``zoo:NAME`` model ids at their local folders.
 
-    built = ensure_tiny_pool(cfg.tiny_models_dir)
+    ``tiny:NAME`` models (random weights, plumbing only) are built on first use; ``zoo:NAME`` models
+    are the skill zoo's committed experts (``batching/zoo/weights/NAME``). Other ids pass unchanged.
+
+    Raises:
+        ConfigError: an id names no tiny model or no zoo expert (the message lists the available ones).
+    """
+    from batching.zoo import resolve_zoo_model
+
+    built: dict[str, Path] | None = None
+    if any((m.model or "").startswith(TINY_PREFIX) for m in cfg.models):
+        from batching.tiny_models import ensure_tiny_pool
+
+        built = ensure_tiny_pool(cfg.tiny_models_dir)
 
     def fix(m: ExpertConfig) -> ExpertConfig:
-        if not (m.model or "").startswith(TINY_PREFIX):
-            return m
-        name = (m.model or "")[len(TINY_PREFIX) :]
-        if name not in built:
-            raise ConfigError(
-                f"model {m.model!r}: no tiny model {name!r}; available: {', '.join(sorted(built))}"
-            )
-        return m.model_copy(update={"model": str(built[name])})
+        model = m.model or ""
+        if built is not None and model.startswith(TINY_PREFIX):
+            name = model[len(TINY_PREFIX) :]
+            if name not in built:
+                raise ConfigError(
+                    f"model {m.model!r}: no tiny model {name!r}; available: {', '.join(sorted(built))}"
+                )
+            return m.model_copy(update={"model": str(built[name])})
+        resolved = resolve_zoo_model(model) if m.model else model
+        return m if resolved == model else m.model_copy(update={"model": resolved})
 
     return cfg.model_copy(
         update={"experts": [fix(m) for m in cfg.experts], "extra_models": [fix(m) for m in cfg.extra_models]}
     )
+
+
+resolve_tiny_models = resolve_local_models
+"""Former name of :func:`resolve_local_models` (it resolves ``zoo:`` ids too)."""

@@ -21,7 +21,7 @@ from common.records import FinalAnswer, Instance, RoutingDecision
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.journal import Journal
 from orchestrator.live import LiveRun, ProgressHook, load_profiling
-from orchestrator.pool import PoolConfig, resolve_tiny_models
+from orchestrator.pool import PoolConfig, resolve_local_models
 from orchestrator.profiling import ProfilingRecord
 from orchestrator.run_log import log_context
 from orchestrator.slot_plan import ControllerConfig
@@ -174,7 +174,7 @@ def run_pool(
         )
         try:
             report, finals = _run(
-                resolve_tiny_models(pool), instances, journal, opts, embedder, progress, start
+                resolve_local_models(pool), instances, journal, opts, embedder, progress, start
             )
         except BaseException as exc:
             store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
@@ -286,7 +286,7 @@ def profile_pool(
     progress: ProgressHook | None = None,
 ) -> ProfilingRecord:
     """Run every expert on validation questions (with gold answers) and record who got what right."""
-    pool = resolve_tiny_models(pool)
+    pool = resolve_local_models(pool)
     run = LiveRun(pool, embedder=embedder, progress=progress)
     try:
         skills = run.annotate(instances, None)

@@ -66,6 +66,34 @@ def test_64_questions_three_experts_and_aggregator_load_each_model_once(
         assert f.aggregator_called == (f.aggregation == "llm")
 
 
+@pytest.mark.parametrize("fits", ["all", "one"])
+def test_memory_budget_keeps_models_resident_that_fit(tiny_cpu: PoolConfig, tmp_path: Path, fits: str) -> None:
+    """With a memory budget, models that fit stay resident across stages; each still loads once."""
+    from batching.residency import resolve_footprint_gib
+    from orchestrator.pool import resolve_local_models
+
+    sizes = [resolve_footprint_gib(m) for m in resolve_local_models(tiny_cpu).models]
+    budget = sum(sizes) * 1.01 if fits == "all" else max(sizes) * 1.01
+    instances = load_questions(_questions(tmp_path / "q.jsonl", 12)).instances
+    plain_report, plain = run_pool(tiny_cpu, instances)
+    report, finals = run_pool(tiny_cpu.model_copy(update={"memory_budget_gib": budget}), instances)
+    assert {name: m.loads for name, m in report.models.items()} == dict.fromkeys(report.models, 1)
+    assert {name: m.unloads for name, m in report.models.items()} == dict.fromkeys(report.models, 1)
+    evictions = report.counts["residency_evictions"]
+    # all fit: nothing is evicted before the run ends; one fits: every expert but the last makes room
+    assert evictions == (0 if fits == "all" else len(tiny_cpu.experts) - 1)
+    assert "residency_evictions" not in plain_report.counts
+    assert [f.answer for f in finals] == [f.answer for f in plain]
+
+
+def test_memory_budget_smaller_than_a_model_is_a_clear_error(tiny_cpu: PoolConfig, tmp_path: Path) -> None:
+    from common.errors import ResidencyError
+
+    instances = load_questions(_questions(tmp_path / "q.jsonl", 2)).instances
+    with pytest.raises(ResidencyError, match="raise the budget"):
+        run_pool(tiny_cpu.model_copy(update={"memory_budget_gib": 1e-6}), instances)
+
+
 @pytest.mark.slow
 def test_profile_then_route_with_the_paper_policy(tiny_cpu: PoolConfig, tmp_path: Path, minilm: Any) -> None:
     embedder = Embedder(cache_dir=tmp_path / "emb", model=minilm)
