@@ -26,6 +26,8 @@ _THINK_START = "<think>"
 _BOX_OPENERS = ("\\boxed{", "\\fbox{")
 # "The answer is 42", "final answer is: $-3.5$", "answer is 1/2" -- the plain-text fallback of extract_boxed.
 _MATH_ANSWER_IS = re.compile(r"answer is[:\s]*\$?\s*([-+]?\d[\d,]*(?:\.\d+)?(?:/\d+)?)", re.IGNORECASE)
+# An answer that is a word of capital letters, bare or in \text{}: compared as a string, not a product.
+_UPPER_WORD = re.compile(r"(?:\\text\{)?\s*([A-Z]{2,})\s*\}?")
 # math-verify's timeouts use signal.alarm, which only works in the main thread.
 _MATH_VERIFY_TIMEOUT_S = 5
 
@@ -167,7 +169,9 @@ def math_equal(pred: str | None, gold: str | None) -> bool:
     """Whether a predicted math answer equals the gold one, using math-verify.
 
     Both sides are wrapped in ``$...$`` unless they already hold ``$`` or ``\\boxed``, then parsed and
-    compared symbolically (``"1/2"`` equals ``"0.5"`` and ``"\\frac{1}{2}"``). When math-verify cannot
+    compared symbolically (``"1/2"`` equals ``"0.5"`` and ``"\\frac{1}{2}"``). Words of two or more
+    capital letters (bare or in ``\\text{}``) compare as strings, since math-verify reads ``ABC`` as the
+    product ``A*B*C`` and so any anagram would match. When math-verify cannot
     parse one side, the two are compared as normalised strings (whitespace, ``$``, a trailing
     period and integer leading zeros ignored).
 
@@ -180,6 +184,9 @@ def math_equal(pred: str | None, gold: str | None) -> bool:
     """
     if pred is None or gold is None or not pred.strip() or not gold.strip():
         return False
+    words = [_UPPER_WORD.fullmatch(x.strip().strip("$").strip()) for x in (pred, gold)]
+    if words[0] and words[1]:  # letter strings: math-verify reads "ABC" as A*B*C, so "CBA" would match
+        return words[0].group(1) == words[1].group(1)
     from math_verify import parse, verify  # heavy (sympy); import on first use
 
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -220,3 +220,12 @@ def test_extract_choice_equals_the_harness_on_real_texts(shared_data_dir: Path, 
     for r in rows:
         text = r["text"] or ""
         assert extract_choice(text) == _harness(text), r["question_id"]
+
+
+def test_capital_letter_words_compare_as_strings_not_products() -> None:
+    # math-verify alone reads ABC as A*B*C, so an anagram would count as equal
+    assert not math_equal("ABC", "CBA")
+    assert not math_equal("\\text{ABC}", "\\text{CBA}")
+    assert math_equal("\\text{CBA}", "CBA")
+    assert math_equal("$XLII$", "\\text{XLII}")
+    assert math_equal("1/2", "0.5")  # numbers still compare symbolically
