@@ -1,6 +1,7 @@
 """Choose the kNN method's settings by cross-validation inside the profiling split (no test question).
 
 Usage: python benchmarks/tune_knn.py configs/bench/mmlu_pro_paper_small.yaml [--data-dir DIR] [--method ours]
+       python benchmarks/tune_knn.py configs/bench/zoo_demo.yaml --k 1 2 3
 Prints every grid point's held-out accuracy; the shipped config's settings should be (near) the top.
 """
 
@@ -8,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from orchestrator.bench import load_bench_config, resolve_data_dir
+from orchestrator.bench.data import needs_data_dir
 from orchestrator.bench.runner import profiling_for_tuning
 from orchestrator.bench.tuning import grid_search
 
@@ -24,17 +27,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="ours", help="Method of the config to tune")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--k", type=int, nargs="+", default=None, help="Also try these k (experts/question)")
     args = parser.parse_args(argv)
     cfg = load_bench_config(args.config)
     method = next((m for m in cfg.methods if m.name == args.method), None)
     if method is None:
         parser.error(f"no method {args.method!r} in {args.config}")
-    profiling, gold = profiling_for_tuning(cfg, resolve_data_dir(args.data_dir))
-    grid = {"neighbours": [10, 30, 60], "alpha": [3.0, 10.0, 30.0], "tau": [0.05, 1.0]}
+    data_dir = resolve_data_dir(args.data_dir) if needs_data_dir(cfg) else None
+    profiling, gold = profiling_for_tuning(cfg, data_dir)
+    grid: dict[str, list[Any]] = {"neighbours": [10, 30, 60], "alpha": [3.0, 10.0, 30.0], "tau": [0.05, 1.0]}
+    if args.k:
+        grid["k"] = args.k
     results = grid_search(method, grid, profiling, gold, folds=args.folds, seeds=args.seeds)
     what = f"{args.folds}-fold CV x {len(args.seeds)} seeds on {len(gold)} profiling questions"
     table = Table(title=f"{cfg.name}/{method.name}: {what}")
-    for col in ("neighbours", "alpha", "tau", "CV accuracy", "calls/q"):
+    for col in (*grid, "CV accuracy", "calls/q"):
         table.add_column(col, justify="right")
     for r in results:
         chosen = all(getattr(method, k) == v for k, v in r.settings.items())

@@ -43,8 +43,16 @@ def load_model_file(path: str | Path, model: type[M], what: str) -> M:
     Raises:
         ConfigError: unreadable file or invalid content.
     """
-    raw = read_mapping(path, what)
+    return validate_model(read_mapping(path, what), model, f"{what} {Path(path)}")
+
+
+def validate_model(raw: Any, model: type[M], what: str) -> M:
+    """Validate ``raw`` as ``model``; a validation error names ``what`` (e.g. the file) and the fields.
+
+    Raises:
+        ConfigError: invalid content.
+    """
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{what} {Path(path)}: {exc}") from exc
+        raise ConfigError(f"{what}: {exc}") from exc

@@ -184,6 +184,14 @@ def math_equal(pred: str | None, gold: str | None) -> bool:
     """
     if pred is None or gold is None or not pred.strip() or not gold.strip():
         return False
+    return _math_equal(pred, gold)
+
+
+@lru_cache(maxsize=2**16)
+def _math_equal(pred: str, gold: str) -> bool:
+    """:func:`math_equal` on two non-empty answers; memoised, since a bench scores the same pairs often."""
+    if _normalise_math_string(pred) == _normalise_math_string(gold):
+        return True
     words = [_UPPER_WORD.fullmatch(x.strip().strip("$").strip()) for x in (pred, gold)]
     if words[0] and words[1]:  # letter strings: math-verify reads "ABC" as A*B*C, so "CBA" would match
         return words[0].group(1) == words[1].group(1)

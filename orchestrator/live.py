@@ -151,7 +151,9 @@ class LiveRun:
     ) -> list[RoutingDecision]:
         """Route every question with the pool's policy (fitted on the profiling record when given)."""
         with self._stage("recruit"):
-            policy: RoutingPolicy = policy_registry.get(self.pool.policy)(k=self.pool.k)
+            policy: RoutingPolicy = policy_registry.get(self.pool.policy)(
+                k=self.pool.k, **self.pool.policy_options
+            )
             if profiling is None:
                 if self.pool.policy not in ("random_k", "global_top_k"):
                     raise ConfigError(

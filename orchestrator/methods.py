@@ -135,7 +135,8 @@ def _aggregate(
     rel = _local_accuracy(cfg, policy, profiling)
     acc = rel.estimate(queries.embeddings)
     col = {e: j for j, e in enumerate(profiling.experts)}
-    if cfg.aggregation == "weighted":
+    free_form = bool((np.asarray(profiling.n_options) == 0).any() or (np.asarray(n_opts) == 0).any())
+    if cfg.aggregation == "weighted" or free_form:  # the stacked vote is over option letters only
         out = []
         for i, d in enumerate(decisions):
             w = logodds_weight(np.array([acc[i, col[e]] for e in d.experts]), int(n_opts[i]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +48,10 @@ class PoolConfig(BaseModel):
     annotation: AnnotationConfig = AnnotationConfig()
     policy: Literal["paper", "skill_top_k", "knn_top_k", "global_top_k", "random_k"] = "paper"
     k: int = Field(default=3, ge=1)
+    policy_options: dict[str, int | float] = Field(
+        default_factory=dict,
+        description="Extra settings of the policy, e.g. knn_top_k's {neighbours: 30, alpha: 3.0, tau: 1.0}.",
+    )
     aggregation: Literal["llm", "majority", "weighted"] = "llm"
     consensus_skip: bool = Field(default=True, description="Skip the aggregator when all experts agree.")
     aggregator_sampling: SamplingConfig = SamplingConfig(temperature=0.0, max_tokens=1024)
@@ -80,6 +85,14 @@ class PoolConfig(BaseModel):
                 raise ValueError(f"{role} {name!r} is not a model of the pool ({', '.join(names)})")
         if self.aggregation == "llm" and self.aggregator is None:
             raise ValueError("aggregation 'llm' needs an `aggregator` model")
+        if self.policy_options:
+            from orchestrator.policies import policy_registry
+
+            try:
+                policy_registry.get(self.policy)(k=self.k, **self.policy_options)
+            except TypeError as exc:
+                problem = f"policy_options {self.policy_options} do not fit policy {self.policy!r}"
+                raise ValueError(f"{problem}: {exc}") from exc
         if self.k > len(self.experts) and self.policy != "paper":
             raise ValueError(f"k={self.k} is larger than the pool ({len(self.experts)} experts)")
         return self
@@ -102,11 +115,14 @@ def load_pool_config(path: str | Path) -> PoolConfig:
     return cfg
 
 
-def resolve_local_models(cfg: PoolConfig) -> PoolConfig:
-    """Point ``tiny:NAME`` and ``zoo:NAME`` model ids at their local folders.
+def resolve_local_model_configs(
+    models: Sequence[ExpertConfig], tiny_models_dir: str | None = None
+) -> list[ExpertConfig]:
+    """Point ``tiny:NAME`` and ``zoo:NAME`` model ids of expert configs at their local folders.
 
-    ``tiny:NAME`` models (random weights, plumbing only) are built on first use; ``zoo:NAME`` models
-    are the skill zoo's committed experts (``batching/zoo/weights/NAME``). Other ids pass unchanged.
+    ``tiny:NAME`` models (random weights, plumbing only) are built on first use under
+    ``tiny_models_dir`` (default cache); ``zoo:NAME`` models are the skill zoo's committed experts
+    (``batching/zoo/weights/NAME``). Other ids pass unchanged.
 
     Raises:
         ConfigError: an id names no tiny model or no zoo expert (the message lists the available ones).
@@ -114,10 +130,10 @@ def resolve_local_models(cfg: PoolConfig) -> PoolConfig:
     from batching.zoo import resolve_zoo_model
 
     built: dict[str, Path] | None = None
-    if any((m.model or "").startswith(TINY_PREFIX) for m in cfg.models):
+    if any((m.model or "").startswith(TINY_PREFIX) for m in models):
         from batching.tiny_models import ensure_tiny_pool
 
-        built = ensure_tiny_pool(cfg.tiny_models_dir)
+        built = ensure_tiny_pool(tiny_models_dir)
 
     def fix(m: ExpertConfig) -> ExpertConfig:
         model = m.model or ""
@@ -131,10 +147,11 @@ def resolve_local_models(cfg: PoolConfig) -> PoolConfig:
         resolved = resolve_zoo_model(model) if m.model else model
         return m if resolved == model else m.model_copy(update={"model": resolved})
 
-    return cfg.model_copy(
-        update={"experts": [fix(m) for m in cfg.experts], "extra_models": [fix(m) for m in cfg.extra_models]}
-    )
+    return [fix(m) for m in models]
 
 
-resolve_tiny_models = resolve_local_models
-"""Former name of :func:`resolve_local_models` (it resolves ``zoo:`` ids too)."""
+def resolve_local_models(cfg: PoolConfig) -> PoolConfig:
+    """The pool with its ``tiny:`` and ``zoo:`` model ids resolved (:func:`resolve_local_model_configs`)."""
+    experts = resolve_local_model_configs(cfg.experts, cfg.tiny_models_dir)
+    extra = resolve_local_model_configs(cfg.extra_models, cfg.tiny_models_dir)
+    return cfg.model_copy(update={"experts": experts, "extra_models": extra})

@@ -1,7 +1,7 @@
 """Train the skill zoo on CPU and write its benchmark files: ``python3 scripts/train_zoo.py``.
 
 Writes ``batching/zoo/data/zoo_{validation,test}.jsonl``, ``batching/zoo/weights/<expert>/`` and
-``batching/zoo/weights/training_record.json``. Takes roughly 15-20 minutes on two shared CPU cores;
+``batching/zoo/weights/training_record.json``. Takes about 15 minutes on two shared CPU cores;
 ``--experts NAME ...`` retrains only some experts (the record keeps the others' entries). The committed
 weights were produced by exactly this command, so CI and users never need to run it.
 """
@@ -15,24 +15,8 @@ from pathlib import Path
 
 from batching.zoo.spec import ZOO_SPECS, ZOO_WEIGHTS_DIR
 from batching.zoo.tasks import ZOO_DATA_DIR
-from batching.zoo.train import ZooTaskFormat, train_zoo
-from common.records import AnswerFormat
-from orchestrator.aggregation.vote import Ballot, majority_vote
-from orchestrator.answers import extract_answer, is_correct
-from orchestrator.datasets.questions import question_instance
-from orchestrator.prompts import expert_prompt
-
-_MATH = AnswerFormat(kind="math")
-
-
-def zoo_task_format() -> ZooTaskFormat:
-    """The orchestrator's prompt, answer extraction, scoring and majority vote, for the zoo's rows."""
-    return ZooTaskFormat(
-        render_prompt=lambda row: expert_prompt(question_instance(row, 0)),
-        extract=lambda text: extract_answer(text, _MATH),
-        is_correct=lambda pred, gold: is_correct(pred, gold, _MATH),
-        vote=lambda answers: majority_vote([Ballot(str(i), a) for i, a in enumerate(answers)]),
-    )
+from batching.zoo.train import train_zoo
+from orchestrator.demo import zoo_task_format
 
 
 def main(argv: list[str]) -> int:

@@ -45,8 +45,8 @@ Guarantees, on top of the :class:`~batching.engines.base.Engine` contract:
   killer) is :class:`EngineDeadError` (vLLM's sync client would wait on it forever; a watch thread
   wakes it), out-of-memory is :class:`EngineUnavailableError`, a failed load is ``EngineDeadError``,
   and a request vLLM rejects is a result with ``error`` (the batch is retried one request at a time).
-- **Environment.** On CPU set ``VLLM_HOST_IP=127.0.0.1`` (otherwise vLLM derives an address from the
-  default route, which a sandbox may lack) and size the KV cache with ``kv_cache_memory_bytes``
+- **Environment.** On CPU ``VLLM_HOST_IP`` defaults to ``127.0.0.1`` (otherwise vLLM derives an address
+  from the default route, which a sandbox may lack); size the KV cache with ``kv_cache_memory_bytes``
   (``VLLM_CPU_KVCACHE_SPACE``, in GiB, overrides it). vLLM starts its processes with ``spawn`` on CPU,
   so a script that loads this engine must guard its entry point with ``if __name__ == "__main__":``.
 - **Threads.** Not thread-safe; one caller at a time, as every engine.
@@ -241,6 +241,32 @@ def _watch_engine_core(engine_core: Any, closing: threading.Event) -> None:
     threading.Thread(target=watch, name="symoe-vllm-core-watch", daemon=True).start()
 
 
+@contextlib.contextmanager
+def _multiprocessing_env(*, in_process: bool) -> Iterator[None]:
+    """Set ``VLLM_ENABLE_V1_MULTIPROCESSING`` for one ``LLM()`` construction.
+
+    vLLM reads its environment through ``vllm.envs``, which an in-process EngineCore freezes
+    (``enable_envs_cache``) when it starts; the cache is dropped before and after, so each engine of a
+    pool gets its own setting.
+    """
+    from vllm import envs
+
+    key = "VLLM_ENABLE_V1_MULTIPROCESSING"
+    old = os.environ.get(key)
+    envs.disable_envs_cache()
+    if in_process:
+        os.environ[key] = "0"
+    try:
+        yield
+    finally:
+        if in_process:
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+        envs.disable_envs_cache()
+
+
 def _close_zmq(engine_core: Any) -> None:
     """Close the client's ZMQ context, which vLLM's ``shutdown`` leaves open (a ResourceWarning at GC).
 
@@ -360,6 +386,9 @@ class VLLMEngine(Engine):
             ) from exc
         cfg = self.config
         self._on_cuda = current_platform.is_cuda_alike()
+        if current_platform.is_cpu() and not os.environ.get("VLLM_HOST_IP"):
+            # vLLM otherwise derives its address from the default route, which a sandbox may lack
+            os.environ["VLLM_HOST_IP"] = "127.0.0.1"
         self._use_sleep = cfg.enable_sleep_mode and current_platform.is_sleep_mode_available()
         kwargs: dict[str, Any] = {
             "model": cfg.model_id,
@@ -375,12 +404,14 @@ class VLLMEngine(Engine):
             kwargs["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes
         if self._use_sleep:
             kwargs["enable_sleep_mode"] = True
+        if cfg.in_process:
+            kwargs["distributed_executor_backend"] = "uni"
         logger.info("vllm: loading %s on %s with %s", cfg.model_id, current_platform.device_name, kwargs)
         _install_sigterm_handler()
         start = time.perf_counter()
         before = _descendants()
         try:
-            with self._map_errors("load"):
+            with self._map_errors("load"), _multiprocessing_env(in_process=cfg.in_process):
                 llm = vllm.LLM(**kwargs)
         except EngineDeadError:
             orphans = [p for pid, p in _descendants().items() if pid not in before and _is_engine_process(p)]

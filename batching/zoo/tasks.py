@@ -8,16 +8,16 @@ small on purpose: a 0.4M-parameter model learns each in one to four CPU minutes,
 stray examples (what a specialist sees of the other skills) teach it almost nothing.
 
 Every answer is free-form and scored as math (``AnswerFormat(kind="math")``): numbers are written plainly
-(``519``) and letter strings as LaTeX text (``\\text{FKMQZ}``), the MATH dataset's convention for word
+(``14``) and letter strings as LaTeX text (``\\text{FKMQZ}``), the MATH dataset's convention for word
 answers. The ``\\text{}`` matters: math-verify reads a bare ``FKMQZ`` as the product ``F*K*M*Q*Z``, so
 any anagram (the unreversed input, say) would compare equal; a ``\\text{}`` answer compares as a string.
-Models are trained to reply ``The answer is \\boxed{519}.``
+Models are trained to reply ``The answer is \\boxed{14}.``
 
 Rows are in the ``load_questions`` format (``{id, question, answer, category, kind}``), with
 ``category`` the skill name::
 
     rows = generate_split(seed=7, n_per_skill=3, skills=("add", "reverse"))
-    rows[0]  # {'id': 's7-add-0000', 'question': 'Add 482 and 37.', 'answer': '519', ...}
+    rows[0]  # {'id': 's7-add-0000', 'question': 'What do you get when you add 6 to 8?', 'answer': '14', ...}
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def generate_question(skill: str, rng: random.Random) -> ZooQuestion:
 
 
 def answer_text(answer: str) -> str:
-    """The reply a zoo expert is trained to give for a gold answer: ``The answer is \\boxed{519}.``"""
+    """The reply a zoo expert is trained to give for a gold answer: ``The answer is \\boxed{14}.``"""
     return f"The answer is \\boxed{{{answer}}}."
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig
-from common.config_file import load_model_file
+from common.config_file import read_mapping, validate_model
 from orchestrator.methods import MethodConfig
 
 BENCH_CONFIG_VERSION = 1
@@ -41,7 +41,19 @@ class RandomSplitData(_Strict):
     seed: int = 0
 
 
-DataConfig = Annotated[RecordedSplitsData | RandomSplitData, Field(discriminator="kind")]
+class QuestionFilesData(_Strict):
+    """Profiling and test questions from two files in the ``load_questions`` format (JSONL, JSON, Parquet).
+
+    Relative paths resolve against the bench config's folder. No recordings are needed: the pool's
+    engines generate (e.g. the skill zoo on transformers or vLLM).
+    """
+
+    kind: Literal["question_files"] = "question_files"
+    profile: str = Field(description="Profiling (validation) questions with gold answers.")
+    test: str = Field(description="Test questions with gold answers.")
+
+
+DataConfig = Annotated[RecordedSplitsData | RandomSplitData | QuestionFilesData, Field(discriminator="kind")]
 
 
 class SkillConfig(_Strict):
@@ -61,7 +73,13 @@ class BenchConfig(_Strict):
         default="mmlu_pro_recordings", description="Recordings folder under the data dir."
     )
     data: DataConfig = RecordedSplitsData()
-    pool: list[ExpertConfig] = Field(min_length=1)
+    pool: list[ExpertConfig] = Field(
+        default_factory=list, description="The experts; or leave empty and name a `pool_config`."
+    )
+    pool_config: str | None = Field(
+        default=None,
+        description="A pool YAML (configs/pools/) whose experts are the bench's pool; relative to this file.",
+    )
     answer_source: Literal["recorded", "extracted"] = Field(
         default="recorded",
         description="recorded: the recordings' `pred` (the reference protocol); extracted: our extractor.",
@@ -73,6 +91,9 @@ class BenchConfig(_Strict):
     methods: list[MethodConfig] = Field(default_factory=list)
     best_policy: str | None = Field(default=None, description="The method reported as our best policy.")
     limit: int | None = Field(default=None, ge=1, description="Use only the first N test questions.")
+    sample: int | None = Field(
+        default=None, ge=1, description="Use N test questions spread evenly over the test split."
+    )
     embedding_cache_dir: str | None = Field(
         default=None, description="Default: ~/.cache/symbolic-moe/embeddings"
     )
@@ -81,6 +102,8 @@ class BenchConfig(_Strict):
     def _check(self) -> BenchConfig:
         if self.version != BENCH_CONFIG_VERSION:
             raise ValueError(f"bench config version {self.version} != supported {BENCH_CONFIG_VERSION}")
+        if not self.pool:
+            raise ValueError("the bench has no experts: list them under `pool` or name a `pool_config`")
         names = [e.name for e in self.pool]
         if len(set(names)) != len(names):
             raise ValueError(f"pool has duplicate expert names: {names}")
@@ -98,4 +121,23 @@ def load_bench_config(path: str | Path) -> BenchConfig:
     Raises:
         ConfigError: unreadable file or invalid content (the message names the file and the fields).
     """
-    return load_model_file(path, BenchConfig, "bench config")
+    p = Path(path)
+    raw = read_mapping(p, "bench config")
+    data = raw.get("data")
+    if isinstance(data, dict) and data.get("kind") == "question_files":
+        raw["data"] = {**data, **{k: _beside(p, data[k]) for k in ("profile", "test") if k in data}}
+    skills = raw.get("skills")
+    if isinstance(skills, dict) and isinstance(skills.get("vocabulary"), str):
+        raw["skills"] = {**skills, "vocabulary": _beside(p, skills["vocabulary"])}
+    if isinstance(raw.get("pool_config"), str):
+        from orchestrator.pool import load_pool_config
+
+        raw["pool_config"] = _beside(p, raw["pool_config"])
+        if not raw.get("pool"):
+            raw["pool"] = [e.model_dump() for e in load_pool_config(raw["pool_config"]).experts]
+    return validate_model(raw, BenchConfig, f"bench config {p}")
+
+
+def _beside(config_path: Path, value: str) -> str:
+    """``value`` as a path, resolved against the config file's folder when relative."""
+    return value if Path(value).is_absolute() else str((config_path.parent / value).resolve())

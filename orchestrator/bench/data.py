@@ -10,8 +10,8 @@ import numpy as np
 
 from common.errors import ConfigError
 from common.records import Instance
-from orchestrator.bench.config import BenchConfig, RandomSplitData
-from orchestrator.datasets import load_mmlu_pro, load_split, match_split_to_recordings
+from orchestrator.bench.config import BenchConfig, QuestionFilesData, RandomSplitData
+from orchestrator.datasets import load_mmlu_pro, load_questions, load_split, match_split_to_recordings
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,24 @@ def resolve_data_dir(data_dir: str | Path | None, *, start: Path | None = None) 
     )
 
 
-def load_bench_data(cfg: BenchConfig, data_dir: Path) -> BenchData:
-    """Load the profiling and test instances the config asks for."""
+def needs_data_dir(cfg: BenchConfig) -> bool:
+    """Whether the bench reads the shared data folder (recordings, split files, replay experts)."""
+    replay = any(e.engine == "replay" for e in cfg.pool)
+    return replay or not isinstance(cfg.data, QuestionFilesData)
+
+
+def load_bench_data(cfg: BenchConfig, data_dir: Path | None) -> BenchData:
+    """Load the profiling and test instances the config asks for (``data_dir`` unused for question files)."""
+    if isinstance(cfg.data, QuestionFilesData):
+        profile = load_questions(cfg.data.profile).instances
+        test = load_questions(cfg.data.test).instances
+        test = _subset(cfg, test)
+        ungraded = [i.id for i in (*profile, *test) if not i.gold]
+        if ungraded:
+            raise ConfigError(f"bench questions need gold answers; none for {', '.join(ungraded[:5])}")
+        return BenchData(profile, test, {"profile_questions": len(profile), "test_questions": len(test)})
+    if data_dir is None:
+        raise ConfigError(f"bench {cfg.name} reads recordings: pass a data directory")
     rec_dir = data_dir / cfg.recordings
     questions = rec_dir / "questions.jsonl.gz"
     if not questions.exists():
@@ -80,6 +96,14 @@ def load_bench_data(cfg: BenchConfig, data_dir: Path) -> BenchData:
                 "%s %s: %d of %d questions matched", cfg.data.task, split, len(matched.matched), len(raw)
             )
         profile, test = parts
+    return BenchData(profile, _subset(cfg, test), notes)
+
+
+def _subset(cfg: BenchConfig, test: list[Instance]) -> list[Instance]:
+    """The first ``limit`` test questions, then ``sample`` of them spread evenly (first and last kept)."""
     if cfg.limit is not None:
         test = test[: cfg.limit]
-    return BenchData(profile, test, notes)
+    if cfg.sample is not None and cfg.sample < len(test):
+        picks = np.unique(np.linspace(0, len(test) - 1, cfg.sample).round().astype(int))
+        test = [test[i] for i in picks]
+    return test

@@ -117,6 +117,24 @@ class BenchReport(BaseModel):
             )
         return table
 
+    def model_table(self) -> Table:
+        """Per model: loads, load seconds, requests, generated tokens, generation seconds, tokens/s."""
+        table = Table(title="models")
+        for col in ("model", "loads", "load s", "requests", "gen tokens", "gen s", "tokens/s"):
+            table.add_column(col, justify="left" if col == "model" else "right")
+        for name, c in self.engines.items():
+            rate = c["generated_tokens"] / c["generation_seconds"] if c["generation_seconds"] else 0.0
+            table.add_row(
+                name,
+                str(int(c["loads"])),
+                f"{c['load_seconds']:.2f}",
+                str(int(c["requests"])),
+                str(int(c["generated_tokens"])),
+                f"{c['generation_seconds']:.2f}",
+                f"{rate:.0f}",
+            )
+        return table
+
     def print(self, console: Console) -> None:
         console.print(self.table())
         cats = sorted({c for r in self.methods.values() for c in r.per_category})
@@ -129,6 +147,8 @@ class BenchReport(BaseModel):
             for c in cats:
                 cat_table.add_row(c, *(f"{self.methods[m].per_category.get(c, 0.0):.1f}" for m in shown))
             console.print(cat_table)
+        if any(c.get("generation_seconds", 0.0) > 0 for c in self.engines.values()):
+            console.print(self.model_table())
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in self.stage_seconds.items())
         console.print(f"model loads: {self.model_loads} ({len(self.engines)} experts); wall time: {stages}")
         if self.extractor_agreement is not None:

@@ -1,32 +1,38 @@
-"""The replay benchmark: profile the pool, run every method on the same test questions, report.
+"""The benchmark: profile the pool, run every method on the same test questions, report.
 
-Stages: load data -> profiling stage (every expert answers every profiling question, loaded once) ->
-test stage (every expert answers every test question, loaded once; methods then read only the answers
-their recruits would have given, and are charged only for those calls) -> embeddings -> skills ->
-routing and aggregation per method -> report.
+Stages: load data -> expert stage (every expert answers every profiling and every test question, batched
+per expert and loaded once per run; methods then read only the answers their recruits would have given,
+and are charged only for those calls) -> embeddings -> skills -> routing and aggregation per method ->
+report. Experts are replayed recordings (the MMLU-Pro benches) or live engines (the skill zoo demo);
+with greedy decoding a live expert's answer does not depend on which method recruited it, so one stage
+serves every method and the oracle.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from batching.engines.base import Engine, GenRequest, SamplingParams
+from batching.config import ExpertConfig
+from batching.engines.base import Engine, GenRequest
 from batching.engines.registry import build_engine
 from common.records import ExpertAnswer, FinalAnswer, Instance, MethodResult
 from orchestrator.answers import is_correct
 from orchestrator.bench.config import BenchConfig
-from orchestrator.bench.data import load_bench_data
+from orchestrator.bench.data import BenchData, load_bench_data
 from orchestrator.bench.report import BenchReport
 from orchestrator.bench.stages import AnswerMatrix, ProgressHook, run_expert_stage
+from orchestrator.live import sampling_of
 from orchestrator.methods import MethodConfig, MethodOutcome, evaluate_method
 from orchestrator.policies import ProfilingData, QueryBatch
+from orchestrator.pool import resolve_local_model_configs
+from orchestrator.prompts import expert_prompt
 from skills.embedding import Embedder
 from skills.similarity_annotator import EmbeddingSkillAnnotator
 from skills.vocabulary import load_vocabulary
@@ -37,6 +43,10 @@ ORACLE = "oracle"
 REPLAY_NOTE = (
     "replay mode: no LLM is available, so skills come from the embedding annotator (nearest skill "
     "names) and answers are aggregated by votes, not by an LLM aggregator"
+)
+LIVE_NOTE = (
+    "live engines: every expert generated every profiling and test answer in one stage (loaded once); "
+    "skills come from the embedding annotator and answers are aggregated by votes"
 )
 
 
@@ -69,19 +79,20 @@ class _Timer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def _request(inst: Instance, expert: str) -> GenRequest:
-    return GenRequest(
-        request_id=f"{inst.id}:{expert}",
-        prompt=inst.prompt_text(),
-        messages=(("user", inst.prompt_text()),),
-        sampling=SamplingParams(),
-        instance_id=inst.id,
-    )
+def _requester(pool: Sequence[ExpertConfig]) -> Callable[[Instance, str], GenRequest]:
+    """Builds an expert's request: the expert prompt, with the expert's own sampling settings."""
+    sampling = {e.name: sampling_of(e) for e in pool}
+
+    def request(inst: Instance, expert: str) -> GenRequest:
+        prompt = expert_prompt(inst)
+        return GenRequest(f"{inst.id}:{expert}", prompt, (("user", prompt),), sampling[expert], inst.id)
+
+    return request
 
 
 def run_bench(
     cfg: BenchConfig,
-    data_dir: Path,
+    data_dir: Path | None,
     *,
     embedder: Embedder | None = None,
     progress: Callable[[str], ProgressHook | None] | None = None,
@@ -101,28 +112,13 @@ def run_bench(
     with timer.stage("load data"):
         data = load_bench_data(cfg, data_dir)
         engines = _pool_engines(cfg, data_dir)
-        experts = tuple(engines)
     stage_hook: Callable[[str], ProgressHook | None] = progress or (lambda _stage: None)
-    with timer.stage("profiling stage"):
-        prof = run_expert_stage(
-            "profile",
-            data.profile,
-            experts,
-            engines,
-            _request,
-            answer_source=cfg.answer_source,
-            on_progress=stage_hook("profile"),
-        )
-    with timer.stage("test stage"):
-        test = run_expert_stage(
-            "test",
-            data.test,
-            experts,
-            engines,
-            _request,
-            answer_source=cfg.answer_source,
-            on_progress=stage_hook("test"),
-        )
+    try:
+        with timer.stage("expert stage"):
+            prof, test = _expert_answers(cfg, data, engines, stage_hook("experts"))
+    finally:
+        for engine in engines.values():
+            engine.close()
     if cfg.methods:  # the baselines need neither embeddings nor skills
         embedder = embedder or _default_embedder(cfg)
         with timer.stage("embeddings + skills"):
@@ -144,7 +140,7 @@ def run_bench(
             if method in cfg.methods:
                 traces.extend(_traces(method, outcome, data.test))
         results[ORACLE] = _oracle(test, data.test)
-    agree, with_text = test.extractor_agreement()
+    agree, with_text = test.extractor_agreement() if cfg.answer_source == "recorded" else (0, 0)
     report = BenchReport.build(
         cfg=cfg,
         data=data,
@@ -154,17 +150,37 @@ def run_bench(
         embeddings_computed=embedder.computed if embedder is not None else 0,
         missing_recordings=prof.missing + test.missing,
         extractor_agreement=agree / with_text if with_text else None,
-        note=REPLAY_NOTE,
+        note=REPLAY_NOTE if all(e.engine == "replay" for e in cfg.pool) else LIVE_NOTE,
     )
     return report, traces
 
 
-def _pool_engines(cfg: BenchConfig, data_dir: Path) -> dict[str, Engine]:
-    """One engine per pool expert; replay experts read recordings from the data dir unless they say."""
-    rec_dir = str(data_dir / cfg.recordings)
+def _expert_answers(
+    cfg: BenchConfig, data: BenchData, engines: dict[str, Engine], on_progress: ProgressHook | None
+) -> tuple[AnswerMatrix, AnswerMatrix]:
+    """Every expert's answer to every profiling and test question, in one stage (one load per expert)."""
+    both = list({i.id: i for i in (*data.profile, *data.test)}.values())
+    matrix = run_expert_stage(
+        "experts",
+        both,
+        tuple(engines),
+        engines,
+        _requester(cfg.pool),
+        answer_source=cfg.answer_source,
+        on_progress=on_progress,
+    )
+    return matrix.subset(data.profile), matrix.subset(data.test)
+
+
+def _pool_engines(cfg: BenchConfig, data_dir: Path | None) -> dict[str, Engine]:
+    """One engine per pool expert; replay experts read recordings from the data dir unless they say.
+
+    ``tiny:`` and ``zoo:`` model ids are resolved to their local folders.
+    """
+    rec_dir = str(data_dir / cfg.recordings) if data_dir is not None else None
     pool = [
         e.model_copy(update={"recordings_dir": e.recordings_dir or rec_dir}) if e.engine == "replay" else e
-        for e in cfg.pool
+        for e in resolve_local_model_configs(cfg.pool)
     ]
     return {e.name: build_engine(e) for e in pool}
 
@@ -184,7 +200,7 @@ def _embed_and_annotate(
 
 
 def profiling_for_tuning(
-    cfg: BenchConfig, data_dir: Path, *, embedder: Embedder | None = None
+    cfg: BenchConfig, data_dir: Path | None, *, embedder: Embedder | None = None
 ) -> tuple[ProfilingData, list[str]]:
     """The profiling split alone (every expert's answers, embeddings, skills) and its gold answers.
 
@@ -192,9 +208,18 @@ def profiling_for_tuning(
     """
     data = load_bench_data(cfg, data_dir)
     engines = _pool_engines(cfg, data_dir)
-    prof = run_expert_stage(
-        "profile", data.profile, tuple(engines), engines, _request, answer_source=cfg.answer_source
-    )
+    try:
+        prof = run_expert_stage(
+            "profile",
+            data.profile,
+            tuple(engines),
+            engines,
+            _requester(cfg.pool),
+            answer_source=cfg.answer_source,
+        )
+    finally:
+        for engine in engines.values():
+            engine.close()
     emb, skills = _embed_and_annotate(cfg, embedder or _default_embedder(cfg), data.profile)
     return _profiling_data(prof, emb, skills), [i.gold or "" for i in data.profile]
 

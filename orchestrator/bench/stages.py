@@ -25,6 +25,15 @@ class AnswerMatrix:
     recorded: dict[tuple[str, str], str | None] = field(default_factory=dict)
     missing: int = 0
 
+    def subset(self, instances: Sequence[Instance]) -> AnswerMatrix:
+        """The rows of ``instances`` only (e.g. the test split of a stage that also ran the profiling one)."""
+        ids = {i.id for i in instances}
+        pick = lambda d: {k: v for k, v in d.items() if k[0] in ids}  # noqa: E731
+        missing = sum(1 for k, t in self.texts.items() if k[0] in ids and t is None)
+        return AnswerMatrix(
+            self.experts, list(instances), pick(self.answers), pick(self.texts), pick(self.recorded), missing
+        )
+
     def answer_rows(self) -> list[list[str | None]]:
         return [[self.answers.get((i.id, e)) for e in self.experts] for i in self.instances]
 

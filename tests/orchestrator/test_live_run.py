@@ -67,7 +67,9 @@ def test_64_questions_three_experts_and_aggregator_load_each_model_once(
 
 
 @pytest.mark.parametrize("fits", ["all", "one"])
-def test_memory_budget_keeps_models_resident_that_fit(tiny_cpu: PoolConfig, tmp_path: Path, fits: str) -> None:
+def test_memory_budget_keeps_models_resident_that_fit(
+    tiny_cpu: PoolConfig, tmp_path: Path, fits: str
+) -> None:
     """With a memory budget, models that fit stay resident across stages; each still loads once."""
     from batching.residency import resolve_footprint_gib
     from orchestrator.pool import resolve_local_models
