@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from common.errors import ConfigError, SymbolicMoEError
 from orchestrator.store import DEFAULT_STORE_PATH
+
+if TYPE_CHECKING:
+    from orchestrator.bench import BenchConfig
 
 app = typer.Typer(
     help="Symbolic Mixture-of-Experts: skill-based routing over whole LLMs.", no_args_is_help=True
@@ -52,17 +55,29 @@ def bench(
     limit: Annotated[int | None, typer.Option(help="Only the first N test questions")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
 ) -> None:
-    """Run a replay benchmark end to end and print the comparison table."""
-    from orchestrator.bench import load_bench_config, resolve_data_dir, run_bench
+    """Run a benchmark end to end (replayed or live experts) and print the comparison table."""
+    from orchestrator.bench import load_bench_config, resolve_data_dir
+    from orchestrator.bench.data import needs_data_dir
 
     _quiet_transformers()
     try:
         cfg = load_bench_config(config)
         if limit is not None:
             cfg = cfg.model_copy(update={"limit": limit})
-        data = resolve_data_dir(data_dir)
-        console.print(f"bench {cfg.name}: data from {data}")
-        start = time.perf_counter()
+        data = resolve_data_dir(data_dir) if needs_data_dir(cfg) else None
+        console.print(f"bench {cfg.name}: " + (f"data from {data}" if data else "questions from the config"))
+    except SymbolicMoEError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    _bench_and_report(cfg, data, out, progress)
+
+
+def _bench_and_report(cfg: BenchConfig, data: Path | None, out: Path, progress: bool) -> None:
+    """Run the bench with progress bars, write report/traces/plot into ``out`` and print the tables."""
+    from orchestrator.bench import run_bench
+
+    start = time.perf_counter()
+    try:
         with _progress(progress) as bars:
             hooks = _StageBars(bars)
             report, traces = run_bench(cfg, data, progress=hooks.hook)
@@ -72,6 +87,44 @@ def bench(
         raise typer.Exit(code=2) from exc
     report.print(console)
     console.print(f"done in {time.perf_counter() - start:.1f}s; wrote {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
+def demo(
+    engine: Annotated[
+        str, typer.Option(help="auto (vLLM when installed, else transformers), vllm or transformers")
+    ] = "auto",
+    out: Annotated[Path, typer.Option("--out", help="Output folder for report, traces and plot")] = Path(
+        "results/demo"
+    ),
+    sample: Annotated[
+        int | None, typer.Option(help="Only N test questions, spread evenly over the skills")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+) -> None:
+    """The whole method live on this machine: the skill zoo, profiled, routed, answered, compared.
+
+    Six tiny experts this project trained (committed weights; missing ones are trained first) are
+    profiled on the zoo's validation split and every method is compared on its test split: best single
+    expert, top-3 majority, the paper's policy, our policies, the oracle. No download, no GPU needed.
+    """
+    from orchestrator.demo import demo_config, ensure_zoo, pick_engine
+
+    _quiet_transformers()
+    start = time.perf_counter()
+    try:
+        if engine not in ("auto", "vllm", "transformers"):
+            raise ConfigError(f"--engine {engine!r}: expected auto, vllm or transformers")
+        chosen = pick_engine(engine)  # type: ignore[arg-type]
+        trained = ensure_zoo()
+        cfg = demo_config(chosen, sample=sample)
+    except SymbolicMoEError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    what = f"trained {', '.join(trained)}" if trained else "committed weights"
+    console.print(f"demo: skill zoo ({len(cfg.pool)} experts, {what}) on the {chosen} engine")
+    _bench_and_report(cfg, None, out, progress)
+    console.print(f"demo total {time.perf_counter() - start:.1f}s (including imports and zoo check)")
 
 
 @app.command()
@@ -269,8 +322,19 @@ def serve(
     ] = 0.02,
     rate_limit_per_min: Annotated[int | None, typer.Option(help="Requests per key per minute")] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body")] = 1_000_000,
+    max_upload_bytes: Annotated[int, typer.Option(help="Largest batch file upload")] = 50_000_000,
+    data_dir: Annotated[
+        Path, typer.Option(help="Batch files and records (default ~/.cache/symbolic-moe/service)")
+    ] = Path("~/.cache/symbolic-moe/service"),
+    store: Annotated[
+        Path | None, typer.Option(help="Run store journaling batch runs (default DATA_DIR/runs.sqlite)")
+    ] = None,
 ) -> None:
-    """Serve a pool as an OpenAI-compatible API (keys from SYMOE_API_KEYS, comma-separated)."""
+    """Serve a pool as an OpenAI-compatible API (keys from SYMOE_API_KEYS, comma-separated).
+
+    Batch jobs (/v1/files, /v1/batches) keep their files under --data-dir; batches a crash left unfinished
+    resume at startup from the run store.
+    """
     import uvicorn
 
     from orchestrator.pool import load_pool_config
@@ -278,21 +342,23 @@ def serve(
 
     _quiet_transformers()
     keys = [k.strip() for k in os.environ.get("SYMOE_API_KEYS", "").split(",") if k.strip()]
-    try:
-        cfg = load_pool_config(pool)
-    except SymbolicMoEError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(code=2) from exc
     bound = bind_host(host, keys)
     if bound != host:
         console.print(f"[yellow]no API keys (SYMOE_API_KEYS): serving on {bound} only[/]")
-    api = create_app(
-        cfg,
-        api_keys=keys,
-        batch_window_s=batch_window_s,
-        rate_limit_per_min=rate_limit_per_min,
-        max_body_bytes=max_body_bytes,
-    )
+    try:
+        api = create_app(
+            load_pool_config(pool),
+            api_keys=keys,
+            batch_window_s=batch_window_s,
+            rate_limit_per_min=rate_limit_per_min,
+            max_body_bytes=max_body_bytes,
+            max_upload_bytes=max_upload_bytes,
+            data_dir=data_dir,
+            store_path=store,
+        )
+    except SymbolicMoEError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
     uvicorn.run(api, host=bound, port=port, log_config=None)
 
 

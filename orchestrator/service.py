@@ -9,6 +9,11 @@ Routes:
   extension field ``symoe``: keywords, skills, recruited experts, their answers, the aggregation used.
   Sampling fields (``temperature``, ``max_tokens``...) are accepted for compatibility but the pool's
   per-expert sampling applies.
+- Batch jobs in OpenAI's Batch format (:mod:`orchestrator.batch_jobs`): ``POST /v1/files`` (JSONL,
+  ``purpose=batch``), ``GET /v1/files[/{id}[/content]]``, ``DELETE /v1/files/{id}``, ``POST /v1/batches``,
+  ``GET /v1/batches[/{id}]``, ``POST /v1/batches/{id}/cancel``. Files and records live under ``data_dir``;
+  each batch is one durable run in the run store (``store_path``, default ``data_dir/runs.sqlite``), and
+  batches left unfinished by a crash resume at startup from their journaled generations.
 - ``GET /v1/models``; ``GET /health`` (the process is up); ``GET /ready`` (the pool config is valid and its
   models resolved; 503 otherwise); ``GET /metrics`` (Prometheus text: requests, latency histogram, expert
   calls, model loads, solve batches and their sizes, queue depth).
@@ -24,11 +29,12 @@ Use a small window for interactive use and a larger one (0.1-1 s) for throughput
 **Security.** Bearer API keys (``api_keys``); without keys every request is accepted, so the CLI binds
 loopback only (`bind_host`). Bodies over ``max_body_bytes`` get 413 before they are read; bad JSON or
 fields get 400 in OpenAI's error shape (never 5xx); ``rate_limit_per_min`` caps requests per key (429 with
-``Retry-After``). Errors map to status codes in one exception handler for the project's errors.
+``Retry-After``); uploads to ``/v1/files`` have their own limit, ``max_upload_bytes``. Errors map to
+status codes in one exception handler for the project's errors.
 
 Example::
 
-    app = create_app(load_pool_config("configs/pools/tiny-cpu.yaml"), api_keys=["secret"])
+    app = create_app(load_pool_config("configs/pools/tiny-cpu.yaml"), api_keys=["secret"], data_dir="svc")
     uvicorn.run(app, host=bind_host("0.0.0.0", ["secret"]), port=8000)
 """
 
@@ -42,6 +48,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -55,7 +62,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from batching.engines.openai_server import ChatCompletionRequest
@@ -70,8 +77,10 @@ from common.errors import (
 )
 from common.records import FinalAnswer, Instance
 from orchestrator.api import SymbolicMoE
+from orchestrator.batch_jobs import DEFAULT_DATA_DIR, BatchCatalog, BatchWorker, ChatCodec
+from orchestrator.batch_routes import batch_router
 from orchestrator.datasets.questions import question_instance
-from orchestrator.pool import PoolConfig, resolve_tiny_models
+from orchestrator.pool import PoolConfig, resolve_local_models
 from orchestrator.service_auth import (
     BodyLimitMiddleware,
     KeyChecker,
@@ -80,12 +89,14 @@ from orchestrator.service_auth import (
     bind_host,
     error_response,
 )
+from orchestrator.store import RunStore
+from skills.embedding import DEFAULT_MODEL_NAME as DEFAULT_EMBEDDER_NAME
 from skills.embedding import Embedder
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "symbolic-moe"
-_ROUTES = ("/v1/chat/completions", "/v1/models", "/health", "/ready", "/metrics")
+_ROUTES = ("/v1/chat/completions", "/v1/models", "/v1/files", "/v1/batches", "/health", "/ready", "/metrics")
 _STATUS: tuple[tuple[type[SymbolicMoEError], int, str], ...] = (
     (DataError, 400, "invalid_request_error"),
     (RegistryError, 404, "model_not_found"),
@@ -151,7 +162,7 @@ class _MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = scope["path"] if scope["path"] in _ROUTES else "other"
+        route = _route_label(scope["path"])
         start = time.perf_counter()
 
         async def send_timed(message: Any) -> None:
@@ -161,6 +172,16 @@ class _MetricsMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_timed)
+
+
+def _route_label(path: str) -> str:
+    """The metrics label of a path: a known route, ``<route>/{id}`` below files and batches, or ``other``."""
+    if path in _ROUTES:
+        return path
+    for prefix in ("/v1/files", "/v1/batches"):
+        if path.startswith(prefix + "/"):
+            return prefix + "/{id}"
+    return "other"
 
 
 class _SolveBatcher:
@@ -232,6 +253,69 @@ class _SolveBatcher:
         self.executor.shutdown(wait=True)
 
 
+class _Runtime:
+    """What the app starts and stops with its lifespan: the solve batcher and the batch worker."""
+
+    def __init__(
+        self,
+        pool: PoolConfig,
+        embedder: Embedder | None,
+        metrics: _Metrics,
+        catalog: BatchCatalog,
+        store: RunStore,
+        codec: ChatCodec,
+        window_s: float,
+        max_batch: int,
+    ) -> None:
+        self.pool, self.embedder, self.metrics = pool, embedder, metrics
+        self.catalog, self.store, self.codec = catalog, store, codec
+        self.window_s, self.max_batch = window_s, max_batch
+        self.not_ready: str | None = "starting"
+        self._batcher: _SolveBatcher | None = None
+        self._worker: BatchWorker | None = None
+
+    async def start(self) -> None:
+        """Resolve the pool, start the solve batcher, and start the batch worker (resuming open batches)."""
+        try:
+            resolved = await asyncio.to_thread(resolve_local_models, self.pool)
+        except SymbolicMoEError as exc:
+            logger.error("service: pool %s is not usable: %s", self.pool.name, exc)
+            self.not_ready = str(exc)
+            return
+        # one embedder for every solve call (all in the solve thread), so MiniLM loads once, not per call
+        moe = SymbolicMoE(resolved, embedder=self.embedder or Embedder())
+        self._batcher = _SolveBatcher(moe, self.window_s, self.max_batch, self.metrics)
+        # batch runs get an embedder of their own: the solve thread's is not shared across threads
+        own = Embedder(
+            model_path=self.embedder.model_path if self.embedder else None,
+            model_name=self.embedder.model_name if self.embedder else DEFAULT_EMBEDDER_NAME,
+            cache_dir=self.catalog.data_dir / "embeddings",
+        )
+        self._worker = BatchWorker(self.catalog, self.pool, self.codec, self.store, own)
+        resumed = self._worker.start()
+        logger.info("service: ready; %d unfinished batch(es) queued to resume", resumed)
+        self.not_ready = None
+
+    async def stop(self) -> None:
+        self.not_ready = "shutting down"
+        if self._worker is not None:
+            await asyncio.to_thread(self._worker.close)
+        if self._batcher is not None:
+            await self._batcher.close()
+        self.catalog.close()
+        self.store.close()
+
+    def batcher(self) -> _SolveBatcher:
+        if self._batcher is None:
+            raise EngineUnavailableError(f"service not ready: {self.not_ready}")
+        return self._batcher
+
+    def worker(self) -> BatchWorker:
+        if self._worker is None:
+            raise EngineUnavailableError(f"service not ready: {self.not_ready}")
+        return self._worker
+
+
 def _question(body: ChatRequest, rid: str) -> Instance:
     """The last user message (with ``options``) as an instance with the request's id.
 
@@ -242,6 +326,27 @@ def _question(body: ChatRequest, rid: str) -> Instance:
     if not user or not user[-1].strip():
         raise DataError("messages: the last 'user' message is the question and must be non-empty")
     return question_instance({"question": user[-1], "options": body.options or [], "id": rid}, 0)
+
+
+def _batch_request(body: Any, custom_id: str, model_ids: Sequence[str]) -> tuple[str, Instance]:
+    """A batch line's ``body`` as (model, question with id ``custom_id``).
+
+    Raises:
+        DataError: the body is not a valid non-streaming chat request.
+        RegistryError: the model is not served here.
+    """
+    try:
+        request = ChatRequest.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise DataError(problems) from None
+    if request.stream:
+        raise DataError("stream: batch requests cannot stream; drop 'stream'")
+    if request.model not in model_ids:
+        raise RegistryError(f"model {request.model!r} is not served here; available: {', '.join(model_ids)}")
+    return request.model, _question(request, custom_id)
 
 
 def _usage(final: FinalAnswer) -> dict[str, int]:
@@ -256,6 +361,20 @@ def _trace(final: FinalAnswer, batch_size: int) -> dict[str, Any]:
 
 def _content(final: FinalAnswer) -> str:
     return final.answer if final.answer is not None else (final.text or "")
+
+
+def _completion(rid: str, model: str, final: FinalAnswer, batch_size: int) -> dict[str, Any]:
+    """The ``chat.completion`` body of one answer, with usage and the routing trace."""
+    return {
+        "id": rid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": _content(final)},
+                     "finish_reason": "stop"}],
+        "usage": _usage(final),
+        "symoe": _trace(final, batch_size),
+    }  # fmt: skip
 
 
 def _sse_chunks(rid: str, model: str, final: FinalAnswer, batch_size: int) -> Iterator[str]:
@@ -305,6 +424,9 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     rate_limit_per_min: int | None = None,
     embedder: Embedder | None = None,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    store_path: str | Path | None = None,
+    max_upload_bytes: int = 50_000_000,
 ) -> FastAPI:
     """Build the service for ``pool``.
 
@@ -316,47 +438,46 @@ def create_app(
         max_body_bytes: larger request bodies get 413.
         rate_limit_per_min: requests per key per minute on ``/v1/*`` (429 beyond); ``None`` for no limit.
         embedder: the question embedder shared by every solve call (a cached MiniLM by default).
+        data_dir: where batch input/output files and batch records live (created if missing).
+        store_path: the run store that journals batch runs; ``data_dir/runs.sqlite`` by default.
+        max_upload_bytes: larger uploads to ``/v1/files`` get 413.
 
     Returns:
         The FastAPI app; run it with uvicorn or `batching.engines.openai_server.serve_in_thread`.
+
+    Raises:
+        ConfigError: ``data_dir`` or the run store cannot be opened.
     """
     metrics = _Metrics()
     keys = KeyChecker(api_keys)
     limiter = RateLimiter(rate_limit_per_min)
     model_ids = sorted({pool.name, DEFAULT_MODEL_ID})
-    state: dict[str, Any] = {"batcher": None, "not_ready": "starting"}
+    catalog = BatchCatalog(data_dir)
+    store = RunStore(store_path or catalog.data_dir / "runs.sqlite")
+    codec = ChatCodec(
+        parse=lambda body, custom_id: _batch_request(body, custom_id, model_ids),
+        render=lambda final, model, size: _completion(f"chatcmpl-{uuid.uuid4().hex}", model, final, size),
+    )
+    runtime = _Runtime(pool, embedder, metrics, catalog, store, codec, batch_window_s, max_batch_size)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.info(
             "service: pool %s (%d experts, policy=%s, k=%d), models %s, batch_window_s=%s, auth=%s, "
-            "rate_limit_per_min=%s, max_body_bytes=%d",
-            pool.name,
-            len(pool.experts),
-            pool.policy,
-            pool.k,
-            model_ids,
-            batch_window_s,
-            "on" if keys.enabled else "off",
-            rate_limit_per_min,
-            max_body_bytes,
-        )
-        try:
-            resolved = await asyncio.to_thread(resolve_tiny_models, pool)
-        except SymbolicMoEError as exc:
-            logger.error("service: pool %s is not usable: %s", pool.name, exc)
-            state["not_ready"] = str(exc)
-        else:
-            moe = SymbolicMoE(resolved, embedder=embedder)
-            state["batcher"] = _SolveBatcher(moe, batch_window_s, max_batch_size, metrics)
-            state["not_ready"] = None
+            "rate_limit_per_min=%s, max_body_bytes=%d, max_upload_bytes=%d, data_dir=%s, store=%s",
+            pool.name, len(pool.experts), pool.policy, pool.k, model_ids, batch_window_s,
+            "on" if keys.enabled else "off", rate_limit_per_min, max_body_bytes, max_upload_bytes,
+            catalog.data_dir, store.path,
+        )  # fmt: skip
+        await runtime.start()
         yield
-        state["not_ready"] = "shutting down"
-        if state["batcher"] is not None:
-            await state["batcher"].close()
+        await runtime.stop()
 
-    app = FastAPI(title="symbolic-moe", lifespan=lifespan)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    # no redirect from "/path/" to "/path": a malformed id path gets a 4xx, not a 307 to follow
+    app = FastAPI(title="symbolic-moe", lifespan=lifespan, redirect_slashes=False)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=max_body_bytes, path_limits={"/v1/files": max_upload_bytes}
+    )
     app.add_middleware(_MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
 
     _install_error_handlers(app)
@@ -368,10 +489,8 @@ def create_app(
         limiter.check(caller)
         return caller
 
-    def batcher() -> _SolveBatcher:
-        if state["batcher"] is None:
-            raise EngineUnavailableError(f"service not ready: {state['not_ready']}")
-        return state["batcher"]  # type: ignore[no-any-return]
+    routes = batch_router(catalog, runtime.worker, max_upload_bytes)
+    app.include_router(routes, dependencies=[Depends(rate_limited)])
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -379,8 +498,8 @@ def create_app(
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        if state["not_ready"] is not None:
-            return JSONResponse({"status": "not_ready", "reason": state["not_ready"]}, status_code=503)
+        if runtime.not_ready is not None:
+            return JSONResponse({"status": "not_ready", "reason": runtime.not_ready}, status_code=503)
         return JSONResponse({"status": "ready", "pool": pool.name, "models": model_ids})
 
     @app.get("/metrics", dependencies=[Depends(authenticated)])
@@ -401,20 +520,11 @@ def create_app(
         rid = f"chatcmpl-{uuid.uuid4().hex}"
         instance = _question(body, rid)
         logger.debug("service: %s from %s: %.200s", rid, caller, instance.question)
-        final, batch_size = await batcher().submit(instance)
+        final, batch_size = await runtime.batcher().submit(instance)
         if body.stream:
             return StreamingResponse(
                 _sse_chunks(rid, body.model, final, batch_size), media_type="text/event-stream"
             )
-        message = {"role": "assistant", "content": _content(final)}
-        return {
-            "id": rid,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": _usage(final),
-            "symoe": _trace(final, batch_size),
-        }
+        return _completion(rid, body.model, final, batch_size)
 
     return app

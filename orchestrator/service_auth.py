@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -167,16 +167,21 @@ class BodyLimitMiddleware:
     Args:
         app: the wrapped ASGI app.
         max_body_bytes: the largest accepted body.
+        path_limits: other limits for exact paths (e.g. a larger one for file uploads).
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, path_limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.max_body_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -184,8 +189,8 @@ class BodyLimitMiddleware:
                     scope, receive, send
                 )
                 return
-            if int(declared) > self.max_body_bytes:
-                await self._too_large(scope, receive, send, int(declared))
+            if int(declared) > limit:
+                await self._too_large(scope, receive, send, int(declared), limit)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -195,8 +200,8 @@ class BodyLimitMiddleware:
                 break
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_body_bytes:
-                await self._too_large(scope, receive, send, size)
+            if size > limit:
+                await self._too_large(scope, receive, send, size, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -211,7 +216,7 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
-        logger.debug("service: refused a body of %d bytes (limit %d)", size, self.max_body_bytes)
-        message = f"request body is {size}+ bytes; the limit is {self.max_body_bytes} bytes"
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, size: int, limit: int) -> None:
+        logger.debug("service: refused a body of %d bytes (limit %d)", size, limit)
+        message = f"request body is {size}+ bytes; the limit is {limit} bytes"
         await error_response(413, message, "request_too_large")(scope, receive, send)

@@ -41,9 +41,16 @@ def embedder(minilm: Any, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
 
 
 @pytest.fixture(scope="module")
-def server(pool: PoolConfig, embedder: Embedder) -> Iterator[str]:
+def server(pool: PoolConfig, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service with one API key and a 0.5 s batch window; yields the root URL."""
-    app = create_app(pool, api_keys=[KEY], batch_window_s=0.5, max_body_bytes=4096, embedder=embedder)
+    app = create_app(
+        pool,
+        api_keys=[KEY],
+        batch_window_s=0.5,
+        max_body_bytes=4096,
+        embedder=embedder,
+        data_dir=tmp_path_factory.mktemp("service"),
+    )
     with serve_in_thread(app) as (base_url, _):
         yield base_url.removesuffix("/v1")
 
@@ -162,8 +169,8 @@ def test_health_ready_models_metrics(server: str) -> None:
     assert "symoe_queue_depth" in metrics.text
 
 
-def test_rate_limit_per_key(pool: PoolConfig, embedder: Embedder) -> None:
-    app = create_app(pool, api_keys=["a", "b"], rate_limit_per_min=2, embedder=embedder)
+def test_rate_limit_per_key(pool: PoolConfig, embedder: Embedder, tmp_path: Path) -> None:
+    app = create_app(pool, api_keys=["a", "b"], rate_limit_per_min=2, embedder=embedder, data_dir=tmp_path)
     with serve_in_thread(app) as (base_url, _):
         codes = [httpx.get(f"{base_url}/models", headers={"Authorization": "Bearer a"}) for _ in range(3)]
         assert [r.status_code for r in codes] == [200, 200, 429]
@@ -191,16 +198,23 @@ def test_no_keys_binds_loopback_only(caplog: pytest.LogCaptureFixture) -> None:
     assert bind_host("0.0.0.0", ["k"]) == "0.0.0.0"
 
 
-def test_unusable_pool_is_not_ready(pool: PoolConfig) -> None:
+def test_unusable_pool_is_not_ready(pool: PoolConfig, tmp_path: Path) -> None:
     broken = pool.model_copy(
         update={"experts": [e.model_copy(update={"model": "tiny:nope"}) for e in pool.experts]}
     )
-    with serve_in_thread(create_app(broken)) as (base_url, _):
+    with serve_in_thread(create_app(broken, data_dir=tmp_path)) as (base_url, _):
         root = base_url.removesuffix("/v1")
         assert httpx.get(f"{root}/health").status_code == 200
         ready = httpx.get(f"{root}/ready")
         assert ready.status_code == 503 and "nope" in ready.json()["reason"]
         r = httpx.post(f"{base_url}/chat/completions", json=_chat("hi"))
+        assert r.status_code == 503 and r.json()["error"]["type"] == "service_unavailable"
+        body = {
+            "input_file_id": "file-" + "0" * 24,
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+        }
+        r = httpx.post(f"{base_url}/batches", json=body)
         assert r.status_code == 503 and r.json()["error"]["type"] == "service_unavailable"
 
 

@@ -1,0 +1,455 @@
+"""Batch jobs on a real uvicorn server (127.0.0.1) with a real SQLite run store: upload, create, poll,
+download; the openai client; cancel; auth; path traversal; malformed uploads; SIGKILL mid-batch and resume."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from batching.engines.openai_server import serve_in_thread
+from common.errors import ConfigError
+from orchestrator.batch_jobs import (
+    BatchCatalog,
+    BatchCreateRequest,
+    BatchWorker,
+    ChatCodec,
+    ConflictError,
+    cancel_batch,
+    new_batch,
+)
+from orchestrator.pool import PoolConfig, load_pool_config
+from orchestrator.service import create_app
+from orchestrator.store import RunStore
+from skills.embedding import Embedder
+
+POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
+KEY = "batch-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+N_QUESTIONS = 12
+LETTERS = "ABCD"
+
+
+def _gold(i: int) -> str:
+    return LETTERS[(i * 7) % 4]
+
+
+@pytest.fixture(scope="module")
+def replay_pool(tmp_path_factory: pytest.TempPathFactory) -> PoolConfig:
+    """Three recorded experts over questions q0..q11: two answer the gold letter, one always says D, so the
+    majority vote's answer for q<i> is known in advance."""
+    recordings = tmp_path_factory.mktemp("recordings")
+    for name in ("right-1", "right-2", "wrong"):
+        rows = [
+            {
+                "question_id": f"q{i}",
+                "pred": None,
+                "text": f"The answer is ({'D' if name == 'wrong' else _gold(i)})",
+            }
+            for i in range(N_QUESTIONS)
+        ]
+        (recordings / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    experts = [
+        {"name": n, "engine": "replay", "recordings_dir": str(recordings)}
+        for n in ("right-1", "right-2", "wrong")
+    ]
+    return PoolConfig.model_validate(
+        {"name": "replay-3", "experts": experts, "policy": "random_k", "k": 3, "aggregation": "majority"}
+    )
+
+
+@pytest.fixture(scope="module")
+def embedder(minilm: Any, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    return Embedder(cache_dir=tmp_path_factory.mktemp("emb"), model=minilm)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("service")
+
+
+@pytest.fixture(scope="module")
+def server(replay_pool: PoolConfig, embedder: Embedder, data_dir: Path) -> Iterator[str]:
+    app = create_app(replay_pool, api_keys=[KEY], data_dir=data_dir, embedder=embedder, batch_window_s=0.0)
+    with serve_in_thread(app) as (base_url, _):
+        root = base_url.removesuffix("/v1")
+        _wait_ready(root)
+        yield root
+
+
+def _wait_ready(root: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{root}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{root} never became ready")
+
+
+def _line(custom_id: str, question: str, options: list[str] | None = None, **body: Any) -> dict[str, Any]:
+    chat = {"model": "symbolic-moe", "messages": [{"role": "user", "content": question}], **body}
+    if options is not None:
+        chat["options"] = options
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": chat}
+
+
+def _valid_lines(n: int = N_QUESTIONS) -> list[str]:
+    return [
+        json.dumps(_line(f"q{i}", f"Which option is right for case {i}?", ["w", "x", "y", "z"]))
+        for i in range(n)
+    ]
+
+
+def _upload(
+    root: str, content: bytes, purpose: str = "batch", headers: dict[str, str] = AUTH
+) -> httpx.Response:
+    files = {"file": ("input.jsonl", content, "application/jsonl")}
+    return httpx.post(f"{root}/v1/files", files=files, data={"purpose": purpose}, headers=headers, timeout=30)
+
+
+def _create(root: str, file_id: str) -> httpx.Response:
+    body = {"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    return httpx.post(f"{root}/v1/batches", json=body, headers=AUTH, timeout=30)
+
+
+def _poll(root: str, batch_id: str, timeout_s: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        batch = httpx.get(f"{root}/v1/batches/{batch_id}", headers=AUTH, timeout=10).json()
+        if batch["status"] in ("completed", "failed", "cancelled", "expired"):
+            return batch
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.1)
+
+
+def _content(root: str, file_id: str) -> list[dict[str, Any]]:
+    r = httpx.get(f"{root}/v1/files/{file_id}/content", headers=AUTH, timeout=30)
+    assert r.status_code == 200, r.text
+    return [json.loads(x) for x in r.text.splitlines()]
+
+
+def test_batch_end_to_end_answers_every_valid_line_and_reports_the_bad_ones(
+    server: str, data_dir: Path
+) -> None:
+    bad = [
+        "{not json",
+        json.dumps(_line("bad-url", "hi") | {"url": "/v1/embeddings"}),
+        json.dumps({"custom_id": "no-body", "method": "POST", "url": "/v1/chat/completions"}),
+        json.dumps(_line("q3", "a repeated custom_id")),
+        json.dumps(_line("streams", "hi", stream=True)),
+        json.dumps(
+            _line("unknown-model", "hi")
+            | {"body": {"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}]}}
+        ),
+        "[1, 2]",
+    ]
+    lines = _valid_lines()
+    content = "\n".join(lines[:6] + bad + lines[6:] + [""]).encode()
+    uploaded = _upload(server, content)
+    assert uploaded.status_code == 200, uploaded.text
+    file = uploaded.json()
+    assert file["object"] == "file" and file["purpose"] == "batch" and file["bytes"] == len(content)
+    assert httpx.get(f"{server}/v1/files/{file['id']}", headers=AUTH).json() == file
+
+    created = _create(server, file["id"])
+    assert created.status_code == 200, created.text
+    assert created.json()["status"] in ("validating", "in_progress", "completed")
+    batch = _poll(server, created.json()["id"])
+    assert batch["status"] == "completed", batch
+    assert batch["request_counts"] == {
+        "total": N_QUESTIONS + len(bad),
+        "completed": N_QUESTIONS,
+        "failed": len(bad),
+    }
+    assert batch["completed_at"] >= batch["in_progress_at"] >= batch["created_at"]
+
+    out = _content(server, batch["output_file_id"])
+    assert [o["custom_id"] for o in out] == [f"q{i}" for i in range(N_QUESTIONS)]  # input order
+    for o in out:
+        assert o["error"] is None and o["response"]["status_code"] == 200 and o["id"].startswith("batch_req_")
+        completion = o["response"]["body"]
+        assert completion["object"] == "chat.completion" and completion["model"] == "symbolic-moe"
+        expected = _gold(int(o["custom_id"][1:]))
+        assert completion["choices"][0]["message"]["content"] == expected, o
+        assert len(completion["symoe"]["expert_answers"]) == 3
+        assert completion["symoe"]["batch_size"] == N_QUESTIONS  # one run answered every valid line
+
+    errors = _content(server, batch["error_file_id"])
+    assert len(errors) == len(bad) and all(e["response"] is None for e in errors)
+    messages = {(e["custom_id"], e["error"]["message"]) for e in errors}
+    assert (
+        None,
+        "line 7: not JSON (Expecting property name enclosed in double quotes at column 2)",
+    ) in messages
+    assert (None, "line 13: expected a JSON object, got list") in messages
+    by_id = {cid: m for cid, m in messages if cid is not None}
+    assert by_id["bad-url"].startswith("line 8: 'url' must be '/v1/chat/completions'")
+    assert by_id["q3"] == "line 10: custom_id 'q3' repeats line 4"
+    assert "line 11: body: stream" in by_id["streams"] and "'gpt-x' is not served" in by_id["unknown-model"]
+    assert by_id["no-body"].startswith("line 9: body: ")
+
+    # the batch is one run in the real run store under data_dir, journaled per generation
+    store = RunStore(data_dir / "runs.sqlite")
+    run = store.get_run(batch["id"])
+    assert run.status == "done" and run.n_instances == N_QUESTIONS
+    assert len(store.generations(batch["id"])) == 3 * N_QUESTIONS
+    assert batch["symoe"]["generations_computed"] == 3 * N_QUESTIONS
+    listed = httpx.get(f"{server}/v1/batches", params={"limit": 100}, headers=AUTH).json()
+    assert batch["id"] in [b["id"] for b in listed["data"]]
+
+
+def test_openai_client_runs_a_batch(server: str) -> None:
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key=KEY)
+    uploaded = client.files.create(file=("in.jsonl", "\n".join(_valid_lines(4)).encode()), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        metadata={"who": "test"},
+    )
+    deadline = time.monotonic() + 60
+    while batch.status not in ("completed", "failed", "cancelled"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        batch = client.batches.retrieve(batch.id)
+    assert batch.status == "completed" and batch.metadata == {"who": "test"}
+    assert batch.request_counts is not None and batch.request_counts.completed == 4
+    rows = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
+    answers = {r["custom_id"]: r["response"]["body"]["choices"][0]["message"]["content"] for r in rows}
+    assert answers == {f"q{i}": _gold(i) for i in range(4)}
+    assert batch.id in [b.id for b in client.batches.list(limit=100)]
+    with pytest.raises(openai.ConflictError):
+        client.batches.cancel(batch.id)
+    with pytest.raises(openai.NotFoundError):
+        client.batches.retrieve("batch_" + "0" * 24)
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{server}/v1", api_key="wrong").batches.list()
+
+
+def test_cancelled_batch_never_runs_and_cannot_be_cancelled_twice(
+    replay_pool: PoolConfig, tmp_path: Path
+) -> None:
+    catalog = BatchCatalog(tmp_path)
+    file = catalog.add_file("\n".join(_valid_lines(2)).encode(), "in.jsonl", "batch")
+    body = BatchCreateRequest(input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h")
+    record = new_batch(catalog, body)
+    assert cancel_batch(catalog, record.id).status == "cancelling"
+    store = RunStore(tmp_path / "runs.sqlite")
+
+    def never(*args: Any) -> Any:
+        raise AssertionError("a cancelled batch must not be parsed")
+
+    worker = BatchWorker(catalog, replay_pool, ChatCodec(never, never), store)
+    assert worker.start() == 1  # the startup scan finds it, as after a restart
+    deadline = time.monotonic() + 10
+    while catalog.get_batch(record.id).status != "cancelled":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    worker.close()
+    assert store.list_runs() == []
+    with pytest.raises(ConflictError, match="only unfinished batches"):
+        cancel_batch(catalog, record.id)
+    catalog.close()
+
+
+def test_one_server_per_data_dir(tmp_path: Path) -> None:
+    first = BatchCatalog(tmp_path)
+    with pytest.raises(ConfigError, match="in use by another server"):
+        BatchCatalog(tmp_path)
+    first.close()
+    BatchCatalog(tmp_path).close()  # released on close (and by the OS when a server dies)
+
+
+def test_batch_endpoints_require_the_api_key(server: str) -> None:
+    fid, bid = "file-" + "a" * 24, "batch_" + "a" * 24
+    calls = [
+        ("POST", "/v1/files", {"files": {"file": ("x.jsonl", b"{}")}, "data": {"purpose": "batch"}}),
+        ("GET", "/v1/files", {}),
+        ("GET", f"/v1/files/{fid}", {}),
+        ("GET", f"/v1/files/{fid}/content", {}),
+        ("DELETE", f"/v1/files/{fid}", {}),
+        ("POST", "/v1/batches", {"json": {"input_file_id": fid, "endpoint": "/v1/chat/completions",
+                                          "completion_window": "24h"}}),
+        ("GET", "/v1/batches", {}),
+        ("GET", f"/v1/batches/{bid}", {}),
+        ("POST", f"/v1/batches/{bid}/cancel", {}),
+    ]  # fmt: skip
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        for method, path, kwargs in calls:
+            r = httpx.request(method, f"{server}{path}", headers=headers, **kwargs)
+            assert r.status_code == 401, (method, path, r.text)
+            assert r.json()["error"]["type"] == "invalid_api_key"
+
+
+def _raw(root: str, method: str, path: str) -> tuple[int, bytes]:
+    """Send ``path`` byte for byte (httpx would normalise dot segments away)."""
+    url = urlsplit(root)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    try:
+        conn.request(method, path, headers=AUTH)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_path_traversal_on_file_ids_is_refused_and_touches_nothing(
+    server: str, data_dir: Path, tmp_path: Path
+) -> None:
+    secret = data_dir / "secret.jsonl"  # inside data_dir but outside files/: still unreachable
+    secret.write_text('{"secret": "do-not-leak"}\n')
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text('{"secret": "do-not-leak"}\n')
+    before = sorted(p.name for p in (data_dir / "files").iterdir())
+    ids = [
+        "../secret", "..%2Fsecret", "..%2f..%2fsecret", "%2e%2e%2fsecret", "file-../../secret",
+        f"..%2F..%2F..%2F..%2F..%2F..%2F{str(outside).lstrip('/').replace('/', '%2F')}",
+        "%2Fetc%2Fpasswd", "/etc/passwd", "file-" + "0" * 24 + "%00", "file-" + "A" * 24, "batches",
+        "..", "file-" + "0" * 23 + "/", "file-" + "0" * 24 + "%2F..%2F..%2Fsecret",
+    ]  # fmt: skip
+    for file_id in ids:
+        for method, suffix in (("GET", ""), ("GET", "/content"), ("DELETE", "")):
+            status, body = _raw(server, method, f"/v1/files/{file_id}{suffix}")
+            assert 400 <= status < 500, (method, file_id, suffix, status, body)
+            assert b"do-not-leak" not in body and b"root:" not in body
+    for file_id in ("../secret", "/etc/passwd", str(outside), "file-" + "0" * 24, "file-../../x"):
+        r = _create(server, file_id)
+        assert 400 <= r.status_code < 500 and "error" in r.json(), r.text
+    assert secret.read_text() == outside.read_text() == '{"secret": "do-not-leak"}\n'
+    assert sorted(p.name for p in (data_dir / "files").iterdir()) == before
+
+
+def test_malformed_uploads_are_4xx_never_5xx(server: str) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"files": {"file": ("x.jsonl", b"\xff\xfe\x00garbage")}, "data": {"purpose": "batch"}}, "UTF-8"),
+        ({"files": {"file": ("x.jsonl", b"\n  \n")}, "data": {"purpose": "batch"}}, "non-blank"),
+        ({"files": {"file": ("x.jsonl", b"{}")}, "data": {"purpose": "fine-tune"}}, "purpose"),
+        ({"data": {"purpose": "batch"}}, "file"),
+        ({"files": {"file": ("x.jsonl", b"{}")}}, "purpose"),
+        ({"json": {"purpose": "batch", "file": "{}"}}, "file"),
+        (
+            {"content": b"--nope\r\n\r\n", "headers": {"Content-Type": "multipart/form-data; boundary=nope"}},
+            "",
+        ),
+    ]
+    for kwargs, fragment in cases:
+        headers = {**AUTH, **kwargs.pop("headers", {})}
+        r = httpx.post(f"{server}/v1/files", headers=headers, timeout=30, **kwargs)
+        assert 400 <= r.status_code < 500, (kwargs, r.status_code, r.text)
+        assert fragment in r.json()["error"]["message"], r.text
+    # a file whose every line is bad: the batch fails cleanly, with one error-file line per line
+    uploaded = _upload(server, b"not json\n{}\n[]\n").json()
+    batch = _poll(server, _create(server, uploaded["id"]).json()["id"])
+    assert batch["status"] == "failed" and batch["errors"]["data"][0]["code"] == "no_valid_requests"
+    assert batch["output_file_id"] is None and len(_content(server, batch["error_file_id"])) == 3
+    # an input file in use cannot be deleted while unfinished; a finished one can
+    assert httpx.delete(f"{server}/v1/files/{uploaded['id']}", headers=AUTH).json()["deleted"] is True
+    assert httpx.get(f"{server}/v1/files/{uploaded['id']}", headers=AUTH).status_code == 404
+    wrong = _create(server, batch["error_file_id"])
+    assert wrong.status_code == 400 and "purpose" in wrong.json()["error"]["message"]
+
+
+# -- SIGKILL mid-batch, then resume on a fresh server over the same data_dir ---------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(pool_file: Path, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    # one torch thread: on a small shared CPU, spinning OpenMP threads slow the tiny models 50-fold
+    env = {**os.environ, "SYMOE_API_KEYS": KEY, "SYMOE_LOG_LEVEL": "INFO", "OMP_NUM_THREADS": "1"}
+    args = ["-m", "orchestrator.cli", "serve", "--pool", str(pool_file), "--port", str(port),
+            "--data-dir", str(data_dir), "--batch-window-s", "0"]  # fmt: skip
+    with log.open("ab") as fh:
+        proc = subprocess.Popen([sys.executable, *args], stdout=fh, stderr=fh, env=env)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _generations(db: Path, run_id: str) -> dict[str, tuple[Any, ...]]:
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db, timeout=30) as conn:
+        rows = conn.execute(
+            "SELECT prompt_hash, stage, text, created_at FROM generations WHERE run_id = ?", (run_id,)
+        ).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+@pytest.mark.slow
+def test_sigkilled_server_resumes_the_batch_reusing_journaled_generations(
+    tiny_pool: dict[str, Path], tmp_path: Path
+) -> None:
+    cfg = load_pool_config(POOLS / "tiny-cpu.yaml")
+    pool = cfg.model_copy(
+        update={"tiny_models_dir": str(next(iter(tiny_pool.values())).parent), "batch_size": 1}
+    )
+    pool_file = tmp_path / "pool.yaml"
+    pool_file.write_text(json.dumps(pool.model_dump(mode="json")))
+    data_dir, log = tmp_path / "svc", tmp_path / "server.log"
+    n = 10
+    content = "\n".join(json.dumps(_line(f"c{i}", f"What is {i} plus {i + 2}?")) for i in range(n)).encode()
+
+    proc, root = _start_server(pool_file, data_dir, log)
+    try:
+        _wait_ready(root)
+        file_id = _upload(root, content).json()["id"]
+        batch_id = _create(root, file_id).json()["id"]
+        deadline = time.monotonic() + 120
+        while (
+            sum(1 for g in _generations(data_dir / "runs.sqlite", batch_id).values() if g[0] == "experts") < 3
+        ):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    before = _generations(data_dir / "runs.sqlite", batch_id)
+    experts_before = sum(1 for g in before.values() if g[0] == "experts")
+    assert 3 <= experts_before < 3 * n, "the kill should land mid-way through the expert stage"
+    assert RunStore(data_dir / "runs.sqlite").get_run(batch_id).status == "running"
+
+    proc, root = _start_server(pool_file, data_dir, log)
+    try:
+        _wait_ready(root)
+        batch = _poll(root, batch_id, timeout_s=180)
+        assert batch["status"] == "completed", (batch, log.read_text()[-3000:])
+        out = _content(root, batch["output_file_id"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert sorted(o["custom_id"] for o in out) == sorted(f"c{i}" for i in range(n))
+    assert batch["request_counts"] == {"total": n, "completed": n, "failed": 0}
+
+    after = _generations(data_dir / "runs.sqlite", batch_id)
+    assert all(after[h] == row for h, row in before.items())  # journaled rows untouched, never recomputed
+    trace = batch["symoe"]
+    assert trace["attempts"] == 2 and trace["run_id"] == batch_id
+    assert trace["generations_reused"] == len(before)
+    assert trace["generations_computed"] == len(after) - len(before) > 0
+    report = RunStore(data_dir / "runs.sqlite").get_run(batch_id).report
+    assert report is not None and report["generations_reused"] == len(before)
