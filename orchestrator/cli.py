@@ -184,7 +184,7 @@ def run(
         opts = RunOptions(store=db, run_id=resume or new_run_id(), resume=resume is not None, cache=cache,
                           backend=backend, ray=ray_cfg)  # type: ignore[arg-type]  # fmt: skip
         typer.echo(f"run: {opts.run_id}")
-        with _run_progress(progress) as bars:
+        with _progress(progress, with_rate=True) as bars:
             hooks = _RunBars(bars)
             if resume is not None and pool is None:
                 cfg, report, finals = resume_run(db, resume, progress=hooks.progress, options=opts,
@@ -424,28 +424,17 @@ class _NoBars:
         return None
 
 
-def _progress(enabled: bool) -> Progress | _NoBars:
+def _progress(enabled: bool, *, with_rate: bool = False) -> Progress | _NoBars:
+    """Transient rich bars (description, bar, done/total, elapsed; a ``rate`` field when asked)."""
     if not enabled:
         return _NoBars()
+    rate = (TextColumn("{task.fields[rate]}"),) if with_rate else ()
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-
-
-def _run_progress(enabled: bool) -> Progress | _NoBars:
-    if not enabled:
-        return _NoBars()
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[rate]}"),
+        *rate,
         console=console,
         transient=True,
     )
