@@ -24,6 +24,7 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -136,9 +137,32 @@ def build_tiny_tokenizer(vocab_size: int = DEFAULT_VOCAB_SIZE) -> PreTrainedToke
         A fast tokenizer with ``<s>``/``</s>``/``<pad>`` tokens, role tokens, a BOS-prepending
         post-processor and a chat template, so ``apply_chat_template`` works.
     """
+    return train_chat_tokenizer(
+        _corpus(), vocab_size=vocab_size, pre_tokenizer=pre_tokenizers.ByteLevel(add_prefix_space=False)
+    )
+
+
+def train_chat_tokenizer(
+    corpus: Iterable[str], *, vocab_size: int, pre_tokenizer: pre_tokenizers.PreTokenizer
+) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE chat tokenizer on ``corpus`` (deterministic for a given corpus).
+
+    The tiny pool's and the skill zoo's tokenizers are both built here; they differ only in corpus, size
+    and pre-tokenizer.
+
+    Args:
+        corpus: training texts.
+        vocab_size: target vocabulary size; the result may be smaller if the corpus runs out of merges.
+        pre_tokenizer: splits text before BPE; it must end in ``ByteLevel(add_prefix_space=False)``,
+            which the byte-level decoder undoes.
+
+    Returns:
+        A fast tokenizer with ``<s>``/``</s>``/``<pad>`` tokens, role tokens, a BOS-prepending
+        post-processor and :data:`CHAT_TEMPLATE`, so ``apply_chat_template`` works.
+    """
     special = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, *ROLE_TOKENS]
     backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.pre_tokenizer = pre_tokenizer
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -146,7 +170,7 @@ def build_tiny_tokenizer(vocab_size: int = DEFAULT_VOCAB_SIZE) -> PreTrainedToke
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    backend.train_from_iterator(_corpus(), trainer=trainer)
+    backend.train_from_iterator(list(corpus), trainer=trainer)
     bos_id = backend.token_to_id(BOS_TOKEN)
     backend.post_processor = processors.TemplateProcessing(
         single=f"{BOS_TOKEN} $A", pair=f"{BOS_TOKEN} $A {BOS_TOKEN} $B", special_tokens=[(BOS_TOKEN, bos_id)]
@@ -162,12 +186,12 @@ def build_tiny_tokenizer(vocab_size: int = DEFAULT_VOCAB_SIZE) -> PreTrainedToke
     )
 
 
-def _save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: Path) -> None:
-    """Save, then make ``tokenizer_config.json`` readable by transformers 4.x too (vLLM may pin it).
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: Path) -> None:
+    """Save a :func:`train_chat_tokenizer` tokenizer to ``out_dir``, readable by transformers 4.x too.
 
-    transformers 5 writes ``tokenizer_class: TokenizersBackend`` and keeps the template only in
-    ``chat_template.jinja``; 4.x knows neither, so the config also gets the classic class name (an alias
-    in 5.x), the template inline and ``additional_special_tokens``.
+    vLLM may pin transformers 4.x. transformers 5 writes ``tokenizer_class: TokenizersBackend`` and keeps
+    the template only in ``chat_template.jinja``; 4.x knows neither, so ``tokenizer_config.json`` also
+    gets the classic class name (an alias in 5.x), the template inline and ``additional_special_tokens``.
     """
     tokenizer.save_pretrained(out_dir)
     cfg_path = out_dir / "tokenizer_config.json"
@@ -222,33 +246,75 @@ def build_tiny_model(
             f"and num_heads by num_kv_heads={kv_heads}"
         )
     tok = tokenizer if tokenizer is not None else build_tiny_tokenizer(vocab_size)
-    config = LlamaConfig(
-        vocab_size=len(tok),
+    model = random_llama(
+        tok,
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=kv_heads,
-        max_position_embeddings=MAX_POSITION_EMBEDDINGS,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        num_kv_heads=kv_heads,
+        seed=seed,
         tie_word_embeddings=False,
-        dtype="float32",
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
     model.eval()
     path = Path(out_dir)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
-    _save_tokenizer(tok, path)
+    save_tokenizer(tok, path)
     n_params = sum(p.numel() for p in model.parameters())
     marker = {"name": name, "params": n_params, "seed": seed, "version": TINY_FORMAT_VERSION}
     (path / _MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     logger.debug("tiny model %s: %d parameters written to %s", name, n_params, path)
     return path
+
+
+def random_llama(
+    tokenizer: PreTrainedTokenizerFast,
+    *,
+    hidden_size: int,
+    intermediate_size: int,
+    num_layers: int,
+    num_heads: int,
+    num_kv_heads: int,
+    seed: int,
+    tie_word_embeddings: bool,
+) -> LlamaForCausalLM:
+    """A float32 ``LlamaForCausalLM`` with seeded random weights, sized to ``tokenizer``'s vocabulary.
+
+    The model takes its BOS/EOS/PAD ids from ``tokenizer`` and has a :data:`MAX_POSITION_EMBEDDINGS`
+    context. Weights are drawn inside a forked torch RNG seeded with ``seed``, so the same arguments
+    give the same weights and the caller's random state is untouched.
+
+    Args:
+        tokenizer: the tokenizer the model is built for.
+        hidden_size: model width.
+        intermediate_size: MLP width.
+        num_layers: decoder layers.
+        num_heads: attention heads.
+        num_kv_heads: key/value heads (grouped-query attention when fewer than ``num_heads``).
+        seed: seed of the weight initialisation.
+        tie_word_embeddings: share the input embedding with the output head.
+
+    Returns:
+        The model; the caller puts it in train or eval mode.
+    """
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        max_position_embeddings=MAX_POSITION_EMBEDDINGS,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=tie_word_embeddings,
+        dtype="float32",
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config)
 
 
 def _spec_marker(spec: TinyModelSpec) -> str:

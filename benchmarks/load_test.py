@@ -31,8 +31,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.bench.report import _git_sha
-from orchestrator.bench.speed import benchmark_parser, config_from_args, config_hash, write_result
+from orchestrator.bench.record import BenchmarkRecord, record_header
+from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
 
 logger = logging.getLogger(__name__)
 
@@ -98,17 +96,10 @@ class WindowResult(BaseModel):
     mean_solve_batch_size: float
 
 
-class LoadResult(BaseModel):
+class LoadResult(BenchmarkRecord):
     """The JSON record of one load test."""
 
-    model_config = ConfigDict(extra="forbid")
-
     name: str = "service_load"
-    created: str
-    config: dict[str, Any]
-    config_hash: str
-    git_sha: str | None
-    versions: dict[str, str]
     device_name: str
     windows: list[WindowResult]
 
@@ -263,16 +254,8 @@ def run_load(cfg: LoadConfig) -> LoadResult:
         pool = _pool_file(cfg, folder)
         for w in windows:
             results.append(run_window(pool, w, cfg, folder))
-    versions = {"python": platform.python_version()}
-    for pkg in ("symbolic-moe", "fastapi", "uvicorn", "httpx", "torch"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions[pkg] = version(pkg)
     return LoadResult(
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        config=cfg.model_dump(mode="json"),
-        config_hash=config_hash(cfg),
-        git_sha=_git_sha(),
-        versions=versions,
+        **record_header(cfg, ("symbolic-moe", "fastapi", "uvicorn", "httpx", "torch")),
         device_name=f"cpu ({platform.machine()}, {os.cpu_count()} cores)",
         windows=results,
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,27 @@ def tiny_pool(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from batching.tiny_models import ensure_tiny_pool
 
     return ensure_tiny_pool(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def questions_file(tmp_path: Path) -> Callable[[int], Path]:
+    """Writes ``n`` four-option arithmetic questions (ids ``q0``.., answer A) to ``tmp_path/q.jsonl``.
+
+    The file is in the ``load_questions`` format; the writer returns its path.
+    """
+
+    def write(n: int) -> Path:
+        rows = [
+            {
+                "id": f"q{i}",
+                "question": f"What is {i} plus {i + 3}?",
+                "options": [str(2 * i + 3), "1", "2", "0"],
+                "answer": "A",
+            }
+            for i in range(n)
+        ]
+        path = tmp_path / "q.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        return path
+
+    return write

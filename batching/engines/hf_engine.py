@@ -46,16 +46,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from batching.config import TransformersExpertConfig
 from batching.engines.base import Engine, GenRequest, GenResult, SamplingParams
+from batching.engines.chat_prompt import prompt_excerpt, prompt_token_ids
 from common.errors import (
-    ConfigError,
     EngineDeadError,
     EngineUnavailableError,
     GenerationError,
 )
 
 logger = logging.getLogger(__name__)
-
-_MAX_PROMPT_CHARS_IN_ERROR = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +82,6 @@ def _group_key(sampling: SamplingParams) -> _GroupKey:
     if sampling.temperature == 0:  # greedy: temperature/top_p/seed do not matter
         return _GroupKey(False, 0.0, 1.0, None, stop, sampling.max_tokens)
     return _GroupKey(True, sampling.temperature, sampling.top_p, sampling.seed, stop, sampling.max_tokens)
-
-
-def _truncate(text: str) -> str:
-    if len(text) <= _MAX_PROMPT_CHARS_IN_ERROR:
-        return text
-    return text[:_MAX_PROMPT_CHARS_IN_ERROR] + "..."
 
 
 class TransformersEngine(Engine):
@@ -208,31 +200,15 @@ class TransformersEngine(Engine):
         return [r for r in results if r is not None]
 
     def _prepare(self, index: int, req: GenRequest) -> _Prepared:
-        tok = self._tokenizer
-        if req.messages:
-            template = self.config.chat_template or tok.chat_template
-            if template is None:
-                raise ConfigError(
-                    f"transformers expert {self.config.name!r}: request {req.request_id} has chat messages "
-                    f"but {self.config.model_id} has no chat template; set `chat_template` in the expert "
-                    "config"
-                )
-            messages = [{"role": role, "content": content} for role, content in req.messages]
-            with self._map_errors("chat template", req.request_id):
-                text = tok.apply_chat_template(
-                    messages, chat_template=template, add_generation_prompt=True, tokenize=False
-                )
-            ids = tok(text, add_special_tokens=False, verbose=False)["input_ids"]
-        else:  # verbose=False: an over-long prompt becomes an error result, not a tokenizer warning
-            ids = tok(req.prompt, verbose=False)["input_ids"]
-        return _Prepared(index, req, list(ids))
+        ids = prompt_token_ids(self._tokenizer, req, self.config, kind=self.kind, map_errors=self._map_errors)
+        return _Prepared(index, req, ids)
 
     def _too_long(self, prepared: _Prepared) -> GenResult:
         req = prepared.request
         message = (
             f"prompt has {len(prepared.input_ids)} tokens but {self.config.model_id} has a context of "
             f"{self._max_context}; shorten the prompt or use a longer-context model "
-            f"(prompt: {_truncate(req.prompt or str(req.messages))!r})"
+            f"(prompt: {prompt_excerpt(req)!r})"
         )
         logger.debug("transformers: request %s not generated: %s", req.request_id, message)
         return GenResult(req.request_id, text=None, prompt_tokens=len(prepared.input_ids), error=message)

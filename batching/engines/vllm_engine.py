@@ -69,11 +69,11 @@ from typing import Any
 
 from batching.config import VLLMExpertConfig
 from batching.engines.base import Engine, GenRequest, GenResult, SamplingParams
-from common.errors import ConfigError, EngineDeadError, EngineUnavailableError, GenerationError
+from batching.engines.chat_prompt import prompt_excerpt, prompt_token_ids
+from common.errors import EngineDeadError, EngineUnavailableError, GenerationError
 
 logger = logging.getLogger(__name__)
 
-_MAX_PROMPT_CHARS_IN_ERROR = 500
 _CHILD_EXIT_TIMEOUT_S = 10.0
 
 # -- process hygiene ---------------------------------------------------------------------------------
@@ -279,12 +279,6 @@ def _close_zmq(engine_core: Any) -> None:
     ctx = getattr(engine_core, "ctx", None)
     if ctx is not None and not ctx.closed:
         ctx.destroy(linger=0)
-
-
-def _truncate(text: str) -> str:
-    if len(text) <= _MAX_PROMPT_CHARS_IN_ERROR:
-        return text
-    return text[:_MAX_PROMPT_CHARS_IN_ERROR] + "..."
 
 
 class VLLMEngine(Engine):
@@ -578,20 +572,7 @@ class VLLMEngine(Engine):
 
     def _prompt_ids(self, req: GenRequest) -> list[int]:
         tok = self._tokenizer
-        if not req.messages:  # verbose=False: an over-long prompt becomes an error result, not a warning
-            return list(tok(req.prompt, verbose=False)["input_ids"])
-        template = self.config.chat_template or tok.chat_template
-        if template is None:
-            raise ConfigError(
-                f"vllm expert {self.config.name!r}: request {req.request_id} has chat messages but "
-                f"{self.config.model_id} has no chat template; set `chat_template` in the expert config"
-            )
-        messages = [{"role": role, "content": content} for role, content in req.messages]
-        with self._map_errors("chat template", req.request_id):
-            text = tok.apply_chat_template(
-                messages, chat_template=template, add_generation_prompt=True, tokenize=False
-            )
-        return list(tok(text, add_special_tokens=False, verbose=False)["input_ids"])
+        return prompt_token_ids(tok, req, self.config, kind=self.kind, map_errors=self._map_errors)
 
     def _sampling_params(self, sampling: SamplingParams, prompt_len: int) -> Any:
         import vllm
@@ -636,7 +617,7 @@ class VLLMEngine(Engine):
             )
         else:
             problem = "prompt is empty (no tokens); send a non-empty prompt or chat messages"
-        message = f"{problem} (prompt: {_truncate(req.prompt or str(req.messages))!r})"
+        message = f"{problem} (prompt: {prompt_excerpt(req)!r})"
         logger.debug("vllm: request %s not generated: %s", req.request_id, message)
         return GenResult(req.request_id, text=None, prompt_tokens=len(ids), error=message)
 

@@ -12,10 +12,10 @@ How a row becomes a prompt and how a reply is scored belong to the orchestrator 
 ``extract_answer``/``is_correct``); this lower layer takes them as a :class:`ZooTaskFormat` so it never
 imports the orchestrator. ``scripts/train_zoo.py`` wires them in.
 
-The tokenizer follows :func:`batching.tiny_models.build_tiny_tokenizer` (byte-level BPE, the same
-special tokens, chat template and saved config) with two changes: it is trained on zoo prompts, so a
-whole prompt is about 50 tokens, and every digit and capital letter is its own token, so arithmetic and
-letter-string skills see one symbol per character.
+The tokenizer is trained by :func:`batching.tiny_models.train_chat_tokenizer`, like the tiny pool's
+(byte-level BPE, the same special tokens, chat template and saved config), with two changes: it is
+trained on zoo prompts, so a whole prompt is about 50 tokens, and every digit and capital letter is its
+own token, so arithmetic and letter-string skills see one symbol per character.
 """
 
 from __future__ import annotations
@@ -32,18 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from tokenizers import Regex, pre_tokenizers
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
-from batching.tiny_models import (
-    BOS_TOKEN,
-    CHAT_TEMPLATE,
-    EOS_TOKEN,
-    MAX_POSITION_EMBEDDINGS,
-    PAD_TOKEN,
-    ROLE_TOKENS,
-    _save_tokenizer,
-)
+from batching.tiny_models import random_llama, save_tokenizer, train_chat_tokenizer
 from batching.zoo.spec import ZOO_WEIGHTS_DIR, ExpertSpec
 from batching.zoo.tasks import (
     SKILLS,
@@ -115,35 +107,13 @@ def build_zoo_tokenizer(corpus: Iterable[str], vocab_size: int = ZOO_VOCAB_SIZE)
     Returns:
         A fast tokenizer with the tiny models' special tokens, BOS post-processor and chat template.
     """
-    special = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, *ROLE_TOKENS]
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
+    pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex("[0-9A-Z]"), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False),
         ]
     )
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=special,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(list(corpus), trainer=trainer)
-    bos_id = backend.token_to_id(BOS_TOKEN)
-    backend.post_processor = processors.TemplateProcessing(
-        single=f"{BOS_TOKEN} $A", pair=f"{BOS_TOKEN} $A {BOS_TOKEN} $B", special_tokens=[(BOS_TOKEN, bos_id)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=BOS_TOKEN,
-        eos_token=EOS_TOKEN,
-        pad_token=PAD_TOKEN,
-        extra_special_tokens=list(ROLE_TOKENS),
-        chat_template=CHAT_TEMPLATE,
-        model_max_length=MAX_POSITION_EMBEDDINGS,
-    )
+    return train_chat_tokenizer(corpus, vocab_size=vocab_size, pre_tokenizer=pre_tokenizer)
 
 
 def tokenizer_corpus(fmt: ZooTaskFormat, seed: int = 0, n_per_skill: int = 200) -> list[str]:
@@ -208,23 +178,16 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 
 def _build_model(spec: ExpertSpec, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    return random_llama(
+        tokenizer,
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_layers,
-        num_attention_heads=spec.num_heads,
-        num_key_value_heads=spec.num_heads,
-        max_position_embeddings=MAX_POSITION_EMBEDDINGS,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        num_layers=spec.num_layers,
+        num_heads=spec.num_heads,
+        num_kv_heads=spec.num_heads,
+        seed=spec.seed,
         tie_word_embeddings=True,  # halves the embedding cost of a tiny model; vLLM loads tied Llamas
-        dtype="float32",
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        return LlamaForCausalLM(config)
 
 
 def train_expert(
@@ -313,7 +276,7 @@ def _save_expert(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
-    _save_tokenizer(tokenizer, tmp)
+    save_tokenizer(tokenizer, tmp)
     marker = {"name": spec.name, "params": n_params, "skills": list(spec.skills), "seed": spec.seed}
     (tmp / _MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(out, ignore_errors=True)

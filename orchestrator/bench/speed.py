@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import hashlib
-import json
 import logging
 import platform
 import random
@@ -35,7 +33,7 @@ from batching.engines.registry import build_engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
 from batching.residency import ResidencyManager
-from orchestrator.bench.report import _git_sha
+from orchestrator.bench.record import BenchmarkRecord, record_header
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +41,9 @@ RESULTS_DIR = Path("benchmarks/results")
 """Where ``--output-json`` without a path writes: ``<RESULTS_DIR>/<date>/<name>-<time>.json``."""
 
 Outputs = dict[tuple[str, str], str | None]  # (instance_id, expert) -> generated text
+
+_SPEED_PACKAGES = ("symbolic-moe", "torch", "transformers")
+"""Distributions whose versions the speed and planning records hold."""
 
 
 # -- configs and results -------------------------------------------------------------------------
@@ -91,17 +92,10 @@ class ModeStats(BaseModel):
     requests: int
 
 
-class SpeedResult(BaseModel):
+class SpeedResult(BenchmarkRecord):
     """The JSON record of one grouped-vs-naive run."""
 
-    model_config = ConfigDict(extra="forbid")
-
     name: str = "grouped_vs_naive"
-    created: str
-    config: dict[str, Any]
-    config_hash: str
-    git_sha: str | None
-    versions: dict[str, str]
     device_name: str
     experts: list[str]
     n_pairs: int
@@ -129,17 +123,10 @@ class PlanningConfig(BaseModel):
     budget_s: float = Field(default=1.0, gt=0, description="The goal: mean planning time below this.")
 
 
-class PlanningResult(BaseModel):
+class PlanningResult(BenchmarkRecord):
     """The JSON record of one planning-overhead run."""
 
-    model_config = ConfigDict(extra="forbid")
-
     name: str = "planning_overhead"
-    created: str
-    config: dict[str, Any]
-    config_hash: str
-    git_sha: str | None
-    versions: dict[str, str]
     n_pairs: int
     n_batches: int
     mean_s: float
@@ -306,11 +293,7 @@ def run_speed(cfg: SpeedConfig) -> SpeedResult:
         naive.wall_s / grouped.wall_s,
     )
     return SpeedResult(
-        created=_now(),
-        config=cfg.model_dump(mode="json"),
-        config_hash=config_hash(cfg),
-        git_sha=_git_sha(),
-        versions=_versions(),
+        **record_header(cfg, _SPEED_PACKAGES),
         device_name=_device_name(cfg.device),
         experts=experts,
         n_pairs=len(grouped_out),
@@ -338,11 +321,7 @@ def run_planning_overhead(cfg: PlanningConfig) -> PlanningResult:
         times.append(time.perf_counter() - start)
     mean_s = statistics.fmean(times)
     return PlanningResult(
-        created=_now(),
-        config=cfg.model_dump(mode="json"),
-        config_hash=config_hash(cfg),
-        git_sha=_git_sha(),
-        versions=_versions(),
+        **record_header(cfg, _SPEED_PACKAGES),
         n_pairs=plan.n_pairs,
         n_batches=len(plan.batches),
         mean_s=mean_s,
@@ -438,10 +417,6 @@ def write_result(result: BaseModel, output_json: str, results_dir: Path = RESULT
     return candidate
 
 
-def config_hash(cfg: BaseModel) -> str:
-    return hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
-
-
 def benchmark_parser(
     description: str, config_cls: type[BaseModel], log_help: str = "logging level"
 ) -> argparse.ArgumentParser:
@@ -486,20 +461,6 @@ def _scalar_type(annotation: Any) -> tuple[type, list[str] | None]:
     if annotation not in (int, float, str, bool):
         raise TypeError(f"add_cli_args supports int/float/str/bool/Literal fields, got {annotation!r}")
     return annotation, None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("symbolic-moe", "torch", "transformers"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
 
 
 def _device_name(device: str) -> str:

@@ -4,44 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from counting_engine import CountingEngine
 
 from batching.config import TransformersExpertConfig
-from batching.engines.base import Engine, GenRequest, GenResult, SamplingParams
+from batching.engines.base import GenRequest, SamplingParams
 from batching.engines.hf_engine import TransformersEngine
 from batching.executor import run_plan
 from batching.planner import plan_stage
 from batching.residency import ResidencyManager, plan_load_order
 from common.errors import ResidencyError
-
-
-@dataclass(frozen=True)
-class _Cfg:
-    name: str
-    footprint_gib: float = 1.0
-    engine: str = "counting"
-
-
-class CountingEngine(Engine):
-    """A real Engine with no model; answers ``name:instance`` and counts loads via the base class."""
-
-    kind = "counting"
-
-    def __init__(self, name: str, footprint_gib: float = 1.0) -> None:
-        super().__init__(_Cfg(name, footprint_gib))
-
-    def _load(self) -> None:
-        pass
-
-    def _unload(self) -> None:
-        pass
-
-    def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
-        return [GenResult(r.request_id, text=f"{self.name}:{r.instance_id}") for r in batch]
 
 
 def _request(instance_id: str, expert: str) -> GenRequest:
@@ -88,7 +62,7 @@ def test_with_room_for_one_model_the_load_order_still_loads_the_shared_model_onc
 
 
 def test_on_result_is_called_once_per_pair() -> None:
-    engines = {n: CountingEngine(n) for n in "abc"}
+    engines = {n: CountingEngine(n, footprint_gib=1.0) for n in "abc"}
     seen: list[tuple[str, str, str | None]] = []
     out = run_plan(
         plan_stage("s", EXPERT_STAGE),

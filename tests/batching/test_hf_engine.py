@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from engine_requests import GREEDY, PROMPTS, mixed_requests
 
 from batching.config import TransformersExpertConfig
 from batching.engines.base import GenRequest, GenResult, SamplingParams
@@ -16,27 +17,6 @@ from batching.engines.hf_engine import TransformersEngine
 from batching.engines.registry import build_engine
 from batching.tiny_models import MAX_POSITION_EMBEDDINGS
 from common.errors import ConfigError, EngineDeadError
-
-GREEDY = SamplingParams(temperature=0.0, max_tokens=12)
-
-PROMPTS = (
-    "What is 12 plus 7?",
-    "The following is a multiple choice question about law. (A) court (B) king (C) proof (D) gene. "
-    "Let's think step by step.",
-    "Hi",
-    "Expert 3 says: the answer is (B). Expert 4 says: the answer is (C). The final answer is",
-)
-MESSAGES = (
-    (("system", "You are a helpful assistant."), ("user", "What is 3 times 4?")),
-    (("user", "Which gene changes the cell? (A) atom (B) gene"),),
-)
-
-
-def _requests(sampling: SamplingParams = GREEDY) -> list[GenRequest]:
-    reqs = [GenRequest(f"p{i}", prompt=p, sampling=sampling) for i, p in enumerate(PROMPTS)]
-    reqs += [GenRequest(f"m{i}", messages=m, sampling=sampling) for i, m in enumerate(MESSAGES)]
-    # interleave prompts and chats so input order differs from the engine's length order
-    return [reqs[i] for i in (4, 0, 2, 5, 1, 3)]
 
 
 def _engine(path: Path, **overrides: object) -> TransformersEngine:
@@ -72,7 +52,7 @@ def test_registry_builds_transformers_engine(xs_path: Path) -> None:
 
 
 def test_mixed_batch_returns_input_order(xs_engine: TransformersEngine) -> None:
-    batch = _requests()
+    batch = mixed_requests()
     results = xs_engine.generate(batch)
     assert [r.request_id for r in results] == [r.request_id for r in batch]
     tok = xs_engine._tokenizer
@@ -95,7 +75,7 @@ def test_mixed_batch_returns_input_order(xs_engine: TransformersEngine) -> None:
 def test_greedy_is_deterministic_and_batch_invariant(xs_engine: TransformersEngine) -> None:
     """In float32 on CPU, left padding changes nothing: the attention mask zeroes padded keys exactly
     and positions come from the mask, so each row's logits match the unpadded run to the bit here."""
-    batch = _requests()
+    batch = mixed_requests()
     together = xs_engine.generate(batch)
     assert xs_engine.generate(batch) == together
     alone = [xs_engine.generate([req])[0] for req in batch]
@@ -107,7 +87,7 @@ def test_greedy_is_deterministic_and_batch_invariant(xs_engine: TransformersEngi
 def test_other_pool_models_generate_in_batches(tiny_pool: dict[str, Path], name: str) -> None:
     engine = _engine(tiny_pool[name], batch_size=2)  # several chunks per call
     sampling = SamplingParams(temperature=0.0, max_tokens=6)
-    batch = _requests(sampling)
+    batch = mixed_requests(sampling)
     results = engine.generate(batch)
     assert [r.request_id for r in results] == [r.request_id for r in batch]
     assert all(r.text is not None and 1 <= r.generated_tokens <= 6 for r in results)
@@ -117,15 +97,15 @@ def test_other_pool_models_generate_in_batches(tiny_pool: dict[str, Path], name:
 
 def test_counters_and_reload(xs_path: Path) -> None:
     engine = _engine(xs_path)
-    first = engine.generate(_requests()[:3])
-    second = engine.generate(_requests()[3:])
+    first = engine.generate(mixed_requests()[:3])
+    second = engine.generate(mixed_requests()[3:])
     c = engine.counters
     assert (c.loads, c.unloads, c.requests) == (1, 0, 6)
     assert c.generated_tokens == sum(r.generated_tokens for r in first + second)
     assert c.prompt_tokens == sum(r.prompt_tokens for r in first + second)
     engine.unload()
     assert not engine.is_loaded and engine._model is None
-    engine.generate(_requests()[:1])
+    engine.generate(mixed_requests()[:1])
     assert (c.loads, c.unloads, c.requests) == (2, 1, 7)
     engine.close()
     assert c.unloads == 2
@@ -269,7 +249,7 @@ def test_cuda_half_precision_batch_and_unload(tiny_pool: dict[str, Path]) -> Non
         )
     )
     before = torch.cuda.memory_allocated()
-    batch = _requests()
+    batch = mixed_requests()
     results = engine.generate(batch)
     assert [r.request_id for r in results] == [r.request_id for r in batch]
     assert all(r.text is not None and r.error is None for r in results)

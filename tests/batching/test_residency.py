@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from counting_engine import CountingEngine
 
 from batching.config import ReplayExpertConfig, TransformersExpertConfig
-from batching.engines.base import Engine, GenRequest, GenResult
 from batching.residency import (
     FOOTPRINT_OVERHEAD,
     Prefetch,
@@ -22,31 +20,6 @@ from batching.residency import (
     weight_files,
 )
 from common.errors import ConfigError, ResidencyError
-
-
-@dataclass(frozen=True)
-class _Cfg:
-    name: str
-    footprint_gib: float | None = None
-    engine: str = "counting"
-
-
-class CountingEngine(Engine):
-    """A real Engine with no model: loads and unloads are counted by the base class."""
-
-    kind = "counting"
-
-    def __init__(self, name: str, footprint_gib: float | None = None) -> None:
-        super().__init__(_Cfg(name, footprint_gib))
-
-    def _load(self) -> None:
-        pass
-
-    def _unload(self) -> None:
-        pass
-
-    def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
-        return [GenResult(r.request_id, text=f"{self.name}:{r.prompt}") for r in batch]
 
 
 def _engines(*names: str) -> dict[str, CountingEngine]:

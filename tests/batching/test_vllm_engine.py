@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from engine_requests import GREEDY, PROMPTS, mixed_requests
 
 from batching.config import TransformersExpertConfig, VLLMExpertConfig
 from batching.engines import vllm_engine
@@ -34,25 +35,6 @@ needs_vllm = pytest.mark.skipif(
 
 KV_CACHE_BYTES = 64 * 2**20
 MAX_MODEL_LEN = 512
-GREEDY = SamplingParams(temperature=0.0, max_tokens=12)
-
-PROMPTS = (
-    "What is 12 plus 7?",
-    "The following is a multiple choice question about law. (A) court (B) king (C) proof (D) gene. "
-    "Let's think step by step.",
-    "Hi",
-    "Expert 3 says: the answer is (B). Expert 4 says: the answer is (C). The final answer is",
-)
-MESSAGES = (
-    (("system", "You are a helpful assistant."), ("user", "What is 3 times 4?")),
-    (("user", "Which gene changes the cell? (A) atom (B) gene"),),
-)
-
-
-def _requests(sampling: SamplingParams = GREEDY) -> list[GenRequest]:
-    reqs = [GenRequest(f"p{i}", prompt=p, sampling=sampling) for i, p in enumerate(PROMPTS)]
-    reqs += [GenRequest(f"m{i}", messages=m, sampling=sampling) for i, m in enumerate(MESSAGES)]
-    return [reqs[i] for i in (4, 0, 2, 5, 1, 3)]  # prompts and chats interleaved
 
 
 def _config(path: Path) -> VLLMExpertConfig:
@@ -154,7 +136,7 @@ def test_mixed_batch_returns_input_order(engine: VLLMEngine, xs_path: Path) -> N
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(xs_path)
-    batch = _requests()
+    batch = mixed_requests()
     results = engine.generate(batch)
     assert [r.request_id for r in results] == [r.request_id for r in batch]
     for req, res in zip(batch, results, strict=True):
@@ -178,7 +160,7 @@ def test_mixed_batch_returns_input_order(engine: VLLMEngine, xs_path: Path) -> N
 @pytest.mark.slow
 @needs_vllm
 def test_greedy_is_deterministic_and_batch_invariant(engine: VLLMEngine) -> None:
-    batch = _requests()
+    batch = mixed_requests()
     first = engine.generate(batch)
     assert engine.generate(batch) == first
     alone = engine.generate([batch[2]])[0]
@@ -253,7 +235,7 @@ def test_matches_transformers_greedy(engine: VLLMEngine, xs_path: Path) -> None:
     from batching.engines.hf_engine import TransformersEngine
 
     sampling = SamplingParams(temperature=0.0, max_tokens=24)
-    batch = _requests(sampling)
+    batch = mixed_requests(sampling)
     hf = TransformersEngine(TransformersExpertConfig(name="xs", model=str(xs_path), dtype="float32"))
     try:
         expected = hf.generate(batch)

@@ -10,7 +10,7 @@ process can only attach to one Ray instance.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +89,6 @@ def ray_cluster() -> Iterator[Any]:
     cluster.shutdown()
 
 
-def _questions(path: Path, n: int) -> Path:
-    rows = [
-        {"id": f"q{i}", "question": f"What is {i} plus {i + 3}?", "options": [str(2 * i + 3), "1", "2", "0"],
-         "answer": "A"}
-        for i in range(n)
-    ]  # fmt: skip
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return path
-
-
 def _replay_pool(tmp_path: Path, names: list[str], questions: int) -> list[ReplayExpertConfig]:
     for name in names:
         rows = [{"question_id": f"q{i}", "pred": "A", "text": f"{name} says A"} for i in range(questions)]
@@ -113,7 +103,7 @@ def _requests(expert: str, n: int) -> list[GenRequest]:
 
 @pytest.mark.ray
 def test_killed_worker_mid_stage_one_model_per_gpu_nothing_lost_or_duplicated(
-    ray_cluster: Any, tiny_pool: dict[str, Path], tmp_path: Path
+    ray_cluster: Any, tiny_pool: dict[str, Path], tmp_path: Path, questions_file: Callable[[int], Path]
 ) -> None:
     import ray
 
@@ -128,7 +118,7 @@ def test_killed_worker_mid_stage_one_model_per_gpu_nothing_lost_or_duplicated(
             "batch_size": 1,
         }
     )
-    instances = load_questions(_questions(tmp_path / "q.jsonl", 6)).instances
+    instances = load_questions(questions_file(6)).instances
     store, run_id, victim = RunStore(tmp_path / "runs.sqlite"), "ray-kill-test", "tiny-llama-xs"
     killed: list[int] = []
 

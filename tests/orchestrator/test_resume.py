@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,16 +50,6 @@ run_pool(load_pool_config(pool_path), instances, progress=progress, options=opts
 """
 
 
-def _questions(path: Path, n: int) -> Path:
-    rows = [
-        {"id": f"q{i}", "question": f"What is {i} plus {i + 3}?", "options": [str(2 * i + 3), "1", "2", "0"],
-         "answer": "A"}
-        for i in range(n)
-    ]  # fmt: skip
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return path
-
-
 @pytest.fixture
 def tiny_cpu(tiny_pool: dict[str, Path]) -> PoolConfig:
     cfg = load_pool_config(POOLS / "tiny-cpu.yaml")
@@ -89,9 +80,9 @@ def _kill_mid_run(pool_file: Path, questions: Path, db: Path, run_id: str, tmp_p
 
 @pytest.mark.slow
 def test_sigkilled_run_resumes_without_recomputing_and_matches_an_uninterrupted_run(
-    tiny_cpu: PoolConfig, tmp_path: Path
+    tiny_cpu: PoolConfig, tmp_path: Path, questions_file: Callable[[int], Path]
 ) -> None:
-    questions = _questions(tmp_path / "q.jsonl", 6)
+    questions = questions_file(6)
     pool_file = tmp_path / "pool.yaml"
     pool_file.write_text(json.dumps(tiny_cpu.model_dump(mode="json")))
     db, run_id = tmp_path / "runs.sqlite", "killed-run"
@@ -152,11 +143,13 @@ def test_sigkilled_run_resumes_without_recomputing_and_matches_an_uninterrupted_
     assert all(m["loads"] == 0 for m in report2["models"].values())
 
 
-def test_resume_refuses_a_different_pool_or_an_unknown_run(tmp_path: Path) -> None:
+def test_resume_refuses_a_different_pool_or_an_unknown_run(
+    tmp_path: Path, questions_file: Callable[[int], Path]
+) -> None:
     pool = PoolConfig.model_validate(
         {"name": "p", "experts": [{"name": "a", "engine": "replay"}], "aggregation": "majority"}
     )
-    questions = load_questions(_questions(tmp_path / "q.jsonl", 2)).instances
+    questions = load_questions(questions_file(2)).instances
     store = RunStore(tmp_path / "runs.sqlite")
     store.create_run(pool, questions, backend="local", run_id="r1")
     other = pool.model_copy(update={"seed": 7})
