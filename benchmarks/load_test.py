@@ -40,7 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.bench.record import BenchmarkRecord, record_header
-from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
+from orchestrator.bench.speed import benchmark_parser, config_from_args, percentile, write_result
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +102,6 @@ class LoadResult(BenchmarkRecord):
     name: str = "service_load"
     device_name: str
     windows: list[WindowResult]
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))
-    return ordered[int(rank) - 1]
 
 
 def _replay_pool(folder: Path) -> Path:
@@ -238,9 +231,9 @@ def run_window(pool: Path, window_ms: float, cfg: LoadConfig, folder: Path) -> W
         wall_s=round(wall, 3),
         requests_per_s=round(ok / wall, 2),
         latency_mean_ms=round(sum(ms) / len(ms), 1),
-        latency_p50_ms=round(_percentile(ms, 50), 1),
-        latency_p90_ms=round(_percentile(ms, 90), 1),
-        latency_p99_ms=round(_percentile(ms, 99), 1),
+        latency_p50_ms=round(percentile(ms, 50), 1),
+        latency_p90_ms=round(percentile(ms, 90), 1),
+        latency_p99_ms=round(percentile(ms, 99), 1),
         solve_calls=int(calls),
         mean_solve_batch_size=round(solved / calls, 2) if calls else 0.0,
     )

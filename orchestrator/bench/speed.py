@@ -325,16 +325,16 @@ def run_planning_overhead(cfg: PlanningConfig) -> PlanningResult:
         n_pairs=plan.n_pairs,
         n_batches=len(plan.batches),
         mean_s=mean_s,
-        p50_s=_percentile(times, 50),
-        p90_s=_percentile(times, 90),
-        p99_s=_percentile(times, 99),
+        p50_s=percentile(times, 50),
+        p90_s=percentile(times, 90),
+        p99_s=percentile(times, 99),
         min_s=min(times),
         max_s=max(times),
         within_budget=mean_s < cfg.budget_s,
     )
 
 
-def _percentile(values: Sequence[float], pct: float) -> float:
+def percentile(values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile (exact for the few repeats a benchmark makes)."""
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * pct // 100))
