@@ -9,10 +9,12 @@ Routes:
   extension field ``symoe``: keywords, skills, recruited experts, their answers, the aggregation used.
   Sampling fields (``temperature``, ``max_tokens``...) are accepted for compatibility but the pool's
   per-expert sampling applies.
-- Batch jobs in OpenAI's Batch format (:mod:`orchestrator.batch_jobs`): ``POST /v1/files`` (JSONL,
+- Batch jobs in OpenAI's Batch format (:mod:`orchestrator.batch_routes`): ``POST /v1/files`` (JSONL,
   ``purpose=batch``), ``GET /v1/files[/{id}[/content]]``, ``DELETE /v1/files/{id}``, ``POST /v1/batches``,
-  ``GET /v1/batches[/{id}]``, ``POST /v1/batches/{id}/cancel``. Files and records live under ``data_dir``;
-  each batch is one durable run in the run store (``store_path``, default ``data_dir/runs.sqlite``), and
+  ``GET /v1/batches[/{id}]``, ``POST /v1/batches/{id}/cancel``. Files and records live under ``data_dir``,
+  owned by the API key that made them (:mod:`orchestrator.batch_files`); each batch is one durable run in
+  the run store (``store_path``, default ``data_dir/runs.sqlite``) run by the worker
+  (:mod:`orchestrator.batch_worker`), with live ``request_counts`` and expiry after ``completion_window``;
   batches left unfinished by a crash resume at startup from their journaled generations.
 - ``GET /v1/models``; ``GET /health`` (the process is up); ``GET /ready`` (the pool config is valid and its
   models resolved; 503 otherwise); ``GET /metrics`` (Prometheus text: requests, latency histogram, expert
@@ -52,7 +54,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -65,7 +66,12 @@ from prometheus_client import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from batching.engines.openai_server import ChatCompletionRequest
+from batching.engines.openai_server import (
+    ChatCompletionRequest,
+    ErrorStatus,
+    error_response,
+    install_error_handlers,
+)
 from common.errors import (
     ConfigError,
     DataError,
@@ -77,17 +83,19 @@ from common.errors import (
 )
 from common.records import FinalAnswer, Instance
 from orchestrator.api import SymbolicMoE
-from orchestrator.batch_jobs import DEFAULT_DATA_DIR, BatchCatalog, BatchWorker, ChatCodec
+from orchestrator.batch_files import DEFAULT_DATA_DIR, BatchCatalog
+from orchestrator.batch_jobs import ChatCodec
 from orchestrator.batch_routes import batch_router
+from orchestrator.batch_worker import BatchWorker
 from orchestrator.datasets.questions import question_instance
 from orchestrator.pool import PoolConfig, resolve_local_models
 from orchestrator.service_auth import (
     BodyLimitMiddleware,
+    Caller,
     KeyChecker,
     RateLimiter,
     ServiceError,
     bind_host,
-    error_response,
 )
 from orchestrator.store import RunStore
 from skills.embedding import DEFAULT_MODEL_NAME as DEFAULT_EMBEDDER_NAME
@@ -97,7 +105,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "symbolic-moe"
 _ROUTES = ("/v1/chat/completions", "/v1/models", "/v1/files", "/v1/batches", "/health", "/ready", "/metrics")
-_STATUS: tuple[tuple[type[SymbolicMoEError], int, str], ...] = (
+_STATUS: tuple[ErrorStatus, ...] = (
     (DataError, 400, "invalid_request_error"),
     (RegistryError, 404, "model_not_found"),
     (RoutingError, 422, "routing_error"),
@@ -105,7 +113,7 @@ _STATUS: tuple[tuple[type[SymbolicMoEError], int, str], ...] = (
     (ConfigError, 503, "service_unavailable"),
 )
 
-__all__ = ["ChatRequest", "StreamOptions", "bind_host", "create_app"]
+__all__ = ["ChatRequest", "StreamOptions", "bind_host", "chat_codec", "create_app"]
 
 
 class StreamOptions(BaseModel):
@@ -349,6 +357,15 @@ def _batch_request(body: Any, custom_id: str, model_ids: Sequence[str]) -> tuple
     return request.model, _question(request, custom_id)
 
 
+def chat_codec(model_ids: Sequence[str]) -> ChatCodec:
+    """How batch lines become questions and answers become responses: the body of each line is a
+    non-streaming chat request for one of ``model_ids``, each answer a ``chat.completion`` body."""
+    return ChatCodec(
+        parse=lambda body, custom_id: _batch_request(body, custom_id, model_ids),
+        render=lambda final, model, size: _completion(f"chatcmpl-{uuid.uuid4().hex}", model, final, size),
+    )
+
+
 def _usage(final: FinalAnswer) -> dict[str, int]:
     p = sum(a.prompt_tokens for a in final.expert_answers)
     c = sum(a.generated_tokens for a in final.expert_answers)
@@ -393,22 +410,11 @@ def _sse_chunks(rid: str, model: str, final: FinalAnswer, batch_size: int) -> It
 
 def _install_error_handlers(app: FastAPI) -> None:
     """Map the project's errors, validation errors and HTTP errors to OpenAI-shaped bodies."""
+    install_error_handlers(app, _STATUS)
 
-    @app.exception_handler(SymbolicMoEError)
-    async def _on_error(_: Request, exc: SymbolicMoEError) -> JSONResponse:
-        if isinstance(exc, ServiceError):
-            return error_response(exc.status, str(exc), exc.kind, exc.headers)
-        for cls, status, kind in _STATUS:
-            if isinstance(exc, cls):
-                return error_response(status, str(exc), kind)
-        return error_response(500, str(exc), "server_error")
-
-    @app.exception_handler(RequestValidationError)
-    async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        return error_response(400, f"invalid request: {problems}", "invalid_request_error")
+    @app.exception_handler(ServiceError)
+    async def _on_service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc.status, str(exc), exc.kind, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -454,10 +460,7 @@ def create_app(
     model_ids = sorted({pool.name, DEFAULT_MODEL_ID})
     catalog = BatchCatalog(data_dir)
     store = RunStore(store_path or catalog.data_dir / "runs.sqlite")
-    codec = ChatCodec(
-        parse=lambda body, custom_id: _batch_request(body, custom_id, model_ids),
-        render=lambda final, model, size: _completion(f"chatcmpl-{uuid.uuid4().hex}", model, final, size),
-    )
+    codec = chat_codec(model_ids)
     runtime = _Runtime(pool, embedder, metrics, catalog, store, codec, batch_window_s, max_batch_size)
 
     @contextlib.asynccontextmanager
@@ -482,15 +485,24 @@ def create_app(
 
     _install_error_handlers(app)
 
-    async def authenticated(request: Request) -> str:
-        return keys.identify(request.headers.get("authorization"))
-
-    async def rate_limited(caller: str = Depends(authenticated)) -> str:
-        limiter.check(caller)
+    def gate(request: Request, *, limited: bool) -> Caller:
+        caller = keys.identify(request.headers.get("authorization"))
+        if limited:
+            limiter.check(caller.label)
         return caller
 
-    routes = batch_router(catalog, runtime.worker, max_upload_bytes)
-    app.include_router(routes, dependencies=[Depends(rate_limited)])
+    async def authenticated(request: Request) -> str:
+        return gate(request, limited=False).label
+
+    async def rate_limited(request: Request) -> str:
+        return gate(request, limited=True).label
+
+    async def owner(request: Request) -> str:
+        """The rate-limited caller's owner digest: batch routes see only what it owns."""
+        return gate(request, limited=True).owner
+
+    # every batch route depends on `owner` (auth + rate limit), so no router-wide dependency counts twice
+    app.include_router(batch_router(catalog, runtime.worker, max_upload_bytes, owner))
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -1,5 +1,7 @@
 """Request gates of the HTTP service: bearer API keys, a per-key rate limit, a body size limit, bind host.
 
+A request's key identifies its :class:`Caller`: a label for logs and the rate limit (``key-<index>``)
+and an owner for batch files and batches (the key's sha256 digest, so no key is ever stored).
 Auth and rate-limit failures are ``ServiceError`` subclasses, mapped to OpenAI-shaped error bodies by the
 service's one exception handler. The body limit is an ASGI middleware because it must act before FastAPI
 reads the body; it answers 413 itself with the same error shape.
@@ -7,6 +9,7 @@ reads the body; it answers 413 itself with the same error shape.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import math
@@ -14,10 +17,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi.responses import JSONResponse
-
+from batching.engines.openai_server import error_response
 from common.errors import SymbolicMoEError
 
 logger = logging.getLogger(__name__)
@@ -57,12 +60,21 @@ class RateLimitError(ServiceError):
     kind = "rate_limit_exceeded"
 
 
-def error_response(
-    status: int, message: str, kind: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """An OpenAI-shaped error body: ``{"error": {"message", "type", "param", "code"}}``."""
-    body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
-    return JSONResponse(body, status_code=status, headers=headers)
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request.
+
+    Attributes:
+        label: how logs and the rate limiter name the caller (``key-<index>`` or ``anonymous``).
+        owner: what owns the caller's files and batches: the sha256 hex digest of its API key (never the
+            key itself), or ``anonymous`` when the service has no keys.
+    """
+
+    label: str
+    owner: str
+
+
+ANONYMOUS_CALLER = Caller(ANONYMOUS, ANONYMOUS)
 
 
 def bind_host(requested_host: str, api_keys: Sequence[str]) -> str:
@@ -96,19 +108,21 @@ class KeyChecker:
 
     def __init__(self, api_keys: Sequence[str]) -> None:
         self._keys = [k.encode() for k in api_keys if k]
+        # the label is never the secret itself (it appears in logs); the owner is a digest, never the key
+        self._callers = [Caller(f"key-{i}", hashlib.sha256(k).hexdigest()) for i, k in enumerate(self._keys)]
 
     @property
     def enabled(self) -> bool:
         return bool(self._keys)
 
-    def identify(self, authorization: str | None) -> str:
-        """Return the caller's identity (a key fingerprint, or ``anonymous`` when auth is off).
+    def identify(self, authorization: str | None) -> Caller:
+        """Return the caller: its key's label and owner digest, or the anonymous caller when auth is off.
 
         Raises:
             AuthenticationError: auth is on and the header is missing, malformed or has an unknown key.
         """
         if not self._keys:
-            return ANONYMOUS
+            return ANONYMOUS_CALLER
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError(
@@ -116,9 +130,9 @@ class KeyChecker:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         given = token.strip().encode()
-        for i, key in enumerate(self._keys):
+        for key, caller in zip(self._keys, self._callers, strict=True):
             if hmac.compare_digest(given, key):
-                return f"key-{i}"  # never the secret itself: this identity appears in logs
+                return caller
         raise AuthenticationError("invalid API key", headers={"WWW-Authenticate": "Bearer"})
 
 

@@ -46,7 +46,8 @@ from common.errors import (
 
 logger = logging.getLogger(__name__)
 
-_STATUS: tuple[tuple[type[SymbolicMoEError], int, str], ...] = (
+ErrorStatus = tuple[type[SymbolicMoEError], int, str]  # (error class, HTTP status, OpenAI error type)
+_STATUS: tuple[ErrorStatus, ...] = (
     (RegistryError, 404, "model_not_found"),
     (ReplayMissError, 404, "not_found"),
     (GenerationError, 422, "generation_error"),  # request-specific: clients must not retry it
@@ -142,9 +143,36 @@ class _ModelBatcher:
         self.executor.shutdown(wait=True)
 
 
-def _error(status: int, message: str, kind: str) -> JSONResponse:
+def error_response(
+    status: int, message: str, kind: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An OpenAI-shaped error body: ``{"error": {"message", "type", "param", "code"}}``."""
     body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI, statuses: Sequence[ErrorStatus]) -> None:
+    """Answer the project's errors and request validation errors with OpenAI-shaped bodies.
+
+    Args:
+        app: the app to install the handlers on.
+        statuses: the first entry whose class matches an error gives its status and type (500 otherwise).
+            Handlers an app registers for a subclass of ``SymbolicMoEError`` take precedence.
+    """
+
+    @app.exception_handler(SymbolicMoEError)
+    async def _on_error(_: Request, exc: SymbolicMoEError) -> JSONResponse:
+        for cls, status, kind in statuses:
+            if isinstance(exc, cls):
+                return error_response(status, str(exc), kind)
+        return error_response(500, str(exc), "server_error")
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        return error_response(400, f"invalid request: {problems}", "invalid_request_error")
 
 
 def _response(rid: str, obj: str, model: str, result: GenResult, choice: dict[str, Any]) -> dict[str, Any]:
@@ -192,19 +220,7 @@ def create_openai_app(
 
     app = FastAPI(title="symbolic-moe OpenAI-compatible server", lifespan=lifespan, dependencies=dependencies)
 
-    @app.exception_handler(SymbolicMoEError)
-    async def _on_error(_: Request, exc: SymbolicMoEError) -> JSONResponse:
-        for cls, status, kind in _STATUS:
-            if isinstance(exc, cls):
-                return _error(status, str(exc), kind)
-        return _error(500, str(exc), "server_error")
-
-    @app.exception_handler(RequestValidationError)
-    async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        return _error(400, f"invalid request: {problems}", "invalid_request_error")
+    install_error_handlers(app, _STATUS)
 
     async def _run(model: str, req: GenRequest) -> GenResult:
         if model not in engines:

@@ -1,8 +1,11 @@
 """Batch jobs on a real uvicorn server (127.0.0.1) with a real SQLite run store: upload, create, poll,
-download; the openai client; cancel; auth; path traversal; malformed uploads; SIGKILL mid-batch and resume."""
+download; the openai client; cancel; auth; per-key ownership; live counts; expiry; path traversal;
+malformed uploads; SIGKILL mid-batch and resume."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -22,23 +25,20 @@ import pytest
 
 from batching.engines.openai_server import serve_in_thread
 from common.errors import ConfigError
-from orchestrator.batch_jobs import (
-    BatchCatalog,
-    BatchCreateRequest,
-    BatchWorker,
-    ChatCodec,
-    ConflictError,
-    cancel_batch,
-    new_batch,
-)
+from orchestrator.batch_files import OPEN, BatchCatalog, BatchCreateRequest, ConflictError, now_s
+from orchestrator.batch_jobs import ChatCodec, cancel_batch, new_batch
+from orchestrator.batch_worker import BatchWorker, answered_questions
 from orchestrator.pool import PoolConfig, load_pool_config
-from orchestrator.service import create_app
+from orchestrator.service import chat_codec, create_app
+from orchestrator.service_auth import ANONYMOUS
 from orchestrator.store import RunStore
 from skills.embedding import Embedder
 
 POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
 KEY = "batch-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+OTHER_KEY = "other-batch-key"
+OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
 N_QUESTIONS = 12
 LETTERS = "ABCD"
 
@@ -83,7 +83,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(replay_pool: PoolConfig, embedder: Embedder, data_dir: Path) -> Iterator[str]:
-    app = create_app(replay_pool, api_keys=[KEY], data_dir=data_dir, embedder=embedder, batch_window_s=0.0)
+    app = create_app(
+        replay_pool, api_keys=[KEY, OTHER_KEY], data_dir=data_dir, embedder=embedder, batch_window_s=0.0
+    )
     with serve_in_thread(app) as (base_url, _):
         root = base_url.removesuffix("/v1")
         _wait_ready(root)
@@ -123,15 +125,15 @@ def _upload(
     return httpx.post(f"{root}/v1/files", files=files, data={"purpose": purpose}, headers=headers, timeout=30)
 
 
-def _create(root: str, file_id: str) -> httpx.Response:
-    body = {"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
-    return httpx.post(f"{root}/v1/batches", json=body, headers=AUTH, timeout=30)
+def _create(root: str, file_id: str, headers: dict[str, str] = AUTH, window: str = "24h") -> httpx.Response:
+    body = {"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": window}
+    return httpx.post(f"{root}/v1/batches", json=body, headers=headers, timeout=30)
 
 
-def _poll(root: str, batch_id: str, timeout_s: float = 120) -> dict[str, Any]:
+def _poll(root: str, batch_id: str, timeout_s: float = 120, headers: dict[str, str] = AUTH) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        batch = httpx.get(f"{root}/v1/batches/{batch_id}", headers=AUTH, timeout=10).json()
+        batch = httpx.get(f"{root}/v1/batches/{batch_id}", headers=headers, timeout=10).json()
         if batch["status"] in ("completed", "failed", "cancelled", "expired"):
             return batch
         assert time.monotonic() < deadline, batch
@@ -142,6 +144,48 @@ def _content(root: str, file_id: str) -> list[dict[str, Any]]:
     r = httpx.get(f"{root}/v1/files/{file_id}/content", headers=AUTH, timeout=30)
     assert r.status_code == 200, r.text
     return [json.loads(x) for x in r.text.splitlines()]
+
+
+def _new_batch(catalog: BatchCatalog, lines: list[str], window: str = "24h") -> Any:
+    """A batch of ``lines`` made as the anonymous owner (a server without keys)."""
+    file = catalog.add_file("\n".join(lines).encode(), "in.jsonl", "batch", owner=ANONYMOUS)
+    body = BatchCreateRequest(
+        input_file_id=file.id, endpoint="/v1/chat/completions", completion_window=window
+    )
+    return new_batch(catalog, body, owner=ANONYMOUS)
+
+
+def _file_rows(catalog: BatchCatalog, file_id: str | None) -> list[dict[str, Any]]:
+    assert file_id is not None
+    return [json.loads(x) for x in catalog.read_file(file_id, owner=ANONYMOUS).splitlines()]
+
+
+class _RecordingCatalog(BatchCatalog):
+    """A real catalog that also keeps the ``completed`` count of every in-progress write, and when any
+    batch starts, sets ``expires_at`` in the past for the ids in ``expire_on_start``: a replay run is too
+    fast to poll, so this is how a test sees its intermediate states and expires it mid-run."""
+
+    def __init__(self, data_dir: Path, expire_on_start: frozenset[str] = frozenset()) -> None:
+        super().__init__(data_dir)
+        self.completed: list[int] = []
+        self.expire_on_start = set(expire_on_start)
+
+    def update_batch(self, batch_id: str, allowed: tuple[str, ...], **changes: Any) -> Any:
+        new = super().update_batch(batch_id, allowed, **changes)
+        if new is not None and new.status == "in_progress":
+            self.completed.append(new.request_counts.completed)
+            if changes.get("status") == "in_progress":
+                for expiring in sorted(self.expire_on_start):
+                    super().update_batch(expiring, OPEN, expires_at=now_s() - 1)
+        return new
+
+
+def _wait_status(catalog: BatchCatalog, batch_id: str, statuses: tuple[str, ...]) -> Any:
+    deadline = time.monotonic() + 30
+    while (record := catalog.get_batch(batch_id, owner=ANONYMOUS)).status not in statuses:
+        assert time.monotonic() < deadline, record
+        time.sleep(0.02)
+    return record
 
 
 def test_batch_end_to_end_answers_every_valid_line_and_reports_the_bad_ones(
@@ -247,10 +291,8 @@ def test_cancelled_batch_never_runs_and_cannot_be_cancelled_twice(
     replay_pool: PoolConfig, tmp_path: Path
 ) -> None:
     catalog = BatchCatalog(tmp_path)
-    file = catalog.add_file("\n".join(_valid_lines(2)).encode(), "in.jsonl", "batch")
-    body = BatchCreateRequest(input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h")
-    record = new_batch(catalog, body)
-    assert cancel_batch(catalog, record.id).status == "cancelling"
+    record = _new_batch(catalog, _valid_lines(2))
+    assert cancel_batch(catalog, record.id, owner=ANONYMOUS).status == "cancelling"
     store = RunStore(tmp_path / "runs.sqlite")
 
     def never(*args: Any) -> Any:
@@ -259,13 +301,13 @@ def test_cancelled_batch_never_runs_and_cannot_be_cancelled_twice(
     worker = BatchWorker(catalog, replay_pool, ChatCodec(never, never), store)
     assert worker.start() == 1  # the startup scan finds it, as after a restart
     deadline = time.monotonic() + 10
-    while catalog.get_batch(record.id).status != "cancelled":
+    while catalog.get_batch(record.id, owner=ANONYMOUS).status != "cancelled":
         assert time.monotonic() < deadline
         time.sleep(0.02)
     worker.close()
     assert store.list_runs() == []
     with pytest.raises(ConflictError, match="only unfinished batches"):
-        cancel_batch(catalog, record.id)
+        cancel_batch(catalog, record.id, owner=ANONYMOUS)
     catalog.close()
 
 
@@ -364,6 +406,174 @@ def test_malformed_uploads_are_4xx_never_5xx(server: str) -> None:
     assert httpx.get(f"{server}/v1/files/{uploaded['id']}", headers=AUTH).status_code == 404
     wrong = _create(server, batch["error_file_id"])
     assert wrong.status_code == 400 and "purpose" in wrong.json()["error"]["message"]
+
+
+# -- ownership, live counts, expiry ------------------------------------------------------------------
+
+
+def test_files_and_batches_belong_to_the_key_that_made_them(server: str, data_dir: Path) -> None:
+    mine = _upload(server, "\n".join(_valid_lines(2)).encode()).json()
+    batch = _poll(server, _create(server, mine["id"]).json()["id"])
+    assert batch["status"] == "completed", batch
+    theirs = _upload(server, "\n".join(_valid_lines(1)).encode(), headers=OTHER).json()
+    missing_file, missing_batch = "file-" + "0" * 24, "batch_" + "0" * 24
+
+    def same_as_missing(method: str, path: str, real: str, missing: str, **kwargs: Any) -> None:
+        """Another key's id answers exactly like an id that does not exist (no existence leak)."""
+        foreign = httpx.request(method, f"{server}{path.format(real)}", headers=OTHER, timeout=10, **kwargs)
+        absent = httpx.request(method, f"{server}{path.format(missing)}", headers=OTHER, timeout=10, **kwargs)
+        assert foreign.status_code == absent.status_code == 404, (path, foreign.text)
+        assert foreign.json() == json.loads(absent.text.replace(missing, real)), (path, foreign.text)
+
+    for fid in (mine["id"], batch["output_file_id"]):
+        for method, path in (
+            ("GET", "/v1/files/{}"),
+            ("GET", "/v1/files/{}/content"),
+            ("DELETE", "/v1/files/{}"),
+        ):
+            same_as_missing(method, path, fid, missing_file)
+        foreign = _create(server, fid, headers=OTHER)
+        absent = _create(server, missing_file, headers=OTHER)
+        assert foreign.status_code == absent.status_code == 404, foreign.text
+        assert foreign.json() == json.loads(absent.text.replace(missing_file, fid)), foreign.text
+    same_as_missing("GET", "/v1/batches/{}", batch["id"], missing_batch)
+    same_as_missing("POST", "/v1/batches/{}/cancel", batch["id"], missing_batch)
+    same_as_missing("GET", "/v1/batches?after={}", batch["id"], missing_batch)
+
+    def listed(path: str, headers: dict[str, str]) -> set[str]:
+        r = httpx.get(f"{server}{path}", params={"limit": 100}, headers=headers, timeout=10)
+        return {x["id"] for x in r.json()["data"]}
+
+    assert listed("/v1/files", OTHER) == {theirs["id"]} and listed("/v1/batches", OTHER) == set()
+    mine_listed = listed("/v1/files", AUTH)
+    assert {mine["id"], batch["output_file_id"]} <= mine_listed and theirs["id"] not in mine_listed
+    assert batch["id"] in listed("/v1/batches", AUTH)
+    assert [r["custom_id"] for r in _content(server, batch["output_file_id"])] == ["q0", "q1"]  # untouched
+    other_content = httpx.get(f"{server}/v1/files/{theirs['id']}/content", headers=AUTH, timeout=10)
+    assert other_content.status_code == 404  # and the other way round
+    # the catalog keeps a sha256 of each key, never the key
+    with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'batches.sqlite'}?mode=ro", uri=True)) as db:
+        owners = {r[0] for r in db.execute("SELECT owner FROM files UNION SELECT owner FROM batches")}
+    assert owners == {hashlib.sha256(k.encode()).hexdigest() for k in (KEY, OTHER_KEY)}
+    for path in data_dir.glob("batches.sqlite*"):
+        assert KEY.encode() not in path.read_bytes() and OTHER_KEY.encode() not in path.read_bytes()
+
+
+def test_completion_window_sets_expires_at_and_bad_windows_are_400(server: str) -> None:
+    file_id = _upload(server, "\n".join(_valid_lines(1)).encode()).json()["id"]
+    created = _create(server, file_id, window="2h").json()
+    assert created["completion_window"] == "2h"
+    assert created["expires_at"] - created["created_at"] == 2 * 3600
+    assert _poll(server, created["id"])["status"] == "completed"
+    for window in ("0h", "24", "1d", "10000h", "-1h", "24 h", ""):
+        r = _create(server, file_id, window=window)
+        assert r.status_code == 400, (window, r.text)
+        assert "completion_window" in r.json()["error"]["message"], r.text
+
+
+def test_running_batch_counts_questions_as_their_experts_finish(
+    replay_pool: PoolConfig, embedder: Embedder, tmp_path: Path
+) -> None:
+    catalog = _RecordingCatalog(tmp_path)
+    store = RunStore(tmp_path / "runs.sqlite")
+    pool = replay_pool.model_copy(update={"batch_size": 2})  # 6 engine batches per expert
+    record = _new_batch(catalog, [*_valid_lines(), "not json"])
+    worker = BatchWorker(catalog, pool, chat_codec(["symbolic-moe"]), store, embedder, progress_interval_s=0)
+    worker.start()
+    done = _wait_status(catalog, record.id, ("completed", "failed"))
+    worker.close()
+    assert done.status == "completed"
+    assert done.request_counts.model_dump() == {
+        "total": N_QUESTIONS + 1,
+        "completed": N_QUESTIONS,
+        "failed": 1,
+    }
+    # every expert answers every question and the experts run one after another: a question is counted
+    # once the third expert answered it, two questions per engine batch
+    live = catalog.completed
+    assert live == sorted(live) and live[0] == 0, live
+    assert [c for c in live if 0 < c < N_QUESTIONS] == [2, 4, 6, 8, 10], live
+    assert answered_questions(store.path, record.id, 3) == N_QUESTIONS
+    assert answered_questions(store.path, record.id, 4) == 0
+    assert answered_questions(":memory:", record.id, 3) is None
+    catalog.close()
+
+
+def test_overdue_batch_expires_at_startup_with_every_line_in_the_error_file(
+    replay_pool: PoolConfig, tmp_path: Path
+) -> None:
+    catalog = BatchCatalog(tmp_path)
+    record = _new_batch(catalog, [*_valid_lines(3), "[1]"], window="1h")
+    assert record.expires_at == record.created_at + 3600
+    catalog.update_batch(record.id, OPEN, expires_at=now_s() - 1)
+    store = RunStore(tmp_path / "runs.sqlite")
+    worker = BatchWorker(catalog, replay_pool, chat_codec(["symbolic-moe"]), store)
+    assert worker.start() == 0  # expired before anything was queued
+    worker.close()
+    expired = catalog.get_batch(record.id, owner=ANONYMOUS)
+    assert expired.status == "expired" and expired.expired_at is not None and expired.output_file_id is None
+    assert expired.request_counts.model_dump() == {"total": 4, "completed": 0, "failed": 4}
+    rows = _file_rows(catalog, expired.error_file_id)
+    codes = {r["custom_id"]: r["error"]["code"] for r in rows}
+    assert codes == {
+        "q0": "batch_expired",
+        "q1": "batch_expired",
+        "q2": "batch_expired",
+        None: "invalid_request",
+    }
+    assert store.list_runs() == []  # nothing ran
+    with pytest.raises(ConflictError):
+        cancel_batch(catalog, record.id, owner=ANONYMOUS)
+    catalog.close()
+
+
+def test_batch_expires_mid_run_and_so_does_the_one_waiting_behind_it(
+    replay_pool: PoolConfig, embedder: Embedder, tmp_path: Path
+) -> None:
+    probe = BatchCatalog(tmp_path)
+    running, waiting = _new_batch(probe, _valid_lines()), _new_batch(probe, _valid_lines(2))
+    probe.close()
+    catalog = _RecordingCatalog(tmp_path, expire_on_start=frozenset({running.id, waiting.id}))
+    store = RunStore(tmp_path / "runs.sqlite")
+    pool = replay_pool.model_copy(update={"batch_size": 2})
+    worker = BatchWorker(catalog, pool, chat_codec(["symbolic-moe"]), store, embedder, progress_interval_s=0)
+    assert worker.start() == 2  # both in time at startup
+    first = _wait_status(catalog, running.id, ("expired", "completed", "failed"))
+    second = _wait_status(catalog, waiting.id, ("expired", "completed", "failed"))
+    worker.close()
+    assert first.status == second.status == "expired", (first, second)
+    assert first.in_progress_at is not None and first.output_file_id is None
+    assert first.request_counts.model_dump() == {"total": N_QUESTIONS, "completed": 0, "failed": N_QUESTIONS}
+    rows = _file_rows(catalog, first.error_file_id)
+    assert [r["custom_id"] for r in rows] == [f"q{i}" for i in range(N_QUESTIONS)]
+    assert {r["error"]["code"] for r in rows} == {"batch_expired"}
+    # the run stopped at its first engine batch after expiry: two generations, not 3 x 12
+    assert len(store.generations(running.id)) == 2
+    assert store.get_run(running.id).status == "failed"
+    assert [r["custom_id"] for r in _file_rows(catalog, second.error_file_id)] == ["q0", "q1"]
+    catalog.close()
+
+
+def test_catalog_from_before_ownership_gives_its_records_to_the_anonymous_owner(tmp_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / "batches.sqlite")) as db:
+        db.executescript(
+            "CREATE TABLE files (id TEXT PRIMARY KEY, record_json TEXT NOT NULL);"
+            "CREATE TABLE batches (id TEXT PRIMARY KEY, status TEXT NOT NULL, record_json TEXT NOT NULL);"
+        )
+        record = {
+            "id": "file-" + "1" * 24,
+            "bytes": 2,
+            "created_at": 1,
+            "filename": "a.jsonl",
+            "purpose": "batch",
+        }
+        db.execute("INSERT INTO files VALUES (?, ?)", (record["id"], json.dumps(record)))
+        db.commit()
+    catalog = BatchCatalog(tmp_path)
+    assert catalog.get_file(record["id"], owner=ANONYMOUS).filename == "a.jsonl"
+    assert [f.id for f in catalog.list_files(None, owner=ANONYMOUS)] == [record["id"]]
+    assert catalog.list_files(None, owner=hashlib.sha256(b"k").hexdigest()) == []
+    catalog.close()
 
 
 # -- SIGKILL mid-batch, then resume on a fresh server over the same data_dir ---------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -16,7 +17,15 @@ import pytest
 from batching.engines.openai_server import serve_in_thread
 from orchestrator.pool import PoolConfig, load_pool_config
 from orchestrator.service import create_app
-from orchestrator.service_auth import RateLimiter, RateLimitError, bind_host
+from orchestrator.service_auth import (
+    ANONYMOUS,
+    AuthenticationError,
+    Caller,
+    KeyChecker,
+    RateLimiter,
+    RateLimitError,
+    bind_host,
+)
 from skills.embedding import Embedder
 
 POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
@@ -177,6 +186,20 @@ def test_rate_limit_per_key(pool: PoolConfig, embedder: Embedder, tmp_path: Path
         assert int(codes[-1].headers["retry-after"]) >= 1
         assert codes[-1].json()["error"]["type"] == "rate_limit_exceeded"
         assert httpx.get(f"{base_url}/models", headers={"Authorization": "Bearer b"}).status_code == 200
+        # batch routes count once per request too (their owner dependency is the rate limit)
+        files = [httpx.get(f"{base_url}/files", headers={"Authorization": "Bearer b"}) for _ in range(2)]
+        assert [r.status_code for r in files] == [200, 429]
+
+
+def test_callers_own_by_key_digest_never_by_key() -> None:
+    checker = KeyChecker(["alpha", "beta"])
+    alpha = checker.identify("Bearer alpha")
+    assert alpha == Caller("key-0", hashlib.sha256(b"alpha").hexdigest())
+    assert checker.identify("bearer  beta ").owner == hashlib.sha256(b"beta").hexdigest()
+    assert "alpha" not in repr(alpha)
+    assert KeyChecker([]).identify(None) == Caller(ANONYMOUS, ANONYMOUS)
+    with pytest.raises(AuthenticationError):
+        checker.identify("Bearer gamma")
 
 
 def test_rate_limiter_window_slides() -> None:
