@@ -49,7 +49,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +71,7 @@ from batching.engines.openai_server import (
     error_response,
     install_error_handlers,
 )
+from batching.microbatch import WindowBatcher
 from common.errors import (
     ConfigError,
     DataError,
@@ -196,48 +196,24 @@ class _SolveBatcher:
     """Groups questions that arrive within ``window_s`` into one ``solve`` call, one call at a time."""
 
     def __init__(self, moe: SymbolicMoE, window_s: float, max_batch: int, metrics: _Metrics) -> None:
-        self.moe, self.window_s, self.max_batch, self.metrics = moe, window_s, max_batch, metrics
-        self.queue: asyncio.Queue[tuple[Instance, asyncio.Future[tuple[FinalAnswer, int]]]] = asyncio.Queue()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="symoe-solve")
-        self.task = asyncio.get_running_loop().create_task(self._run())
+        self.moe, self.metrics = moe, metrics
+        self.batcher: WindowBatcher[Instance, FinalAnswer] = WindowBatcher(
+            "service",
+            self._solve_in_order,
+            window_s,
+            max_batch,
+            on_error=_solve_error,
+            on_queue=metrics.queue_depth.set,
+        )
 
     async def submit(self, instance: Instance) -> tuple[FinalAnswer, int]:
         """Queue one question; returns its answer and the size of the batch it was solved in."""
-        future: asyncio.Future[tuple[FinalAnswer, int]] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((instance, future))
-        self.metrics.queue_depth.set(self.queue.qsize())
-        return await future
+        return await self.batcher.submit(instance)
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            items = [await self.queue.get()]
-            await asyncio.sleep(self.window_s)  # let concurrent requests join this batch
-            while len(items) < self.max_batch and not self.queue.empty():
-                items.append(self.queue.get_nowait())
-            self.metrics.queue_depth.set(self.queue.qsize())
-            items = [(i, f) for i, f in items if not f.done()]  # drop requests whose client left
-            if not items:
-                continue
-            try:
-                finals = await loop.run_in_executor(self.executor, self._solve, [i for i, _ in items])
-            except Exception as exc:  # solve boundary: any failure must reach the waiting requests
-                logger.exception("service: a solve batch of %d failed", len(items))
-                err = exc if isinstance(exc, SymbolicMoEError) else EngineError(f"solve raised {exc!r}")
-                if err is not exc:
-                    err.__cause__ = exc
-                for _, fut in items:
-                    if not fut.done():
-                        fut.set_exception(err)
-                continue
-            by_id = {f.instance_id: f for f in finals}
-            for inst, fut in items:
-                if fut.done():
-                    continue
-                if inst.id in by_id:
-                    fut.set_result((by_id[inst.id], len(items)))
-                else:
-                    fut.set_exception(EngineError(f"solve returned no answer for request {inst.id}"))
+    def _solve_in_order(self, instances: list[Instance]) -> list[FinalAnswer | BaseException]:
+        by_id = {f.instance_id: f for f in self._solve(instances)}
+        missing = "solve returned no answer for request {}"
+        return [by_id.get(i.id) or EngineError(missing.format(i.id)) for i in instances]
 
     def _solve(self, instances: list[Instance]) -> list[FinalAnswer]:
         start = time.perf_counter()
@@ -255,10 +231,15 @@ class _SolveBatcher:
         return finals
 
     async def close(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-        self.executor.shutdown(wait=True)
+        await self.batcher.close()
+
+
+def _solve_error(exc: Exception) -> BaseException:
+    if isinstance(exc, SymbolicMoEError):
+        return exc
+    err = EngineError(f"solve raised {exc!r}")
+    err.__cause__ = exc
+    return err
 
 
 class _Runtime:

@@ -16,7 +16,6 @@ error bodies in one exception handler: bad input -> 400, unknown model -> 404, a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import socket
@@ -24,7 +23,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import uvicorn
@@ -35,6 +33,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from batching.engines.base import Engine, GenRequest, GenResult, SamplingParams
+from batching.microbatch import WindowBatcher
 from common.errors import (
     EngineError,
     EngineUnavailableError,
@@ -94,53 +93,19 @@ class CompletionRequest(_SamplingFields):
     prompt: str
 
 
-class _ModelBatcher:
+def _model_batcher(
+    name: str, engine: Engine, window_s: float, max_batch: int
+) -> WindowBatcher[GenRequest, GenResult]:
     """Queues requests for one engine and runs them in batches, one ``generate`` at a time."""
 
-    def __init__(self, name: str, engine: Engine, window_s: float, max_batch: int) -> None:
-        self.name, self.engine, self.window_s, self.max_batch = name, engine, window_s, max_batch
-        self.queue: asyncio.Queue[tuple[GenRequest, asyncio.Future[GenResult]]] = asyncio.Queue()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{name}")
-        self.task = asyncio.get_running_loop().create_task(self._run())
+    def on_error(exc: Exception) -> BaseException:
+        if isinstance(exc, SymbolicMoEError):
+            return exc
+        err = EngineError(f"engine raised {exc!r}", model=name)
+        err.__cause__ = exc
+        return err
 
-    async def submit(self, req: GenRequest) -> GenResult:
-        future: asyncio.Future[GenResult] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((req, future))
-        return await future
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            items = [await self.queue.get()]
-            await asyncio.sleep(self.window_s)  # let concurrent requests join this batch
-            while len(items) < self.max_batch and not self.queue.empty():
-                items.append(self.queue.get_nowait())
-            items = [(r, f) for r, f in items if not f.done()]  # drop requests whose client left
-            if not items:
-                continue
-            batch = [r for r, _ in items]
-            try:
-                results = await loop.run_in_executor(self.executor, self.engine.generate, batch)
-            except Exception as exc:  # engine boundary: any failure must reach the waiting requests
-                logger.exception("openai_server: model %s failed on a batch of %d", self.name, len(batch))
-                err = exc
-                if not isinstance(exc, SymbolicMoEError):
-                    err = EngineError(f"engine raised {exc!r}", model=self.name)
-                    err.__cause__ = exc
-                for _, fut in items:
-                    if not fut.done():
-                        fut.set_exception(err)
-                continue
-            logger.debug("openai_server: model %s served a batch of %d", self.name, len(batch))
-            for (_, fut), result in zip(items, results, strict=True):
-                if not fut.done():
-                    fut.set_result(result)
-
-    async def close(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-        self.executor.shutdown(wait=True)
+    return WindowBatcher(f"openai_server:{name}", engine.generate, window_s, max_batch, on_error=on_error)
 
 
 def error_response(
@@ -208,7 +173,7 @@ def create_openai_app(
     Returns:
         The FastAPI app; run it with uvicorn or `serve_in_thread`.
     """
-    batchers: dict[str, _ModelBatcher] = {}
+    batchers: dict[str, WindowBatcher[GenRequest, GenResult]] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -228,8 +193,8 @@ def create_openai_app(
                 f"model {model!r} is not served here; available: {', '.join(sorted(engines))}"
             )
         if model not in batchers:
-            batchers[model] = _ModelBatcher(model, engines[model], batch_window_s, max_batch_size)
-        result = await batchers[model].submit(req)
+            batchers[model] = _model_batcher(model, engines[model], batch_window_s, max_batch_size)
+        result, _ = await batchers[model].submit(req)
         if result.missing:
             raise ReplayMissError(f"model {model!r} has no output for request {req.request_id}")
         if result.error is not None:
