@@ -1,4 +1,5 @@
-"""The header every speed/load benchmark JSON record starts with, and the helper that fills it.
+"""The header every benchmark JSON record starts with (what ran, its config hash, the git commit), and
+the helper that fills it for the speed and load benchmarks.
 
 Example::
 
@@ -15,14 +16,13 @@ import contextlib
 import hashlib
 import json
 import platform
+import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-
-from orchestrator.bench.report import _git_sha
 
 
 class BenchmarkRecord(BaseModel):
@@ -58,9 +58,20 @@ def record_header(cfg: BaseModel, packages: Sequence[str]) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": cfg.model_dump(mode="json"),
         "config_hash": config_hash(cfg),
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         "versions": package_versions(packages),
     }
+
+
+def git_sha() -> str | None:
+    """The checkout's ``HEAD`` commit, or None outside a git checkout (or without git)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def config_hash(cfg: BaseModel) -> str:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
-import subprocess
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +14,7 @@ from rich.table import Table
 
 from batching.engines.base import Engine
 from common.records import FinalAnswer, MethodResult
+from orchestrator.bench.record import config_hash, git_sha
 
 
 class BenchReport(BaseModel):
@@ -64,15 +62,14 @@ class BenchReport(BaseModel):
         note: str,
     ) -> BenchReport:
         cfg_dict = cfg.model_dump(mode="json")
-        digest = hashlib.sha256(json.dumps(cfg_dict, sort_keys=True).encode()).hexdigest()[:16]
         counters = {name: e.counters.as_dict() for name, e in engines.items()}
         return cls(
             name=cfg.name,
             task=cfg.task,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             config=cfg_dict,
-            config_hash=digest,
-            git_sha=_git_sha(),
+            config_hash=config_hash(cfg),
+            git_sha=git_sha(),
             n_profile=len(data.profile),
             n_test=len(data.test),
             data_notes=dict(data.notes),
@@ -184,13 +181,3 @@ class BenchReport(BaseModel):
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
-
-
-def _git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
