@@ -38,7 +38,7 @@ from orchestrator.aggregation.reliability import logodds_weight
 from orchestrator.aggregation.vote import Ballot, consensus, majority_vote, weighted_vote
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.journal import Journal, JournalEngine, with_request_id
-from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy, policy_registry
+from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.pool import PoolConfig
 from orchestrator.profiling import ProfilingRecord
 from orchestrator.prompts import expert_prompt
@@ -151,9 +151,7 @@ class LiveRun:
     ) -> list[RoutingDecision]:
         """Route every question with the pool's policy (fitted on the profiling record when given)."""
         with self._stage("recruit"):
-            policy: RoutingPolicy = policy_registry.get(self.pool.policy)(
-                k=self.pool.k, **self.pool.policy_options
-            )
+            policy = self.pool.build_policy()
             if profiling is None:
                 if self.pool.policy not in ("random_k", "global_top_k"):
                     raise ConfigError(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig, SamplingConfig
 from common.config_file import load_model_file
 from common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from orchestrator.policies import RoutingPolicy
 
 POOL_CONFIG_VERSION = 1
 TINY_PREFIX = "tiny:"
@@ -86,16 +89,20 @@ class PoolConfig(BaseModel):
         if self.aggregation == "llm" and self.aggregator is None:
             raise ValueError("aggregation 'llm' needs an `aggregator` model")
         if self.policy_options:
-            from orchestrator.policies import policy_registry
-
             try:
-                policy_registry.get(self.policy)(k=self.k, **self.policy_options)
+                self.build_policy()
             except TypeError as exc:
                 problem = f"policy_options {self.policy_options} do not fit policy {self.policy!r}"
                 raise ValueError(f"{problem}: {exc}") from exc
         if self.k > len(self.experts) and self.policy != "paper":
             raise ValueError(f"k={self.k} is larger than the pool ({len(self.experts)} experts)")
         return self
+
+    def build_policy(self) -> RoutingPolicy:
+        """The pool's recruitment policy with its ``k`` and ``policy_options``, unfitted."""
+        from orchestrator.policies import policy_registry
+
+        return policy_registry.get(self.policy)(k=self.k, **self.policy_options)
 
     @property
     def models(self) -> list[ExpertConfig]:
