@@ -113,8 +113,6 @@ def demo(
     _quiet_transformers()
     start = time.perf_counter()
     try:
-        if engine not in ("auto", "vllm", "transformers"):
-            raise ConfigError(f"--engine {engine!r}: expected auto, vllm or transformers")
         chosen = pick_engine(engine)  # type: ignore[arg-type]
         trained = ensure_zoo()
         cfg = demo_config(chosen, sample=sample)

