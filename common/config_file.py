@@ -56,3 +56,8 @@ def validate_model(raw: Any, model: type[M], what: str) -> M:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{what}: {exc}") from exc
+
+
+def beside(config_path: str | Path, value: str) -> str:
+    """``value`` as a path: unchanged when absolute, else resolved against the config file's folder."""
+    return value if Path(value).is_absolute() else str((Path(config_path).parent / value).resolve())

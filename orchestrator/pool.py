@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig, SamplingConfig
-from common.config_file import load_model_file
+from common.config_file import beside, load_model_file
 from common.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -117,8 +117,8 @@ def load_pool_config(path: str | Path) -> PoolConfig:
     """
     p = Path(path)
     cfg = load_model_file(p, PoolConfig, "pool config")
-    if cfg.profiles and not Path(cfg.profiles).is_absolute():
-        cfg = cfg.model_copy(update={"profiles": str((p.parent / cfg.profiles).resolve())})
+    if cfg.profiles:
+        cfg = cfg.model_copy(update={"profiles": beside(p, cfg.profiles)})
     return cfg
 
 

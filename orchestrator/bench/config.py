@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig
-from common.config_file import read_mapping, validate_model
+from common.config_file import beside, read_mapping, validate_model
 from orchestrator.methods import MethodConfig
 
 BENCH_CONFIG_VERSION = 1
@@ -125,19 +125,14 @@ def load_bench_config(path: str | Path) -> BenchConfig:
     raw = read_mapping(p, "bench config")
     data = raw.get("data")
     if isinstance(data, dict) and data.get("kind") == "question_files":
-        raw["data"] = {**data, **{k: _beside(p, data[k]) for k in ("profile", "test") if k in data}}
+        raw["data"] = {**data, **{k: beside(p, data[k]) for k in ("profile", "test") if k in data}}
     skills = raw.get("skills")
     if isinstance(skills, dict) and isinstance(skills.get("vocabulary"), str):
-        raw["skills"] = {**skills, "vocabulary": _beside(p, skills["vocabulary"])}
+        raw["skills"] = {**skills, "vocabulary": beside(p, skills["vocabulary"])}
     if isinstance(raw.get("pool_config"), str):
         from orchestrator.pool import load_pool_config
 
-        raw["pool_config"] = _beside(p, raw["pool_config"])
+        raw["pool_config"] = beside(p, raw["pool_config"])
         if not raw.get("pool"):
             raw["pool"] = [e.model_dump() for e in load_pool_config(raw["pool_config"]).experts]
     return validate_model(raw, BenchConfig, f"bench config {p}")
-
-
-def _beside(config_path: Path, value: str) -> str:
-    """``value`` as a path, resolved against the config file's folder when relative."""
-    return value if Path(value).is_absolute() else str((config_path.parent / value).resolve())
