@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from batching.zoo import ZOO_SPECS, ZOO_WEIGHTS_DIR
+from batching.zoo.spec import has_weights
 from common.errors import ConfigError
 from common.records import AnswerFormat
 from orchestrator.aggregation.vote import Ballot, majority_vote
@@ -91,7 +92,7 @@ def zoo_task_format():  # type: ignore[no-untyped-def]  # batching.zoo.train imp
 
 def missing_experts(weights_dir: Path = ZOO_WEIGHTS_DIR) -> list[str]:
     """Zoo experts whose weights are not in ``weights_dir``."""
-    return [s.name for s in ZOO_SPECS if not (weights_dir / s.name / "model.safetensors").is_file()]
+    return [s.name for s in ZOO_SPECS if not has_weights(s.name, weights_dir)]
 
 
 def ensure_zoo(weights_dir: Path = ZOO_WEIGHTS_DIR, *, threads: int = 1) -> list[str]:

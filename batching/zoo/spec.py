@@ -139,6 +139,11 @@ def zoo_spec(name: str) -> ExpertSpec:
     raise KeyError(f"no zoo expert {name!r}; available: {', '.join(s.name for s in ZOO_SPECS)}")
 
 
+def has_weights(name: str, weights_dir: Path = ZOO_WEIGHTS_DIR) -> bool:
+    """Whether ``weights_dir/<name>`` holds a trained expert's weights (``model.safetensors``)."""
+    return (weights_dir / name / "model.safetensors").is_file()
+
+
 def zoo_model_dir(name: str) -> Path:
     """The committed model folder of zoo expert ``name`` (``batching/zoo/weights/<name>``).
 
@@ -151,7 +156,7 @@ def zoo_model_dir(name: str) -> Path:
             f"model '{ZOO_PREFIX}{name}': no zoo expert {name!r}; available: {', '.join(names)}"
         )
     path = ZOO_WEIGHTS_DIR / name
-    if not (path / "model.safetensors").is_file():
+    if not has_weights(name):
         raise ConfigError(
             f"model '{ZOO_PREFIX}{name}': no weights at {path}; restore them from git or run "
             "`python3 scripts/train_zoo.py`"

@@ -36,7 +36,7 @@ from tokenizers import Regex, pre_tokenizers
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from batching.tiny_models import random_llama, save_tokenizer, train_chat_tokenizer
-from batching.zoo.spec import ZOO_WEIGHTS_DIR, ExpertSpec
+from batching.zoo.spec import ZOO_WEIGHTS_DIR, ExpertSpec, has_weights
 from batching.zoo.tasks import (
     SKILLS,
     SPLIT_SEEDS,
@@ -414,7 +414,7 @@ def train_zoo(
     for spec in specs:
         facts = train_expert(spec, tokenizer, fmt, weights / spec.name, exclude=held_out)
         record["experts"][spec.name] = {"spec": asdict(spec), **facts, "threads": threads}
-    present = [n for n in record["experts"] if (weights / n / "model.safetensors").is_file()]
+    present = [n for n in record["experts"] if has_weights(n, weights)]
     record["experts"] = {n: record["experts"][n] for n in present}  # drop entries of deleted experts
     evals: dict[str, dict[str, dict[str, Any]]] = {}
     for name in present:
