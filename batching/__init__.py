@@ -6,10 +6,11 @@ Importing this package never imports torch or vLLM: heavy engines are registered
 from __future__ import annotations
 
 from batching.config import ExpertConfig, SamplingConfig, expert_config_adapter
-from batching.engines.base import Engine, EngineCounters, GenRequest, GenResult, SamplingParams
+from batching.engines.base import Engine, EngineCounters
 from batching.engines.registry import build_engine, engine_registry
 from batching.planner import ExpertBatch, StagePlan, plan_stage
 from batching.residency import ResidencyManager, estimate_footprint_gib, plan_load_order
+from common.generation import GenRequest, GenResult, SamplingParams
 
 __all__ = [
     "Engine",

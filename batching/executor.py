@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from batching.engines.base import Engine, GenRequest, GenResult
+from batching.engines.base import Engine
 from batching.planner import StagePlan
 from batching.residency import ResidencyManager, local_model_path
+from common.generation import GenRequest, GenResult
 
 logger = logging.getLogger(__name__)
 

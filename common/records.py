@@ -94,6 +94,16 @@ class RoutingDecision(_Record):
     why: str = ""
 
 
+class Passage(_Record):
+    """A retrieved passage of the knowledge store, as experts see it and traces record it."""
+
+    id: str = Field(description="Stable chunk id in the knowledge store.")
+    source: str = Field(description="Where the chunk comes from (file path or dataset id).")
+    text: str
+    title: str | None = None
+    score: float | None = Field(default=None, description="Retrieval score (higher is better).")
+
+
 class ExpertAnswer(_Record):
     """One expert's answer to one instance."""
 

@@ -24,7 +24,7 @@ from orchestrator.datasets.questions import question_instance
 from orchestrator.live import LiveRun, load_profiling
 from orchestrator.pool import PoolConfig, load_pool_config, resolve_local_models
 from orchestrator.profiling import ProfilingRecord
-from orchestrator.run import RunReport, profile_pool, run_pool
+from orchestrator.runs.runner import RunReport, profile_pool, run_pool
 from skills.embedding import Embedder
 
 QuestionLike = str | dict[str, Any] | Instance

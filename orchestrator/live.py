@@ -9,7 +9,7 @@ With ``memory_budget_gib`` in the pool config, models are acquired through a
 stages (LRU eviction when the next one does not fit), and while one expert generates the next one's
 weights are prefetched into the page cache. Without it each model is released after its batch.
 
-Every engine is wrapped in a :class:`~orchestrator.store.JournalEngine`: each generation is journaled in
+Every engine is wrapped in a :class:`~batching.journal.store.JournalEngine`: each generation is journaled in
 the run store as it completes and a generation already in the store is never computed again (resume).
 The expert stage runs locally (:func:`~batching.executor.run_plan`) or, with a Ray backend, on worker
 actors with streaming aggregation (:meth:`LiveRun.answer_streaming`).
@@ -26,23 +26,23 @@ from typing import Any
 
 import numpy as np
 
-from batching.engines.base import GenRequest, GenResult, SamplingParams
 from batching.engines.registry import build_engine
 from batching.executor import run_plan
+from batching.journal.engine import Journal, JournalEngine, with_request_id
+from batching.journal.store import RunStore, new_run_id
 from batching.planner import plan_stage
 from batching.residency import ResidencyManager
 from common.errors import ConfigError
+from common.generation import GenRequest, GenResult, SamplingParams
 from common.records import ExpertAnswer, FinalAnswer, Instance, RoutingDecision
 from orchestrator.aggregation.llm import build_aggregator_prompt
 from orchestrator.aggregation.reliability import logodds_weight
 from orchestrator.aggregation.vote import Ballot, consensus, majority_vote, weighted_vote
 from orchestrator.answers import extract_answer, is_correct
-from orchestrator.journal import Journal, JournalEngine, with_request_id
 from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.pool import PoolConfig
 from orchestrator.profiling import ProfilingRecord
 from orchestrator.prompts import expert_prompt
-from orchestrator.store import RunStore, new_run_id
 from skills.annotator import LLMKeywordAnnotator
 from skills.embedding import Embedder
 from skills.keyword_map import KeywordMapper
@@ -71,7 +71,7 @@ class LiveRun:
         embedder: the sentence embedder (built on first use when needed).
         progress: called with (stage, model, done, total) as batches complete.
         journal: the run's journal in the store; a throwaway in-memory store when None.
-        backend: a :class:`~orchestrator.ray_backend.RayBackend` to run the models on Ray actors, or None
+        backend: a :class:`~orchestrator.ray.backend.RayBackend` to run the models on Ray actors, or None
             to run them in this process.
     """
 

@@ -129,16 +129,16 @@ def resolve_local_model_configs(
 
     ``tiny:NAME`` models (random weights, plumbing only) are built on first use under
     ``tiny_models_dir`` (default cache); ``zoo:NAME`` models are the skill zoo's committed experts
-    (``batching/zoo/weights/NAME``). Other ids pass unchanged.
+    (``zoo/weights/NAME``). Other ids pass unchanged.
 
     Raises:
         ConfigError: an id names no tiny model or no zoo expert (the message lists the available ones).
     """
-    from batching.zoo import resolve_zoo_model
+    from zoo import resolve_zoo_model
 
     built: dict[str, Path] | None = None
     if any((m.model or "").startswith(TINY_PREFIX) for m in models):
-        from batching.tiny_models import ensure_tiny_pool
+        from zoo.tiny import ensure_tiny_pool
 
         built = ensure_tiny_pool(tiny_models_dir)
 

@@ -1,8 +1,8 @@
 """The streamed expert stage: journal each answered batch, aggregate each instance once its experts answered.
 
 The consumer side of the Ray backend, free of Ray itself: it reads any stream of
-:class:`~orchestrator.slot_plan.StreamItem` s that also takes ``submit(expert, requests, stage)`` and
-``close()`` (a :class:`~orchestrator.ray_backend.StageStream` in production).
+:class:`~orchestrator.ray.slots.StreamItem` s that also takes ``submit(expert, requests, stage)`` and
+``close()`` (a :class:`~orchestrator.ray.backend.StageStream` in production).
 
 - Pairs already in the run store are read back and never sent (resume, cache).
 - Each batch is journaled in one transaction as it arrives.
@@ -18,12 +18,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from batching.engines.base import GenRequest, GenResult
+from batching.journal.store import GenerationRow
+from common.generation import GenRequest, GenResult
+from common.logs import log_context
 from common.records import Instance, RoutingDecision
 from orchestrator.policies import ProfilingData
-from orchestrator.run_log import log_context
-from orchestrator.slot_plan import StageSpec, StreamItem
-from orchestrator.store import GenerationRow
+from orchestrator.ray.slots import StageSpec, StreamItem
 
 if TYPE_CHECKING:
     from orchestrator.live import DecidedAnswer, LiveRun, Pair

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from batching.tiny_models import ensure_tiny_pool
+from zoo.tiny import ensure_tiny_pool
 
 
 def main(argv: list[str]) -> int:

@@ -1,7 +1,7 @@
 """Train the skill zoo on CPU and write its benchmark files: ``python3 scripts/train_zoo.py``.
 
-Writes ``batching/zoo/data/zoo_{validation,test}.jsonl``, ``batching/zoo/weights/<expert>/`` and
-``batching/zoo/weights/training_record.json``. Takes about 15 minutes on two shared CPU cores;
+Writes ``zoo/data/zoo_{validation,test}.jsonl``, ``zoo/weights/<expert>/`` and
+``zoo/weights/training_record.json``. Takes about 15 minutes on two shared CPU cores;
 ``--experts NAME ...`` retrains only some experts (the record keeps the others' entries). The committed
 weights were produced by exactly this command, so CI and users never need to run it.
 """
@@ -13,10 +13,10 @@ import logging
 import sys
 from pathlib import Path
 
-from batching.zoo.spec import ZOO_SPECS, ZOO_WEIGHTS_DIR
-from batching.zoo.tasks import ZOO_DATA_DIR
-from batching.zoo.train import train_zoo
-from orchestrator.demo import zoo_task_format
+from orchestrator.bench.demo import zoo_task_format
+from zoo.spec import ZOO_SPECS, ZOO_WEIGHTS_DIR
+from zoo.tasks import ZOO_DATA_DIR
+from zoo.train import train_zoo
 
 
 def main(argv: list[str]) -> int:

@@ -19,8 +19,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from batching.engines.base import Engine, GenRequest, SamplingParams
 from common.errors import ConfigError
+from common.generation import Generator, GenRequest, SamplingParams
 from common.records import AnswerFormat, Instance
 
 logger = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def exact_match(pred: str | None, gold: str) -> bool:
 
 
 def score_aggregator(
-    engine: Engine,
+    engine: Generator,
     items: Sequence[AggregatorBenchItem],
     extract: AnswerExtractor,
     *,
@@ -188,7 +188,7 @@ def score_aggregator(
 
 
 def rank_aggregators(
-    engines: Mapping[str, Engine],
+    engines: Mapping[str, Generator],
     items: Sequence[AggregatorBenchItem],
     extract: AnswerExtractor,
     *,

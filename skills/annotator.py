@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from batching.engines.base import Engine, GenRequest, SamplingParams
 from common.errors import ConfigError
+from common.generation import Generator, GenRequest, SamplingParams
 from skills.keyword_parse import parse_keywords
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class LLMKeywordAnnotator(SkillAnnotator):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Generator,
         n_samples: int = 5,
         min_count: int = 2,
         max_chars: int = 20,

@@ -45,7 +45,7 @@ def minilm() -> Any:
 @pytest.fixture(scope="session")
 def tiny_pool(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The tiny Llama pool (random weights, local tokenizer), built once per session in a few seconds."""
-    from batching.tiny_models import ensure_tiny_pool
+    from zoo.tiny import ensure_tiny_pool
 
     return ensure_tiny_pool(tmp_path_factory.mktemp("tiny-models"))
 

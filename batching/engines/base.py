@@ -22,54 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from common.errors import EngineError
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingParams:
-    """Per-request sampling (validated once here, cheap to pass around)."""
-
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 512
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
-
-
-@dataclass(frozen=True, slots=True)
-class GenRequest:
-    """One prompt for one model.
-
-    ``messages`` (chat turns as ``(role, content)``) takes precedence over ``prompt`` for chat engines.
-    ``instance_id`` lets the replay engine find a recorded output.
-    """
-
-    request_id: str
-    prompt: str = ""
-    messages: tuple[tuple[str, str], ...] = ()
-    sampling: SamplingParams = SamplingParams()
-    instance_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GenResult:
-    """The outcome of one request."""
-
-    request_id: str
-    text: str | None
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    finish_reason: str | None = None
-    missing: bool = False
-    error: str | None = None
-    extracted: str | None = None  # an answer the backend already parsed (replay's recorded `pred`)
+from common.generation import GenRequest, GenResult
 
 
 @dataclass(slots=True)

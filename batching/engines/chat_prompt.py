@@ -12,8 +12,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from batching.engines.base import GenRequest
 from common.errors import ConfigError
+from common.generation import GenRequest
 
 MAX_PROMPT_CHARS_IN_ERROR = 500
 """Longest prompt an error message or log line quotes (Ray LLM's ``_MAX_PROMPT_LENGTH_IN_ERROR``)."""

@@ -45,13 +45,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from batching.config import TransformersExpertConfig
-from batching.engines.base import Engine, GenRequest, GenResult, SamplingParams
+from batching.engines.base import Engine
 from batching.engines.chat_prompt import prompt_excerpt, prompt_token_ids
 from common.errors import (
     EngineDeadError,
     EngineUnavailableError,
     GenerationError,
 )
+from common.generation import GenRequest, GenResult, SamplingParams
 
 logger = logging.getLogger(__name__)
 

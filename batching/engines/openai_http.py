@@ -40,8 +40,9 @@ from typing import Any, TypeVar
 import httpx
 
 from batching.config import OpenAIHTTPExpertConfig
-from batching.engines.base import Engine, GenRequest, GenResult
+from batching.engines.base import Engine
 from common.errors import ConfigError, EngineError, EngineUnavailableError
+from common.generation import GenRequest, GenResult
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from fastapi.params import Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from batching.engines.base import Engine, GenRequest, GenResult, SamplingParams
+from batching.engines.base import Engine
 from batching.microbatch import WindowBatcher
 from common.errors import (
     EngineError,
@@ -42,6 +42,7 @@ from common.errors import (
     ReplayMissError,
     SymbolicMoEError,
 )
+from common.generation import GenRequest, GenResult, SamplingParams
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from batching.config import ReplayExpertConfig
-from batching.engines.base import Engine, GenRequest, GenResult
+from batching.engines.base import Engine
 from common.errors import ConfigError, DataError
+from common.generation import GenRequest, GenResult
 from common.io import open_text
 
 logger = logging.getLogger(__name__)

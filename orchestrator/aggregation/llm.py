@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from batching.engines.base import Engine, GenRequest, SamplingParams
+from batching.engines.base import Engine
+from common.generation import GenRequest, SamplingParams
 from common.records import AnswerFormat
 from orchestrator.answers import extract_answer, trim_reasoning
 from skills.aggregator_bench import build_aggregation_prompt

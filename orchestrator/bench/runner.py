@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from batching.config import ExpertConfig
-from batching.engines.base import Engine, GenRequest
+from batching.engines.base import Engine
 from batching.engines.registry import build_engine
+from common.generation import GenRequest
 from common.records import ExpertAnswer, FinalAnswer, Instance, MethodResult
 from orchestrator.answers import is_correct
 from orchestrator.bench.config import BenchConfig

@@ -28,11 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
 from batching.config import TransformersExpertConfig
-from batching.engines.base import Engine, GenRequest, SamplingParams
+from batching.engines.base import Engine
 from batching.engines.registry import build_engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
 from batching.residency import ResidencyManager
+from common.generation import GenRequest, SamplingParams
 from orchestrator.bench.record import BenchmarkRecord, record_header
 
 logger = logging.getLogger(__name__)
@@ -268,7 +269,7 @@ def compare_outputs(grouped: Outputs, naive: Outputs, limit: int = 5) -> list[st
 
 def run_speed(cfg: SpeedConfig) -> SpeedResult:
     """Build the tiny pool, warm up, then time grouped and naive execution on the same inputs."""
-    from batching.tiny_models import ensure_tiny_pool  # imports torch; only this benchmark needs it
+    from zoo.tiny import ensure_tiny_pool  # imports torch; only this benchmark needs it
 
     pool = ensure_tiny_pool(cfg.models_dir)
     configs = tiny_expert_configs(cfg, pool)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from batching.engines.base import Engine, GenRequest, GenResult
+from batching.engines.base import Engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
+from common.generation import GenRequest, GenResult
 from common.records import Instance
 from orchestrator.answers import extract_answer, extract_choice, is_correct
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from batching.engines.base import Engine, GenRequest, GenResult
+from batching.engines.base import Engine
+from common.generation import GenRequest, GenResult
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batching.engines.base import GenRequest, SamplingParams
+from common.generation import GenRequest, SamplingParams
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=12)
 

@@ -10,12 +10,12 @@ import pytest
 from counting_engine import CountingEngine
 
 from batching.config import TransformersExpertConfig
-from batching.engines.base import GenRequest, SamplingParams
 from batching.engines.hf_engine import TransformersEngine
 from batching.executor import run_plan
 from batching.planner import plan_stage
 from batching.residency import ResidencyManager, plan_load_order
 from common.errors import ResidencyError
+from common.generation import GenRequest, SamplingParams
 
 
 def _request(instance_id: str, expert: str) -> GenRequest:

@@ -12,11 +12,11 @@ import torch
 from engine_requests import GREEDY, PROMPTS, mixed_requests
 
 from batching.config import TransformersExpertConfig
-from batching.engines.base import GenRequest, GenResult, SamplingParams
 from batching.engines.hf_engine import TransformersEngine
 from batching.engines.registry import build_engine
-from batching.tiny_models import MAX_POSITION_EMBEDDINGS
 from common.errors import ConfigError, EngineDeadError
+from common.generation import GenRequest, GenResult, SamplingParams
+from zoo.tiny import MAX_POSITION_EMBEDDINGS
 
 
 def _engine(path: Path, **overrides: object) -> TransformersEngine:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from batching.engines.base import Engine, GenRequest, GenResult
+from batching.engines.base import Engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
+from common.generation import GenRequest, GenResult
 
 
 class CountingEngine(Engine):

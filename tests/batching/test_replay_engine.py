@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from batching.config import ReplayExpertConfig
-from batching.engines.base import GenRequest
 from batching.engines.registry import build_engine
 from common.errors import ConfigError, DataError
+from common.generation import GenRequest
 
 
 def _write(path: Path, rows: list[dict[str, object]]) -> None:

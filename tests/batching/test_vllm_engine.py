@@ -23,10 +23,10 @@ from engine_requests import GREEDY, PROMPTS, mixed_requests
 
 from batching.config import TransformersExpertConfig, VLLMExpertConfig
 from batching.engines import vllm_engine
-from batching.engines.base import GenRequest, SamplingParams
 from batching.engines.registry import build_engine
 from batching.engines.vllm_engine import WATCHDOG_TAG, VLLMEngine
 from common.errors import EngineDeadError
+from common.generation import GenRequest, SamplingParams
 
 needs_vllm = pytest.mark.skipif(
     importlib.util.find_spec("vllm") is None,

@@ -110,7 +110,7 @@ def test_aggregator_benchmark_runs_through_real_tiny_engines(tiny_pool: dict[str
         name: build_engine(TransformersExpertConfig(name=name, model=str(tiny_pool[name])))
         for name in ("tiny-llama-xs", "tiny-llama-s")
     }
-    from batching.engines.base import SamplingParams
+    from common.generation import SamplingParams
 
     ranking = rank_aggregators(engines, items, extract_choice, sampling=SamplingParams(max_tokens=8))
     assert [n for n, _ in ranking] and {n for n, _ in ranking} == set(engines)

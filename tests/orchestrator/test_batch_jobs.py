@@ -24,14 +24,14 @@ import httpx
 import pytest
 
 from batching.engines.openai_server import serve_in_thread
+from batching.journal.store import RunStore
 from common.errors import ConfigError
-from orchestrator.batch_files import OPEN, BatchCatalog, BatchCreateRequest, ConflictError, now_s
-from orchestrator.batch_jobs import ChatCodec, cancel_batch, new_batch
-from orchestrator.batch_worker import BatchWorker, answered_questions
 from orchestrator.pool import PoolConfig, load_pool_config
-from orchestrator.service import chat_codec, create_app
-from orchestrator.service_auth import ANONYMOUS
-from orchestrator.store import RunStore
+from orchestrator.service.app import chat_codec, create_app
+from orchestrator.service.auth import ANONYMOUS
+from orchestrator.service.batch_files import OPEN, BatchCatalog, BatchCreateRequest, ConflictError, now_s
+from orchestrator.service.batch_jobs import ChatCodec, cancel_batch, new_batch
+from orchestrator.service.batch_worker import BatchWorker, answered_questions
 from skills.embedding import Embedder
 
 POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"

@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from batching.config import ReplayExpertConfig
-from batching.engines.base import GenRequest, SamplingParams
+from batching.journal.store import RunStore
 from common.errors import EngineDeadError
+from common.generation import GenRequest, SamplingParams
 from orchestrator.datasets import load_questions
 from orchestrator.pool import PoolConfig, load_pool_config
-from orchestrator.slot_plan import (
+from orchestrator.ray.slots import (
     MEMORY_RESOURCE,
     ControllerConfig,
     GroupCost,
@@ -29,8 +30,7 @@ from orchestrator.slot_plan import (
     assign_groups,
     gpu_fraction,
 )
-from orchestrator.slot_plan import makespan as slot_makespan
-from orchestrator.store import RunStore
+from orchestrator.ray.slots import makespan as slot_makespan
 
 POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
 CFG = ControllerConfig()
@@ -107,7 +107,7 @@ def test_killed_worker_mid_stage_one_model_per_gpu_nothing_lost_or_duplicated(
 ) -> None:
     import ray
 
-    from orchestrator.run import RunOptions, run_pool
+    from orchestrator.runs.runner import RunOptions, run_pool
 
     base = load_pool_config(POOLS / "tiny-cpu.yaml")
     # 0.6 GiB of a 1 GiB GPU each: two never fit together, so exactly one model is resident at a time
@@ -163,7 +163,7 @@ def test_killed_worker_mid_stage_one_model_per_gpu_nothing_lost_or_duplicated(
 
 @pytest.mark.ray
 def test_a_worker_that_cannot_start_fails_naming_expert_and_cause(ray_cluster: Any, tmp_path: Path) -> None:
-    from orchestrator.ray_backend import RayBackend
+    from orchestrator.ray.backend import RayBackend
 
     bad = ReplayExpertConfig(name="ghost", recordings_dir=str(tmp_path))  # no ghost.jsonl there
     [good] = _replay_pool(tmp_path, ["real"], 2)
@@ -190,7 +190,7 @@ def test_a_worker_that_cannot_start_fails_naming_expert_and_cause(ray_cluster: A
 
 @pytest.mark.ray
 def test_two_nodes_run_groups_in_parallel_one_node_each(ray_cluster: Any, tmp_path: Path) -> None:
-    from orchestrator.ray_backend import RayBackend
+    from orchestrator.ray.backend import RayBackend
 
     node = ray_cluster.add_node(num_cpus=1, num_gpus=1, resources={MEMORY_RESOURCE: 1.0})
     ray_cluster.wait_for_nodes()

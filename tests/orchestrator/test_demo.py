@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from batching.zoo import ZOO_SPECS
 from common.errors import ConfigError
 from orchestrator.bench import run_bench
+from orchestrator.bench.demo import DEMO_CONFIG, demo_config, missing_experts, pick_engine
 from orchestrator.cli import app
 from orchestrator.datasets import load_questions
-from orchestrator.demo import DEMO_CONFIG, demo_config, missing_experts, pick_engine
 from orchestrator.pool import load_pool_config
-from orchestrator.run import run_pool
+from orchestrator.runs.runner import run_pool
+from zoo import ZOO_SPECS
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_VLLM = importlib.util.find_spec("vllm") is not None

@@ -15,7 +15,7 @@ from orchestrator.cli import app
 from orchestrator.datasets import load_questions
 from orchestrator.pool import PoolConfig, load_pool_config
 from orchestrator.profiling import ProfilingRecord
-from orchestrator.run import profile_pool, run_pool
+from orchestrator.runs.runner import profile_pool, run_pool
 from skills.embedding import Embedder
 
 POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"

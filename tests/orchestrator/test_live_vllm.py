@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.datasets import load_questions
 from orchestrator.pool import load_pool_config
-from orchestrator.run import run_pool
+from orchestrator.runs.runner import run_pool
 
 POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from batching.journal.store import RunStore
 from common.errors import ConfigError
 from orchestrator.cli import app
 from orchestrator.datasets import load_questions
 from orchestrator.pool import PoolConfig, load_pool_config
-from orchestrator.run import RunOptions, run_pool
-from orchestrator.store import RunStore
+from orchestrator.runs.runner import RunOptions, run_pool
 
 POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
 
@@ -31,8 +31,8 @@ import sys, time
 from pathlib import Path
 from orchestrator.datasets import load_questions
 from orchestrator.pool import load_pool_config
-from orchestrator.run import RunOptions, run_pool
-from orchestrator.store import RunStore
+from orchestrator.runs.runner import RunOptions, run_pool
+from batching.journal.store import RunStore
 
 pool_path, questions, db, run_id, marker, stop_after = sys.argv[1:7]
 seen = []

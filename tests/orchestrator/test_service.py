@@ -16,8 +16,8 @@ import pytest
 
 from batching.engines.openai_server import serve_in_thread
 from orchestrator.pool import PoolConfig, load_pool_config
-from orchestrator.service import create_app
-from orchestrator.service_auth import (
+from orchestrator.service.app import create_app
+from orchestrator.service.auth import (
     ANONYMOUS,
     AuthenticationError,
     Caller,
@@ -215,7 +215,7 @@ def test_rate_limiter_window_slides() -> None:
 
 
 def test_no_keys_binds_loopback_only(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="orchestrator.service_auth"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.service.auth"):
         assert bind_host("0.0.0.0", []) == "127.0.0.1"
     assert "no API keys" in caplog.text
     assert bind_host("0.0.0.0", ["k"]) == "0.0.0.0"

@@ -19,7 +19,7 @@ import pytest
 
 from batching.engines.openai_server import serve_in_thread
 from orchestrator.pool import PoolConfig
-from orchestrator.service import create_app
+from orchestrator.service.app import create_app
 from skills.embedding import Embedder
 
 schemathesis = pytest.importorskip("schemathesis")

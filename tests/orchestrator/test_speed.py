@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from batching.tiny_models import ensure_tiny_pool
+    from zoo.tiny import ensure_tiny_pool
 
     root = tmp_path_factory.mktemp("tiny-models")
     ensure_tiny_pool(root)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from batching.engines.base import Engine, GenRequest, GenResult
+from batching.engines.base import Engine
 from common.errors import ConfigError
+from common.generation import GenRequest, GenResult
 from common.records import AnswerFormat, Instance
 from skills.aggregator_bench import (
     AggregatorBenchItem,

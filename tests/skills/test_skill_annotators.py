@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from batching.engines.base import Engine, GenRequest, GenResult, SamplingParams
+from batching.engines.base import Engine
 from common.errors import ConfigError
+from common.generation import GenRequest, GenResult, SamplingParams
 from skills.annotator import KEYWORD_PROMPT, LLMKeywordAnnotator
 from skills.embedding import Embedder
 from skills.keyword_parse import clean_keyword, parse_keywords

@@ -1,13 +1,15 @@
-"""The skill zoo: tiny Llama experts trained here on CPU, each good at some skills and poor at others.
+"""The project's own tiny models: the skill zoo, and the random-weight tiny pool (:mod:`zoo.tiny`).
+
+The skill zoo: tiny Llama experts trained here on CPU, each good at some skills and poor at others.
 
 Seven skills (:data:`SKILLS`), seeded question generators and benchmark files (``data/``), the expert
 specs (:data:`ZOO_SPECS`) and the committed weights (``weights/<expert>/``, loaded by any engine; pool
-configs name them ``zoo:NAME``). Training lives in :mod:`batching.zoo.train` (imports torch), run by
+configs name them ``zoo:NAME``). Training lives in :mod:`zoo.train` (imports torch), run by
 ``scripts/train_zoo.py``; importing this package does not import torch.
 
 Example::
 
-    from batching.zoo import generate_split, resolve_zoo_model
+    from zoo import generate_split, resolve_zoo_model
 
     rows = generate_split(seed=0, n_per_skill=5)              # load_questions-format rows
     path = resolve_zoo_model("zoo:zoo-arith")                 # the committed model folder
@@ -15,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from batching.zoo.spec import (
+from zoo.spec import (
     ZOO_PREFIX,
     ZOO_SPECS,
     ZOO_WEIGHTS_DIR,
@@ -24,7 +26,7 @@ from batching.zoo.spec import (
     zoo_model_dir,
     zoo_spec,
 )
-from batching.zoo.tasks import (
+from zoo.tasks import (
     SKILLS,
     SPLIT_SEEDS,
     ZOO_DATA_DIR,

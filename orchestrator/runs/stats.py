@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict
 from rich.table import Table
 
-from orchestrator.store import RunRecord, RunStore
+from batching.journal.store import RunRecord, RunStore
 
 
 class StageExpertStats(BaseModel):

@@ -22,7 +22,7 @@ Example::
     store.record(run_id, [GenerationRow(h, "experts", expert_cfg.name, "q1", result, 0.4)])
     store.lookup(run_id, [h])          # {h: result}
 
-Engines journal through :class:`orchestrator.journal.JournalEngine`.
+Engines journal through :class:`batching.journal.engine.JournalEngine`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from batching.engines.base import GenRequest, GenResult
 from common.errors import ConfigError
+from common.generation import GenRequest, GenResult
 from common.records import Instance
 
 logger = logging.getLogger(__name__)

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from batching.engines.base import Engine, EngineCounters, GenRequest, GenResult
-from orchestrator.run_log import log_context
-from orchestrator.store import GenerationRow, RunStore, model_key, prompt_hash
+from batching.engines.base import Engine, EngineCounters
+from batching.journal.store import GenerationRow, RunStore, model_key, prompt_hash
+from common.generation import GenRequest, GenResult
+from common.logs import log_context
 
 
 @dataclass

@@ -8,7 +8,7 @@ anonymous :class:`ModelWorker` actors, each of which builds and loads one expert
   :class:`~batching.residency.ResidencyManager` (lazy load, LRU evict, memory budget) deciding which
   workers live; workers ask Ray for their model's share of the GPU and of the memory resource, so Ray's
   scheduler enforces the same fit: on one GPU models are resident one (or a fitting few) at a time.
-- **Groups.** Each expert's prompts form a group; :func:`~orchestrator.slot_plan.assign_groups` spreads
+- **Groups.** Each expert's prompts form a group; :func:`~orchestrator.ray.slots.assign_groups` spreads
   groups over slots (greedy LPT on estimated seconds); each slot runs its groups in order, at most
   ``max_inflight_batches`` batches queued per worker.
 - **Streaming.** Results stream back to the driver batch by batch (a Ray streaming generator), so the
@@ -34,11 +34,11 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError,
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from batching.engines.base import EngineCounters, GenRequest
+from batching.engines.base import EngineCounters
 from batching.residency import ResidencyManager, resolve_footprint_gib
 from common.errors import ConfigError, EngineDeadError, SymbolicMoEError
-from orchestrator.model_worker import WorkerBatch, WorkerHandle
-from orchestrator.slot_plan import (
+from common.generation import GenRequest
+from orchestrator.ray.slots import (
     MEMORY_RESOURCE,
     ControllerConfig,
     GroupCost,
@@ -47,6 +47,7 @@ from orchestrator.slot_plan import (
     assign_groups,
     gpu_fraction,
 )
+from orchestrator.ray.worker import WorkerBatch, WorkerHandle
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Routes are plain ``def`` (FastAPI runs them in its threadpool) because they touch SQLite and the disk.
 Every route acts for the authenticated caller: it sees only the files and batches its key created, and
-another key's id answers 404 like a missing one (see :mod:`orchestrator.batch_files`). Ids in paths are
+another key's id answers 404 like a missing one (see :mod:`~.batch_files`). Ids in paths are
 checked against strict patterns (400 otherwise); errors are ``ServiceError`` subclasses that the
 service's exception handler turns into OpenAI-shaped bodies.
 """
@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
-from orchestrator.batch_files import (
+from orchestrator.service.auth import ServiceError
+from orchestrator.service.batch_files import (
     BATCH_ID_PATTERN,
     FILE_ID_PATTERN,
     MAX_LINES,
@@ -25,9 +26,8 @@ from orchestrator.batch_files import (
     BatchRecord,
     FileRecord,
 )
-from orchestrator.batch_jobs import cancel_batch, new_batch
-from orchestrator.batch_worker import BatchWorker
-from orchestrator.service_auth import ServiceError
+from orchestrator.service.batch_jobs import cancel_batch, new_batch
+from orchestrator.service.batch_worker import BatchWorker
 
 __all__ = ["batch_router"]
 

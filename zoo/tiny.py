@@ -9,7 +9,7 @@ padding, sampling and counters, not to answer questions.
 
 Example::
 
-    from batching.tiny_models import ensure_tiny_pool
+    from zoo.tiny import ensure_tiny_pool
 
     paths = ensure_tiny_pool(tmp_dir)  # {"tiny-llama-xs": Path(...), ...}; builds only what is missing
     cfg = TransformersExpertConfig(name="tiny-llama-xs", model=str(paths["tiny-llama-xs"]))

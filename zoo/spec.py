@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from batching.zoo.tasks import SKILLS
 from common.errors import ConfigError
+from zoo.tasks import SKILLS
 
 __all__ = [
     "ZOO_PREFIX",
@@ -145,7 +145,7 @@ def has_weights(name: str, weights_dir: Path = ZOO_WEIGHTS_DIR) -> bool:
 
 
 def zoo_model_dir(name: str) -> Path:
-    """The committed model folder of zoo expert ``name`` (``batching/zoo/weights/<name>``).
+    """The committed model folder of zoo expert ``name`` (``zoo/weights/<name>``).
 
     Raises:
         ConfigError: ``name`` is not a zoo expert, or its folder holds no weights.
@@ -169,7 +169,7 @@ def resolve_zoo_model(model: str) -> str:
 
     Example:
         >>> resolve_zoo_model("zoo:zoo-arith")  # doctest: +SKIP
-        '/.../batching/zoo/weights/zoo-arith'
+        '/.../zoo/weights/zoo-arith'
 
     Raises:
         ConfigError: a ``zoo:`` id names no committed expert.

@@ -8,7 +8,7 @@ Everything lives under one data directory::
 
 **Ownership.** Every file and batch belongs to an *owner*: the sha256 hex digest of the API key that
 created it (never the key), or ``anonymous`` when the service has no keys (see
-:class:`~orchestrator.service_auth.Caller`). Lookups take the caller's owner and answer a record of
+:class:`~orchestrator.service.auth.Caller`). Lookups take the caller's owner and answer a record of
 another owner exactly as a missing one (``NotFoundError``, same message), so ids of other keys' records
 cannot be probed. Only the server itself (the batch worker) passes ``owner=None`` to see every record.
 Records from a data dir made before ownership belong to ``anonymous``.
@@ -39,7 +39,7 @@ from typing import IO, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import ConfigError
-from orchestrator.service_auth import ANONYMOUS, ServiceError
+from orchestrator.service.auth import ANONYMOUS, ServiceError
 
 DEFAULT_DATA_DIR = Path("~/.cache/symbolic-moe/service")
 ENDPOINT = "/v1/chat/completions"

@@ -1,8 +1,8 @@
 """The batch worker: a daemon thread that runs batches one at a time, each as one durable run in the run
 store, and keeps their records current (live counts, cancel, expiry).
 
-**Durable.** A batch is one run in the :class:`~orchestrator.store.RunStore` (run id = batch id), so a
-server killed mid-batch resumes it on restart through :func:`~orchestrator.run.resume_run`: every
+**Durable.** A batch is one run in the :class:`~batching.journal.store.RunStore` (run id = batch id), so a
+server killed mid-batch resumes it on restart through :func:`~orchestrator.runs.runner.resume_run`: every
 generation journaled before the kill is read back, none is computed twice.
 
 **Live progress.** ``request_counts.completed`` of a running batch is the number of its questions whose
@@ -39,9 +39,13 @@ import threading
 import time
 from pathlib import Path
 
+from batching.journal.store import RunStore
 from common.errors import ConfigError, SymbolicMoEError
 from common.records import FinalAnswer, Instance
-from orchestrator.batch_files import (
+from orchestrator.live import ProgressHook
+from orchestrator.pool import PoolConfig
+from orchestrator.runs.runner import RunOptions, RunReport, resume_run, run_pool
+from orchestrator.service.batch_files import (
     OPEN,
     BatchCatalog,
     BatchError,
@@ -50,11 +54,7 @@ from orchestrator.batch_files import (
     RequestCounts,
     now_s,
 )
-from orchestrator.batch_jobs import BatchFinisher, ChatCodec, is_expired, read_input
-from orchestrator.live import ProgressHook
-from orchestrator.pool import PoolConfig
-from orchestrator.run import RunOptions, RunReport, resume_run, run_pool
-from orchestrator.store import RunStore
+from orchestrator.service.batch_jobs import BatchFinisher, ChatCodec, is_expired, read_input
 from skills.embedding import Embedder
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,9 @@ from typing import Any
 
 import ray
 
-from batching.engines.base import Engine, GenRequest, GenResult
+from batching.engines.base import Engine
 from batching.engines.registry import build_engine
+from common.generation import GenRequest, GenResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from batching.engines.base import Engine, GenRequest, GenResult, SamplingParams
+from batching.engines.base import Engine
+from batching.journal.engine import Journal, JournalEngine
+from batching.journal.store import GenerationRow, RunStore, model_key, prompt_hash
 from common.errors import ConfigError
+from common.generation import GenRequest, GenResult, SamplingParams
+from common.logs import JsonLineFormatter, RunContextFilter, log_context
 from common.records import Instance
 from orchestrator.cli import app
-from orchestrator.journal import Journal, JournalEngine
 from orchestrator.pool import PoolConfig
-from orchestrator.run_log import JsonLineFormatter, RunContextFilter, log_context
-from orchestrator.store import GenerationRow, RunStore, model_key, prompt_hash
-from orchestrator.store_report import expert_stats
+from orchestrator.runs.stats import expert_stats
 
 
 @dataclass(frozen=True)

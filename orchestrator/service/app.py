@@ -9,12 +9,12 @@ Routes:
   extension field ``symoe``: keywords, skills, recruited experts, their answers, the aggregation used.
   Sampling fields (``temperature``, ``max_tokens``...) are accepted for compatibility but the pool's
   per-expert sampling applies.
-- Batch jobs in OpenAI's Batch format (:mod:`orchestrator.batch_routes`): ``POST /v1/files`` (JSONL,
+- Batch jobs in OpenAI's Batch format (:mod:`~.batch_routes`): ``POST /v1/files`` (JSONL,
   ``purpose=batch``), ``GET /v1/files[/{id}[/content]]``, ``DELETE /v1/files/{id}``, ``POST /v1/batches``,
   ``GET /v1/batches[/{id}]``, ``POST /v1/batches/{id}/cancel``. Files and records live under ``data_dir``,
-  owned by the API key that made them (:mod:`orchestrator.batch_files`); each batch is one durable run in
+  owned by the API key that made them (:mod:`~.batch_files`); each batch is one durable run in
   the run store (``store_path``, default ``data_dir/runs.sqlite``) run by the worker
-  (:mod:`orchestrator.batch_worker`), with live ``request_counts`` and expiry after ``completion_window``;
+  (:mod:`~.batch_worker`), with live ``request_counts`` and expiry after ``completion_window``;
   batches left unfinished by a crash resume at startup from their journaled generations.
 - ``GET /v1/models``; ``GET /health`` (the process is up); ``GET /ready`` (the pool config is valid and its
   models resolved; 503 otherwise); ``GET /metrics`` (Prometheus text: requests, latency histogram, expert
@@ -71,6 +71,7 @@ from batching.engines.openai_server import (
     error_response,
     install_error_handlers,
 )
+from batching.journal.store import RunStore
 from batching.microbatch import WindowBatcher
 from common.errors import (
     ConfigError,
@@ -83,13 +84,9 @@ from common.errors import (
 )
 from common.records import FinalAnswer, Instance
 from orchestrator.api import SymbolicMoE
-from orchestrator.batch_files import DEFAULT_DATA_DIR, BatchCatalog
-from orchestrator.batch_jobs import ChatCodec
-from orchestrator.batch_routes import batch_router
-from orchestrator.batch_worker import BatchWorker
 from orchestrator.datasets.questions import question_instance
 from orchestrator.pool import PoolConfig, resolve_local_models
-from orchestrator.service_auth import (
+from orchestrator.service.auth import (
     BodyLimitMiddleware,
     Caller,
     KeyChecker,
@@ -97,7 +94,10 @@ from orchestrator.service_auth import (
     ServiceError,
     bind_host,
 )
-from orchestrator.store import RunStore
+from orchestrator.service.batch_files import DEFAULT_DATA_DIR, BatchCatalog
+from orchestrator.service.batch_jobs import ChatCodec
+from orchestrator.service.batch_routes import batch_router
+from orchestrator.service.batch_worker import BatchWorker
 from skills.embedding import DEFAULT_MODEL_NAME as DEFAULT_EMBEDDER_NAME
 from skills.embedding import Embedder
 

@@ -7,8 +7,8 @@ A batch's life (OpenAI's statuses)::
          |              |------> expired                     (expire_batch, past expires_at)
          '--------------'------> cancelling -> cancelled     (cancel_batch, then the worker)
 
-Records and storage are in :mod:`orchestrator.batch_files`, the thread that runs batches through the run
-store in :mod:`orchestrator.batch_worker`, the HTTP routes in :mod:`orchestrator.batch_routes`.
+Records and storage are in :mod:`~.batch_files`, the thread that runs batches through the run
+store in :mod:`~.batch_worker`, the HTTP routes in :mod:`~.batch_routes`.
 
 Example::
 
@@ -29,7 +29,8 @@ from typing import Any
 
 from common.errors import SymbolicMoEError
 from common.records import FinalAnswer, Instance
-from orchestrator.batch_files import (
+from orchestrator.service.auth import ServiceError
+from orchestrator.service.batch_files import (
     ENDPOINT,
     OPEN,
     BatchCatalog,
@@ -43,7 +44,6 @@ from orchestrator.batch_files import (
     now_s,
     window_seconds,
 )
-from orchestrator.service_auth import ServiceError
 
 logger = logging.getLogger(__name__)
 

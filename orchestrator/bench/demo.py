@@ -1,6 +1,6 @@
 """``symoe demo``: the whole method, live, on any CPU, with experts the project trained itself.
 
-The skill zoo (:mod:`batching.zoo`): six tiny Llama experts, each good at one or two of seven skills.
+The skill zoo (:mod:`zoo`): six tiny Llama experts, each good at one or two of seven skills.
 The demo loads the committed weights (training any that are missing), profiles every expert on the
 zoo's validation split, and compares routing methods on its test split with real generation: every
 expert answers every question once, batched per model and loaded once, on the vLLM engine when vLLM is
@@ -21,8 +21,6 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-from batching.zoo import ZOO_SPECS, ZOO_WEIGHTS_DIR
-from batching.zoo.spec import has_weights
 from common.errors import ConfigError
 from common.records import AnswerFormat
 from orchestrator.aggregation.vote import Ballot, majority_vote
@@ -31,11 +29,13 @@ from orchestrator.bench.config import BenchConfig, load_bench_config
 from orchestrator.datasets.questions import question_instance
 from orchestrator.pool import load_pool_config
 from orchestrator.prompts import expert_prompt
+from zoo import ZOO_SPECS, ZOO_WEIGHTS_DIR
+from zoo.spec import has_weights
 
 logger = logging.getLogger(__name__)
 
 Engine = Literal["auto", "vllm", "transformers"]
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DEMO_CONFIG = CONFIGS / "bench" / "zoo_demo.yaml"
 """The demo's bench config; its pool (``zoo-cpu.yaml``) runs on transformers."""
 VLLM_POOL = CONFIGS / "pools" / "zoo-cpu-vllm.yaml"
@@ -78,9 +78,9 @@ def demo_config(
     return cfg
 
 
-def zoo_task_format():  # type: ignore[no-untyped-def]  # batching.zoo.train imports torch
+def zoo_task_format():  # type: ignore[no-untyped-def]  # zoo.train imports torch
     """The orchestrator's prompt, answer extraction, scoring and majority vote, for the zoo's rows."""
-    from batching.zoo.train import ZooTaskFormat
+    from zoo.train import ZooTaskFormat
 
     return ZooTaskFormat(
         render_prompt=lambda row: expert_prompt(question_instance(row, 0)),
@@ -106,7 +106,7 @@ def ensure_zoo(weights_dir: Path = ZOO_WEIGHTS_DIR, *, threads: int = 1) -> list
     """
     missing = missing_experts(weights_dir)
     if missing:
-        from batching.zoo.train import train_zoo
+        from zoo.train import train_zoo
 
         logger.warning("zoo: training %s (weights missing from %s)", ", ".join(missing), weights_dir)
         specs = [s for s in ZOO_SPECS if s.name in missing]

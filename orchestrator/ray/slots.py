@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from batching.engines.base import GenRequest, GenResult
+from common.generation import GenRequest, GenResult
 
 MEMORY_RESOURCE = "symoe_gpu_mem_gib"
 """Custom Ray resource: GiB of GPU memory a node offers (summed over its GPUs); workers ask for their

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batching.tiny_models import (
+from zoo.tiny import (
     CHAT_TEMPLATE,
     MAX_POSITION_EMBEDDINGS,
     TINY_POOL_NAMES,

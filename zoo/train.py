@@ -12,7 +12,7 @@ How a row becomes a prompt and how a reply is scored belong to the orchestrator 
 ``extract_answer``/``is_correct``); this lower layer takes them as a :class:`ZooTaskFormat` so it never
 imports the orchestrator. ``scripts/train_zoo.py`` wires them in.
 
-The tokenizer is trained by :func:`batching.tiny_models.train_chat_tokenizer`, like the tiny pool's
+The tokenizer is trained by :func:`zoo.tiny.train_chat_tokenizer`, like the tiny pool's
 (byte-level BPE, the same special tokens, chat template and saved config), with two changes: it is
 trained on zoo prompts, so a whole prompt is about 50 tokens, and every digit and capital letter is its
 own token, so arithmetic and letter-string skills see one symbol per character.
@@ -35,9 +35,8 @@ import torch
 from tokenizers import Regex, pre_tokenizers
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
-from batching.tiny_models import random_llama, save_tokenizer, train_chat_tokenizer
-from batching.zoo.spec import ZOO_WEIGHTS_DIR, ExpertSpec, has_weights
-from batching.zoo.tasks import (
+from zoo.spec import ZOO_WEIGHTS_DIR, ExpertSpec, has_weights
+from zoo.tasks import (
     SKILLS,
     SPLIT_SEEDS,
     ZOO_DATA_DIR,
@@ -48,6 +47,7 @@ from batching.zoo.tasks import (
     write_rows,
     zoo_splits,
 )
+from zoo.tiny import random_llama, save_tokenizer, train_chat_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -305,8 +305,8 @@ def evaluate_expert(
         (extracted, or None) and ``correct``.
     """
     from batching.config import TransformersExpertConfig
-    from batching.engines.base import GenRequest, SamplingParams
     from batching.engines.hf_engine import TransformersEngine
+    from common.generation import GenRequest, SamplingParams
 
     cfg = TransformersExpertConfig(name=name, model=str(model_dir), dtype="float32", batch_size=batch_size)
     sampling = SamplingParams(temperature=0.0, max_tokens=EVAL_MAX_TOKENS)

@@ -1,6 +1,6 @@
 """`symoe run` and `symoe profile`: the whole method live over a pool, with answers and a run report.
 
-Runs are durable: :func:`run_pool` journals every generation in a :class:`~orchestrator.store.RunStore`
+Runs are durable: :func:`run_pool` journals every generation in a :class:`~batching.journal.store.RunStore`
 and :func:`resume_run` continues an interrupted run without recomputing anything it finished.
 """
 
@@ -19,14 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.errors import ConfigError
 from common.records import FinalAnswer, Instance, RoutingDecision
 from orchestrator.answers import extract_answer, is_correct
-from orchestrator.journal import Journal
+from batching.journal.engine import Journal
 from orchestrator.live import LiveRun, ProgressHook, load_profiling
 from orchestrator.pool import PoolConfig, resolve_local_models
 from orchestrator.profiling import ProfilingRecord
-from orchestrator.run_log import log_context
-from orchestrator.slot_plan import ControllerConfig
-from orchestrator.store import RunStore
-from orchestrator.store_report import StageExpertStats, expert_stats
+from common.logs import log_context
+from orchestrator.ray.slots import ControllerConfig
+from batching.journal.store import RunStore
+from orchestrator.runs.stats import StageExpertStats, expert_stats
 from skills.embedding import Embedder
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class RunOptions:
         run_id: the run's id (new runs: generated when None).
         resume: continue ``run_id``: every generation already in the store is reused, none recomputed.
         cache: also reuse identical generations (same prompt hash) of other runs in the store.
-        backend: ``local`` (this process) or ``ray`` (worker actors; see :mod:`orchestrator.controller`).
+        backend: ``local`` (this process) or ``ray`` (worker actors; see :mod:`orchestrator.ray.controller`).
         ray: the Ray controller config (``backend="ray"`` only).
     """
 
@@ -195,7 +195,7 @@ def _run(
     backend = None
     if opts.backend == "ray":
         try:
-            from orchestrator.ray_backend import RayBackend
+            from orchestrator.ray.backend import RayBackend
         except ImportError as exc:
             raise ConfigError(f"backend 'ray' needs the `ray` package ({exc}); pip install ray") from exc
 

@@ -1,6 +1,6 @@
 """The driver's side of the Ray backend: connect, start the controller, proxy engines, consume stage streams.
 
-The driver talks only to the :class:`~orchestrator.controller.ExpertController` actor. Expert engines
+The driver talks only to the :class:`~orchestrator.ray.controller.ExpertController` actor. Expert engines
 appear to the live run as :class:`RemoteEngine` s (so the LLM annotator and the journal wrapper work
 unchanged), and a stage is a :class:`StageStream` of batches the driver journals as they arrive.
 
@@ -24,10 +24,11 @@ from typing import Any
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from batching.engines.base import Engine, EngineCounters, GenRequest, GenResult
+from batching.engines.base import Engine, EngineCounters
 from common.errors import EngineDeadError, SymbolicMoEError
-from orchestrator.controller import ExpertController
-from orchestrator.slot_plan import MEMORY_RESOURCE, ControllerConfig, StageSpec, StreamItem
+from common.generation import GenRequest, GenResult
+from orchestrator.ray.controller import ExpertController
+from orchestrator.ray.slots import MEMORY_RESOURCE, ControllerConfig, StageSpec, StreamItem
 
 logger = logging.getLogger(__name__)
 

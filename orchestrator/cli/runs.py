@@ -1,0 +1,52 @@
+"""`symoe runs list|show`: the runs journaled in the run store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from batching.journal.store import DEFAULT_STORE_PATH
+from common.errors import SymbolicMoEError
+from orchestrator.cli.main import app, console, fail, wide_console
+
+runs_app = typer.Typer(help="Inspect the runs journaled in the run store.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(
+    store: Annotated[
+        Path, typer.Option("--store", envvar="SYMOE_STORE", help="Run store")
+    ] = DEFAULT_STORE_PATH,
+    limit: Annotated[int, typer.Option(help="Newest N runs")] = 20,
+) -> None:
+    """List the newest runs: id, status, pool, backend, generations computed and reused."""
+    from batching.journal.store import RunStore
+    from orchestrator.runs.stats import runs_table
+
+    wide_console().print(runs_table(RunStore(store).list_runs(limit)))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (see `symoe runs list`)")],
+    store: Annotated[
+        Path, typer.Option("--store", envvar="SYMOE_STORE", help="Run store")
+    ] = DEFAULT_STORE_PATH,
+) -> None:
+    """Per stage and expert: calls, computed/reused, failures, load and generation time, tokens/s."""
+    from batching.journal.store import RunStore
+    from orchestrator.runs.stats import run_table
+
+    try:
+        db = RunStore(store)
+        record = db.get_run(run_id)
+    except SymbolicMoEError as exc:
+        fail(exc)
+    wide_console().print(run_table(db, record))
+    if record.error:
+        console.print(f"[red]failed:[/] {record.error}")
+    for e in (x for x in db.events(run_id) if x["kind"] == "failure"):
+        console.print(f"worker failure: stage {e['stage']}, expert {e['expert']}: {e['detail']}")
