@@ -8,6 +8,8 @@ One SQLite file (WAL mode) holds three tables:
   instance id, output, token counts, seconds. The key is why the same prompt is never generated twice
   within a run: every caller looks its prompts up before generating them.
 - ``events``: model loads (seconds) and worker failures, per stage and expert.
+- ``steps``: agent pipeline steps (``agents/``), primary key ``(run_id, step_key)``: status and a JSON
+  payload, so a job killed mid-way resumes at the failed step and never redoes a finished one.
 
 Writes are transactional: each engine batch is journaled in one ``BEGIN IMMEDIATE … COMMIT``, so a
 crash (even SIGKILL) leaves the batch either wholly present or absent, never half-written. WAL with
@@ -66,6 +68,10 @@ CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL, ts REAL NOT NULL, stage TEXT NOT NULL, expert TEXT NOT NULL, kind TEXT NOT NULL,
     seconds REAL NOT NULL, detail TEXT);
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL, step_key TEXT NOT NULL, status TEXT NOT NULL, payload_json TEXT NOT NULL,
+    writes INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (run_id, step_key));
 """
 _RESULT_COLUMNS = "text, prompt_tokens, generated_tokens, finish_reason, missing, error, extracted"
 
@@ -328,9 +334,56 @@ class RunStore:
             dict(zip(("ts", "stage", "expert", "kind", "seconds", "detail"), r, strict=True)) for r in rows
         ]
 
+    # -- agent steps ---------------------------------------------------------------------------
+    def record_steps(self, run_id: str, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Journal ``(step_key, status, payload)`` rows in one transaction (a rewrite bumps ``writes``)."""
+        now = time.time()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO steps VALUES (?,?,?,?,1,?,?) ON CONFLICT (run_id, step_key) DO UPDATE SET "
+                "status=excluded.status, payload_json=excluded.payload_json, writes=writes+1, "
+                "updated_at=excluded.updated_at",
+                [(run_id, key, status, json.dumps(payload), now, now) for key, status, payload in rows],
+            )
+
+    def record_step(self, run_id: str, step_key: str, status: str, payload: dict[str, Any]) -> None:
+        """Journal one agent step (``status`` e.g. ``done`` or ``failed``)."""
+        self.record_steps(run_id, [(step_key, status, payload)])
+
+    def lookup_step(self, run_id: str, step_key: str) -> StepRecord | None:
+        """The journaled step ``step_key`` of ``run_id``, or None."""
+        rows = self._query(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND step_key = ?",
+                           (run_id, step_key))  # fmt: skip
+        return _step(rows[0]) if rows else None
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        """Every journaled step of a run, in the order they were first written."""
+        rows = self._query(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY created_at, rowid",
+                           (run_id,))  # fmt: skip
+        return [_step(r) for r in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_STEP_COLUMNS = "step_key, status, payload_json, writes, created_at, updated_at"
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One row of ``steps``: an agent step, its status, its payload and how often it was written."""
+
+    step_key: str
+    status: str
+    payload: dict[str, Any]
+    writes: int
+    created_at: float
+    updated_at: float
+
+
+def _step(row: Sequence[Any]) -> StepRecord:
+    return StepRecord(row[0], row[1], json.loads(row[2]), int(row[3]), float(row[4]), float(row[5]))
 
 
 def _result(row: Sequence[Any]) -> GenResult:
