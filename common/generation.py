@@ -41,7 +41,9 @@ class GenRequest:
     """One prompt for one model.
 
     ``messages`` (chat turns as ``(role, content)``) takes precedence over ``prompt`` for chat engines.
-    ``instance_id`` lets the replay engine find a recorded output.
+    ``instance_id`` lets the replay engine find a recorded output. ``json_schema`` (a JSON Schema, as
+    JSON text) asks for output constrained to it: vLLM and ``openai_http`` engines pass it on, the others
+    ignore it, so callers still validate what comes back.
     """
 
     request_id: str
@@ -49,6 +51,7 @@ class GenRequest:
     messages: tuple[tuple[str, str], ...] = ()
     sampling: SamplingParams = SamplingParams()
     instance_id: str | None = None
+    json_schema: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

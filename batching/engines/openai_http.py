@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import math
 import os
@@ -300,6 +301,9 @@ class OpenAIHTTPEngine(Engine):
             body["seed"] = s.seed
         if s.stop:
             body["stop"] = list(s.stop)
+        if req.json_schema is not None:
+            schema = {"name": "output", "schema": json.loads(req.json_schema)}
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
         return self._base_url + path, body
 
     async def _one(self, req: GenRequest, semaphore: asyncio.Semaphore, state: _BatchState) -> GenResult:

@@ -515,7 +515,7 @@ class VLLMEngine(Engine):
                 continue
             try:
                 with self._map_errors("sampling params", req.request_id):
-                    param = self._sampling_params(req.sampling, len(ids))
+                    param = self._sampling_params(req.sampling, len(ids), req.json_schema)
             except GenerationError as exc:  # vLLM rejects what our SamplingParams allowed
                 results[index] = GenResult(req.request_id, text=None, prompt_tokens=len(ids), error=str(exc))
                 continue
@@ -575,11 +575,19 @@ class VLLMEngine(Engine):
         tok = self._tokenizer
         return prompt_token_ids(tok, req, self.config, kind=self.kind, map_errors=self._map_errors)
 
-    def _sampling_params(self, sampling: SamplingParams, prompt_len: int) -> Any:
+    def _sampling_params(
+        self, sampling: SamplingParams, prompt_len: int, json_schema: str | None = None
+    ) -> Any:
         import vllm
 
         greedy = sampling.temperature == 0
+        structured: dict[str, Any] = {}
+        if json_schema is not None:  # decoding constrained to the schema (vLLM structured outputs)
+            from vllm.sampling_params import StructuredOutputsParams
+
+            structured["structured_outputs"] = StructuredOutputsParams(json=json_schema)
         return vllm.SamplingParams(
+            **structured,
             temperature=sampling.temperature,
             top_p=1.0 if greedy else sampling.top_p,
             top_k=0,

@@ -97,6 +97,8 @@ def prompt_hash(model: str, request: GenRequest, *, keyed_by_instance: bool = Fa
         "sampling": asdict(request.sampling),
         "instance": request.instance_id if keyed_by_instance else None,
     }
+    if request.json_schema is not None:  # only then, so hashes of unconstrained requests never change
+        canonical["json_schema"] = request.json_schema
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
