@@ -1,0 +1,225 @@
+"""The last stages of a job: the supervised mix, then the files a person gets and the learned profiles.
+
+Writes ``mix.wav`` (24-bit), ``stems/<event>.wav`` (each event as it sounds in the mix; they add up to the
+mix), ``timeline.json``, ``report.json``, ``mix.png``, ``profiles.json`` and, for a video, ``mix.mp4``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agents.audio.levels import clipped_samples, integrated_lufs, true_peak_dbtp
+from agents.audio.mixer import MixResult
+from agents.audio.mixing import MixVerdict, supervise_mix
+from agents.audio.plot import plot_mix
+from agents.audio.report import AudioReport, Decision, EventReport, MixReport
+from agents.audio.source import AudioJobSpec
+from agents.audio.timeline import Timeline
+from agents.audio.video import VideoInfo, mux
+from agents.audio.wavio import write_wav
+from agents.blackboard import Blackboard
+from agents.supervisor import Outcome
+
+if TYPE_CHECKING:
+    from agents.audio.team import AudioJobResult, AudioTeam
+
+logger = logging.getLogger(__name__)
+
+DUCK_MEASURE_GAP_S = 0.75
+"""Music 'outside speech' is measured at least this far from any line (past the release) and the fades."""
+
+
+def deliver(
+    team: AudioTeam,
+    board: Blackboard,
+    spec: AudioJobSpec,
+    timeline: Timeline,
+    outcomes: dict[str, Outcome],
+    video: VideoInfo | None,
+    seconds: dict[str, float],
+    start: float,
+) -> AudioJobResult:
+    from agents.audio.team import AudioJobResult
+
+    cfg = team.config
+    clips = team.load_clips(outcomes)
+    mixed = timeline.model_copy(update={"events": tuple(e for e in timeline.events if e.id in clips)})
+    progress = team.on_progress or (lambda stage, done, total: None)
+    t0 = time.perf_counter()
+    progress("mix", 0, 1)
+    verdict, result = supervise_mix(board, mixed, clips, cfg)
+    seconds["mix"] = round(time.perf_counter() - t0, 3)
+    progress("mix", 1, 1)
+    progress("deliver", 0, 1)
+    t0 = time.perf_counter()
+    out = Path(spec.out_dir)
+    files = _write_files(out, mixed, result, cfg.delivery.sample_rate, video)
+    report = _report(team, board, mixed, outcomes, verdict, result, files, seconds, start)
+    seconds["deliver"] = round(time.perf_counter() - t0, 3)
+    progress("deliver", 1, 1)
+    report = report.model_copy(
+        update={"stage_seconds": dict(seconds), "wall_s": round(time.perf_counter() - start, 3)}
+    )
+    report = report.model_copy(update={"real_time_factor": round(report.wall_s / mixed.duration_s, 3)})
+    (out / "report.json").write_text(report.model_dump_json(indent=1, by_alias=True) + "\n")
+    _learn(team, timeline, outcomes, out)
+    team.store.finish_run(
+        board.run_id,
+        "done" if report.passed else "done_with_failures",
+        report={
+            "total_seconds": report.wall_s,
+            "generations_computed": board.computed,
+            "generations_reused": board.reused,
+            "integrated_lufs": report.mix.integrated_lufs,
+            "true_peak_dbtp": report.mix.true_peak_dbtp,
+            "passed": report.passed,
+        },
+    )
+    return AudioJobResult(board.run_id, out, report)
+
+
+def _write_files(
+    out: Path, timeline: Timeline, result: MixResult, sr: int, video: VideoInfo | None
+) -> dict[str, str]:
+    files = {
+        "mix": str(out / "mix.wav"),
+        "timeline": str(out / "timeline.json"),
+        "report": str(out / "report.json"),
+        "figure": str(out / "mix.png"),
+        "stems": str(out / "stems"),
+        "profiles": str(out / "profiles.json"),
+    }
+    write_wav(out / "mix.wav", result.mix, sr, subtype="PCM_24")
+    for k, stem in result.stems.items():
+        write_wav(out / "stems" / f"{k}.wav", stem, sr)
+    (out / "timeline.json").write_text(timeline.model_dump_json(indent=1) + "\n")
+    plot_mix(result.mix, sr, timeline, out / "mix.png")
+    if video is not None:
+        files["video"] = str(mux(video.path, out / "mix.wav", out / "mix.mp4"))
+    return files
+
+
+def music_duck_db(timeline: Timeline, result: MixResult, sr: int, fade_s: float) -> float | None:
+    """Music level outside speech minus during speech (dB), measured on the music stems of the mix."""
+    music = sum((result.stems[e.id] for e in timeline.events if e.kind == "music"), np.zeros(result.mix.size))
+    t = np.arange(result.mix.size) / sr
+    during = np.zeros(t.size, dtype=bool)
+    near = np.zeros(t.size, dtype=bool)
+    for e in timeline.events:
+        if e.kind == "speech":
+            during |= (t >= e.start_s) & (t < e.end_s)
+            near |= (t >= e.start_s - DUCK_MEASURE_GAP_S) & (t < e.end_s + DUCK_MEASURE_GAP_S)
+    outside = ~near & (t > fade_s) & (t < timeline.duration_s - fade_s)
+    if not during.any() or not outside.any() or not music.any():
+        return None
+    rms = [float(np.sqrt(np.mean(music[m] ** 2))) for m in (outside, during)]
+    return round(20 * np.log10(max(rms[0], 1e-12) / max(rms[1], 1e-12)), 2)
+
+
+def _event_report(e, o: Outcome, verdict: MixVerdict) -> EventReport:  # type: ignore[no-untyped-def]
+    onset = verdict.onsets_s.get(e.id)
+    decisions = tuple(
+        Decision(
+            attempt=v.attempt,
+            generator=v.expert,
+            passed=v.passed,
+            failed_checks=tuple(c.name for c in v.failed_checks()),
+            instruction=v.instruction,
+        )
+        for v in o.history
+    )
+    critic = next((c.detail for c in o.verdict.checks if c.name.startswith("critic")), None)
+    return EventReport(
+        id=e.id,
+        kind=e.kind,
+        label=(e.text or e.description)[:80],
+        planned_start_s=e.start_s,
+        planned_duration_s=e.duration_s,
+        measured_onset_s=None if onset is None else round(onset, 4),
+        onset_error_ms=None if onset is None else round((onset - e.start_s) * 1000, 2),
+        duration_s=o.output.duration_s,
+        generator=o.output.generator,
+        generator_detail=o.output.detail,
+        attempts=o.attempts,
+        checks=(*o.verdict.checks, *verdict.event_checks.get(e.id, ())),
+        decisions=decisions,
+        critic=critic,
+    )
+
+
+def _report(
+    team: AudioTeam,
+    board: Blackboard,
+    timeline: Timeline,
+    outcomes: dict[str, Outcome],
+    verdict: MixVerdict,
+    result: MixResult,
+    files: dict[str, str],
+    seconds: dict[str, float],
+    start: float,
+) -> AudioReport:
+    cfg = team.config
+    sr = cfg.delivery.sample_rate
+    mix = MixReport(
+        integrated_lufs=integrated_lufs(result.mix, sr),
+        target_lufs=cfg.delivery.target_lufs,
+        true_peak_dbtp=round(true_peak_dbtp(result.mix), 3),
+        true_peak_ceiling_dbtp=cfg.delivery.true_peak_dbtp,
+        clipped_samples=clipped_samples(result.mix),
+        duration_s=timeline.duration_s,
+        sample_rate=sr,
+        master_gain_db=result.master_gain_db,
+        limiter_max_reduction_db=result.limiter_max_reduction_db,
+        music_duck_db=music_duck_db(timeline, result, sr, cfg.mix.bed_fade_s),
+        attempts=verdict.attempt,
+        checks=verdict.checks,
+    )
+    events = tuple(_event_report(e, outcomes[e.id], verdict) for e in timeline.events)
+    dropped = [k for k, o in outcomes.items() if o.output.error is not None]
+    notes = (
+        *timeline.notes,
+        *(f"{k}: every generator failed ({outcomes[k].output.error}); left out of the mix" for k in dropped),
+    )
+    gens = {
+        g.name: {
+            "loads": g.counters.loads,
+            "load_s": round(g.counters.load_s, 3),
+            "items": g.counters.items,
+            "generation_s": round(g.counters.generation_s, 3),
+        }
+        for g in team.generators.values()
+    }
+    return AudioReport(
+        run_id=board.run_id,
+        title=timeline.title,
+        planner=timeline.planner,
+        critic=cfg.critic.expert or "none (model-free checks only)",
+        plan_notes=notes,
+        mix=mix,
+        events=events,
+        generators=gens,
+        stage_seconds=dict(seconds),
+        wall_s=0.0,
+        real_time_factor=0.0,
+        steps_computed=board.computed,
+        steps_reused=board.reused,
+        passed=verdict.passed and not dropped and all(o.verdict.passed for o in outcomes.values()),
+        files=files,
+    )
+
+
+def _learn(team: AudioTeam, timeline: Timeline, outcomes: dict[str, Outcome], out: Path) -> None:
+    """Every verdict updates the profile of the generator it judged, for the event's kind."""
+    for k, o in outcomes.items():
+        kind = timeline.event(k).kind
+        for v in o.history:
+            team.profiles.observe(v.expert, kind, passed=v.passed)
+    team.profiles.save(out / "profiles.json")
+    if team.update_profiles and team.config.profiles:
+        team.profiles.save(team.config.profiles)
+        logger.info("profiles updated in %s", team.config.profiles)

@@ -1,0 +1,154 @@
+"""GPU generators: transformers ``text-to-speech``/``text-to-audio`` pipelines (Bark, MusicGen) and diffusers
+AudioLDM2 / Stable Audio Open. Heavy imports happen in ``_load``; the models must be in the local
+Hugging Face cache (nothing is downloaded at run time: ``local_files_only``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from agents.audio.generators.base import AudioGenerator, AudioTask, GeneratorConfig, RenderedAudio
+from agents.audio.timeline import AudioEvent
+
+logger = logging.getLogger(__name__)
+
+
+class _HFConfig(GeneratorConfig):
+    model: str = Field(description="Hugging Face model id or local folder.")
+    device: str = "cuda"
+    dtype: Literal["float32", "float16", "bfloat16"] = "float16"
+    local_files_only: bool = True
+    voices: dict[str, str] = Field(default_factory=dict, description="Voice label -> voice preset (Bark).")
+
+
+class TransformersAudioConfig(_HFConfig):
+    generator: Literal["transformers_audio"] = "transformers_audio"
+    task: Literal["text-to-speech", "text-to-audio"] = "text-to-audio"
+    tokens_per_s: float = Field(default=51.2, gt=0, description="MusicGen: audio tokens per second.")
+
+
+class TransformersAudioGenerator(AudioGenerator):
+    """A transformers pipeline: speech (Bark, with voice presets) or music/sound (MusicGen)."""
+
+    config_cls = TransformersAudioConfig
+    config: TransformersAudioConfig
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._pipe: Any = None
+
+    def accepts(self, event: AudioEvent) -> bool:
+        if event.kind == "speech" and self.config.voices:
+            return event.kind in self.config.priors and (event.voice or "male") in self.config.voices
+        return event.kind in self.config.priors
+
+    def _load(self) -> None:
+        import torch
+        from transformers import pipeline
+
+        self._pipe = pipeline(
+            self.config.task,
+            model=self.config.model,
+            device=self.config.device,
+            torch_dtype=getattr(torch, self.config.dtype),
+            model_kwargs={"local_files_only": self.config.local_files_only},
+        )
+
+    def _unload(self) -> None:
+        self._pipe = None
+        _free_cuda()
+
+    def _generate(self, batch: Sequence[AudioTask]) -> list[RenderedAudio]:
+        out = []
+        for task in batch:
+            e = task.event
+            kwargs: dict[str, Any] = {}
+            if e.kind == "speech":
+                text = e.text
+                if self.config.voices:
+                    kwargs["forward_params"] = {"voice_preset": self.config.voices[e.voice or "male"]}
+            else:
+                text = e.description
+                kwargs["forward_params"] = {
+                    "max_new_tokens": int(e.duration_s * self.config.tokens_per_s) + 8
+                }
+            res = self._pipe(text, **kwargs)
+            audio = np.asarray(res["audio"], dtype=np.float64).reshape(-1)
+            out.append(RenderedAudio(audio, int(res["sampling_rate"]), detail=self.config.model))
+        return out
+
+
+class DiffusersAudioConfig(_HFConfig):
+    generator: Literal["diffusers_audio"] = "diffusers_audio"
+    pipeline: Literal["audioldm2", "stable_audio"] = "audioldm2"
+    steps: int = Field(default=50, ge=1)
+    negative_prompt: str = "low quality, distorted"
+
+
+class DiffusersAudioGenerator(AudioGenerator):
+    """diffusers AudioLDM2 or Stable Audio Open: sound effects, ambience and music from a description."""
+
+    config_cls = DiffusersAudioConfig
+    config: DiffusersAudioConfig
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._pipe: Any = None
+
+    def _load(self) -> None:
+        import diffusers
+        import torch
+
+        cls = (
+            diffusers.AudioLDM2Pipeline
+            if self.config.pipeline == "audioldm2"
+            else diffusers.StableAudioPipeline
+        )
+        self._pipe = cls.from_pretrained(
+            self.config.model,
+            torch_dtype=getattr(torch, self.config.dtype),
+            local_files_only=self.config.local_files_only,
+        ).to(self.config.device)
+
+    def _unload(self) -> None:
+        self._pipe = None
+        _free_cuda()
+
+    def _generate(self, batch: Sequence[AudioTask]) -> list[RenderedAudio]:
+        import torch
+
+        out = []
+        for task in batch:
+            e = task.event
+            gen = torch.Generator(device=self.config.device).manual_seed(task.seed + task.attempt)
+            common = {
+                "num_inference_steps": self.config.steps,
+                "negative_prompt": self.config.negative_prompt,
+                "generator": gen,
+            }
+            if self.config.pipeline == "audioldm2":
+                res = self._pipe(e.description, audio_length_in_s=e.duration_s, **common)
+                audio, sr = np.asarray(res.audios[0], dtype=np.float64), 16000
+            else:
+                res = self._pipe(e.description, audio_end_in_s=e.duration_s, **common)
+                audio = res.audios[0].float().cpu().numpy().mean(axis=0).astype(np.float64)
+                sr = int(self._pipe.vae.sampling_rate)
+            out.append(
+                RenderedAudio(audio.reshape(-1), sr, detail=f"{self.config.pipeline} {self.config.model}")
+            )
+        return out
+
+
+def _free_cuda() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
