@@ -27,6 +27,10 @@ from agents.audio.timeline import DEFAULT_TARGET_LUFS, AudioEvent
 from agents.audio.wavio import file_sha256, read_wav, resample, write_wav
 from common.errors import DataError
 
+MAX_CREST_DB = {"speech": 12.0, "sfx": 14.0}
+"""Peak over loudness a foreground clip may keep (dB): a clip limiter takes its sharpest peaks down, as a
+dialogue mixer would, so the master limiter does not have to flatten the whole mix to meet its ceiling."""
+
 TRIM_FLOOR_DB = -45.0
 """Speech frames quieter than this (dBFS, relative to a 0 dB peak) at either end are trimmed."""
 
@@ -78,6 +82,10 @@ def finish_clip(
     lufs = integrated_lufs(x, sample_rate)
     gain_db = (target - lufs + extra_gain_db) if lufs is not None else 0.0
     x = x * db_to_gain(gain_db)
+    crest = MAX_CREST_DB.get(event.kind)
+    if crest is not None and lufs is not None:
+        x, makeup_db = _limit_crest(x, sample_rate, target + extra_gain_db, crest)
+        gain_db += makeup_db
     sha = write_wav(path, x, sample_rate)
     return ClipRecord(
         **base,
@@ -135,3 +143,20 @@ def _fit(x: np.ndarray, event: AudioEvent, sample_rate: int, bed_fade_s: float) 
     if x.size > n and fade_out:
         y[-fade_out:] *= np.linspace(1.0, 0.0, min(fade_out, y.size))
     return y
+
+
+def _limit_crest(
+    x: np.ndarray, sample_rate: int, target_lufs: float, crest_db: float
+) -> tuple[np.ndarray, float]:
+    """Limit peaks to ``target_lufs + crest_db`` dBFS, then make up the loudness lost (twice, to settle)."""
+    from agents.audio.mixer import limiter_gain
+
+    makeup_db = 0.0
+    for _ in range(2):
+        x = x * limiter_gain(x, target_lufs + crest_db, sample_rate)
+        lufs = integrated_lufs(x, sample_rate)
+        if lufs is None:
+            break
+        x = x * db_to_gain(target_lufs - lufs)
+        makeup_db += target_lufs - lufs
+    return x, makeup_db

@@ -65,6 +65,13 @@ class CriticConfig(BaseModel):
 
     expert: str | None = Field(default=None, description="Pool expert that critiques; None = no critic.")
     max_attempts: int = Field(default=2, ge=1)
+    clap_model: str | None = Field(
+        default=None, description="CLAP checkpoint scoring sfx/ambience/music (GPU)."
+    )
+    clap_device: str = "cuda"
+    clap_min_score: float = Field(
+        default=0.1, ge=-1, le=1, description="Least text-audio similarity accepted."
+    )
 
 
 class AudioJobConfig(BaseModel):

@@ -98,7 +98,7 @@ def _write_files(
     for k, stem in result.stems.items():
         write_wav(out / "stems" / f"{k}.wav", stem, sr)
     (out / "timeline.json").write_text(timeline.model_dump_json(indent=1) + "\n")
-    plot_mix(result.mix, sr, timeline, out / "mix.png")
+    plot_mix(result.mix, sr, timeline, out / "mix.png", duck_db=result.duck_curve_db)
     if video is not None:
         files["video"] = str(mux(video.path, out / "mix.wav", out / "mix.mp4"))
     return files

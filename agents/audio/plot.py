@@ -21,9 +21,9 @@ def _label(e: object) -> str:
 
 
 def plot_mix(
-    mix: np.ndarray, sample_rate: int, timeline: Timeline, path: str | Path, title: str = ""
+    mix: np.ndarray, sample_rate: int, timeline: Timeline, path: str | Path, duck_db: np.ndarray | None = None
 ) -> Path:
-    """Write the figure; returns its path."""
+    """Write the figure (with the music's ducking gain over the waveform, when given); returns its path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,7 +50,7 @@ def plot_mix(
             lanes.text(e.start_s + 0.05, y, f"{e.id} {_label(e)}", va="center", fontsize=7, clip_on=True)
     lanes.set_yticks(range(len(LANES)), LANES)
     lanes.set_ylim(len(LANES) - 0.4, -0.6)
-    lanes.set_title(title or timeline.title)
+    lanes.set_title(timeline.title)
     t = np.arange(mix.size) / sample_rate
     wave.plot(t, mix, lw=0.3, color="black")
     for e in timeline.events:
@@ -60,6 +60,11 @@ def plot_mix(
             wave.axvline(e.start_s, color=KIND_COLOURS["sfx"], lw=0.8, ls="--")
     wave.set_ylim(-1, 1)
     wave.set_ylabel("mix (full scale)")
+    if duck_db is not None:
+        gain = wave.twinx()
+        gain.plot((np.arange(duck_db.size) + 0.5) * 0.01, duck_db, color=KIND_COLOURS["music"], lw=1.2)
+        gain.set_ylim(-20, 2)
+        gain.set_ylabel("music ducking (dB)", color=KIND_COLOURS["music"])
     with np.errstate(divide="ignore"):  # digital silence is -inf dB
         spec.specgram(mix, NFFT=2048, Fs=sample_rate, noverlap=1536, cmap="magma", vmin=-130)
     spec.set_ylim(0, 8000)

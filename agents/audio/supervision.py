@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from agents.audio.checks import event_verdict
-from agents.audio.clips import ClipRecord
+from agents.audio.clips import ClipRecord, load_clip
 from agents.audio.roles import CRITIC_PROMPT, CriticVerdict, critic_prompt
 from agents.audio.timeline import Timeline
 from agents.llm_role import LLMRole
@@ -30,9 +30,28 @@ class EventSupervisor:
     def check(self, attempt: Attempt, clip: ClipRecord) -> Verdict:
         event = self.timeline.event(attempt.task_id)
         verdict = event_verdict(event, clip, attempt.number, self.team.config.checks)
+        if verdict.passed and self.team.config.critic.clap_model and event.kind != "speech":
+            verdict = self._clap(verdict, clip)
         if not verdict.passed or self.critic_name is None:
             return verdict
         return self._critique(verdict, clip)
+
+    def _clap(self, verdict: Verdict, clip: ClipRecord) -> Verdict:
+        """CLAP's text-audio similarity as one more check (after the free ones passed)."""
+        cfg = self.team.config.critic
+        event = self.timeline.event(verdict.task_id)
+        sr = self.team.config.delivery.sample_rate
+        [score] = self.team.clap().score([event.description], [load_clip(clip, sr)], sr)
+        check = CheckResult.compare("clap_similarity", score, cfg.clap_min_score, ">=")
+        if check.passed:
+            return verdict.model_copy(update={"checks": (*verdict.checks, check)})
+        return verdict.model_copy(
+            update={
+                "checks": (*verdict.checks, check),
+                "passed": False,
+                "instruction": Instruction(action="next_generator", reason=f"CLAP similarity {score:.2f}"),
+            }
+        )
 
     def _critique(self, verdict: Verdict, clip: ClipRecord) -> Verdict:
         """Ask the LLM critic; only a valid ``approve: false`` fails the attempt."""

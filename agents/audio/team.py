@@ -201,6 +201,15 @@ class AudioTeam:
             return plan_brief(brief, duration_s=duration_s)
         return llm_plan(self.engine(name), brief, expert=name, duration_s=duration_s)
 
+    def clap(self):  # type: ignore[no-untyped-def]
+        """The (lazily built) CLAP critic of ``config.critic.clap_model``."""
+        if "clap" not in self._engines:
+            from agents.audio.clap import ClapCritic
+
+            cfg = self.config.critic
+            self._engines["clap"] = ClapCritic(cfg.clap_model or "", cfg.clap_device)
+        return self._engines["clap"]
+
     def engine(self, expert: str):  # type: ignore[no-untyped-def]
         """The (lazily built) engine of a pool expert, shared by the roles."""
         if expert not in self._engines:
