@@ -131,3 +131,38 @@ def test_vllm_constrains_decoding_to_the_schema(tiny_pool: dict[str, Path]) -> N
     assert constrained.error is None and constrained.text is not None
     assert constrained.text.lstrip().startswith("{")  # the grammar allows nothing else first
     assert not (free.text or "").lstrip().startswith("{")  # the same model unconstrained writes gibberish
+
+
+@pytest.mark.slow
+def test_llm_critic_runs_only_after_the_free_checks_pass(tiny_pool: dict[str, Path], tmp_path: Path) -> None:
+    from conftest import light_config, need
+
+    from agents.audio import AudioTeam
+    from agents.audio.config import CriticConfig
+    from batching.journal.store import RunStore
+
+    need("flite", "espeak-ng")
+    tiny = TransformersExpertConfig(
+        name="tiny", model=str(tiny_pool["tiny-llama-xs"]), sampling={"temperature": 0.0, "max_tokens": 16}
+    )
+    cfg = light_config(critic=CriticConfig(expert="tiny", max_attempts=2))
+    team = AudioTeam(cfg, store=tmp_path / "r.sqlite", llm_experts=[tiny])
+    result = team.render(
+        "music: none\nNARRATOR: A short line, spoken much too slowly.\n[sfx] bell", tmp_path / "o"
+    )
+    team.close()
+    assert result.report.critic == "tiny"
+    verdicts = [
+        s.payload
+        for s in RunStore(tmp_path / "r.sqlite").steps(result.run_id)
+        if s.step_key.endswith("/verdict") and s.step_key.startswith("generate/")
+    ]
+    for v in verdicts:
+        names = [c["name"] for c in v["checks"]]
+        free_ok = all(c["pass"] for c in v["checks"] if not c["name"].startswith("critic"))
+        assert (
+            "critic_valid_json" in names
+        ) == free_ok  # the critic spoke exactly when the free checks passed
+        if free_ok:  # the random-weight critic never writes valid JSON: noted, and it does not block
+            note = next(c for c in v["checks"] if c["name"] == "critic_valid_json")
+            assert note["pass"] and "critic unavailable" in note["detail"] and v["passed"]
