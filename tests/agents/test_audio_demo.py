@@ -9,7 +9,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile
-from conftest import EXAMPLE_BRIEF, need, need_piper
+from audio_helpers import EXAMPLE_BRIEF, need, need_piper
 from scipy.signal import resample_poly
 from typer.testing import CliRunner
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import yaml
-from conftest import light_config, need
+from audio_helpers import light_config, need
 from typer.testing import CliRunner
 
 from orchestrator.cli import app

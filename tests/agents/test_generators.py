@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import need, need_piper
+from audio_helpers import need, need_piper
 
 from agents.audio.generators import AudioTask, build_generators, generator_registry
 from agents.audio.generators.base import GeneratorSpec

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from audio_helpers import REPO
 
 from agents.audio import load_audio_config
 from agents.audio.generators import AudioTask, build_generators

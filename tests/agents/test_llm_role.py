@@ -135,7 +135,7 @@ def test_vllm_constrains_decoding_to_the_schema(tiny_pool: dict[str, Path]) -> N
 
 @pytest.mark.slow
 def test_llm_critic_runs_only_after_the_free_checks_pass(tiny_pool: dict[str, Path], tmp_path: Path) -> None:
-    from conftest import light_config, need
+    from audio_helpers import light_config, need
 
     from agents.audio import AudioTeam
     from agents.audio.config import CriticConfig

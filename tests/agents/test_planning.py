@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_BRIEF
+from audio_helpers import EXAMPLE_BRIEF
 
 from agents.audio import AudioEvent, Timeline, plan_brief, review_plan
 from agents.audio.source import read_source

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from conftest import light_config
+from audio_helpers import light_config
 
 from agents.audio import AudioTeam, generator_registry
 from agents.audio.generators.base import AudioTask, GeneratorSpec, RenderedAudio

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import light_config, need
+from audio_helpers import light_config, need
 
 from agents.audio import AudioTeam, plan_brief
 from agents.audio.video import plan_for_video, probe_video

@@ -1,4 +1,4 @@
-"""Fixtures of the agents tests: system binaries (skip with the reason when missing), small audio configs."""
+"""Helpers of the agents tests: system binaries (skip with the reason when missing), small audio configs."""
 
 from __future__ import annotations
 
@@ -38,8 +38,3 @@ def light_config(**update: object) -> AudioJobConfig:
     )
     base = AudioJobConfig(name="audio-test", generators=gens)
     return base.model_copy(update=update) if update else base
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "runs.sqlite"

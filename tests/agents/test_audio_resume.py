@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import yaml
-from conftest import light_config, need
+from audio_helpers import light_config, need
 from typer.testing import CliRunner
 
 from batching.journal.store import RunStore
