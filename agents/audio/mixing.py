@@ -120,7 +120,9 @@ def judge_mix(
     instruction = (
         Instruction(action="accept", reason="mix checks passed")
         if passed
-        else Instruction(action="change_gain", reason="; ".join(reasons))
+        else Instruction(
+            action="trim" if all("onset" in r for r in reasons) else "change_gain", reason="; ".join(reasons)
+        )
     )
     return MixVerdict(
         attempt=attempt,
