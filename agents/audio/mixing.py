@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from agents.audio.checks import BED_REFERENCE_S, ONSET_REFERENCE_S, measure_onset_s, mix_checks, speech_snr_db
 from agents.audio.config import AudioJobConfig
 from agents.audio.mixer import MixResult, render_mix
-from agents.audio.timeline import Timeline
+from agents.audio.timeline import AudioEvent, Timeline
 from agents.blackboard import Blackboard
 from agents.messages import CheckResult, Instruction
 
@@ -88,24 +88,14 @@ def judge_mix(
     next_gain, next_shift, next_margin = dict(gain_db), dict(shift_s), margin_db
     reasons: list[str] = []
     for e in timeline.events:
-        bed = e.kind in ("music", "ambience")
-        onset = measure_onset_s(
-            result.mix,
-            clips[e.id],
-            e.start_s + shift_s.get(e.id, 0.0),
-            sr,
-            offset_s=cfg.mix.bed_fade_s if bed else 0.0,
-            reference_s=BED_REFERENCE_S if bed else ONSET_REFERENCE_S,
-        )
-        onsets[e.id] = onset
-        err = None if onset is None else onset - e.start_s
+        onsets[e.id] = _onset(e, clips[e.id], result, cfg, shift_s.get(e.id, 0.0))
+        err = None if onsets[e.id] is None else onsets[e.id] - e.start_s  # type: ignore[operator]
         ev = [CheckResult.compare("onset_error_s", err, cfg.checks.onset_tolerance_s, "abs<=", "s")]
         if err is not None and not ev[0].passed:
             next_shift[e.id] = round(shift_s.get(e.id, 0.0) - err, 4)
             reasons.append(f"{e.id} onset off by {err * 1000:.0f} ms")
         if e.kind == "speech":
-            rest = result.mix - result.stems[e.id]
-            snr = speech_snr_db(result.stems[e.id], rest, e, sr)
+            snr = speech_snr_db(result.stems[e.id], result.mix - result.stems[e.id], e, sr)
             ev.append(
                 CheckResult.compare("speech_band_snr_db", snr, cfg.checks.min_speech_snr_db, ">=", "dB")
             )
@@ -137,6 +127,21 @@ def judge_mix(
         next_gain_db=next_gain,
         next_shift_s=next_shift,
         next_margin_db=next_margin,
+    )
+
+
+def _onset(
+    e: AudioEvent, clip: np.ndarray, result: MixResult, cfg: AudioJobConfig, shift_s: float
+) -> float | None:
+    """The event's onset in the mix (beds: a long reference past their fade-in)."""
+    bed = e.kind in ("music", "ambience")
+    return measure_onset_s(
+        result.mix,
+        clip,
+        e.start_s + shift_s,
+        cfg.delivery.sample_rate,
+        offset_s=cfg.mix.bed_fade_s if bed else 0.0,
+        reference_s=BED_REFERENCE_S if bed else ONSET_REFERENCE_S,
     )
 
 
