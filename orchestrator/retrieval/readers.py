@@ -1,0 +1,399 @@
+"""Turning ingest inputs (text, markdown, HTML, JSONL files, cached Hugging Face datasets) into documents.
+
+Ingestion happens in two passes. :func:`discover` expands the user's paths and :func:`inspect_source`
+checks each input (size, emptiness, binary content, UTF-8) and hashes it, without parsing; inputs that
+fail a check become :class:`Skipped` with a reason. :func:`read_documents` later parses a checked input
+into :class:`Document` s (JSONL rows that are not usable are counted, not fatal).
+
+Example::
+
+    inputs, skipped = discover(["notes/", "facts.jsonl", "hf:ag_news@test"])
+    checked = [inspect_source(i, max_file_bytes=512 << 20) for i in inputs]
+    parsed = read_documents(checked[0])   # Parsed(documents=[...], bad_rows=0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Literal
+
+from common.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["text", "markdown", "html", "jsonl", "hf"]
+
+SUFFIX_KINDS: dict[str, Kind] = {
+    ".txt": "text",
+    ".text": "text",
+    ".rst": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+"""File kinds by suffix. Directory walks take only these; a file named explicitly with another suffix is
+read as plain text (when it is UTF-8 and not binary)."""
+
+HF_PREFIX = "hf:"
+_BINARY_PROBE_BYTES = 8192
+_HF_TEXT_COLUMNS = ("text", "content", "passage", "document", "context", "body")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing to ingest: a file (``origin`` is its absolute path) or a dataset (``hf:NAME...``)."""
+
+    origin: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Checked:
+    """An input that passed the checks, with the hash that decides whether it changed since last time."""
+
+    origin: str
+    kind: Kind
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that was not ingested, and why (empty, binary, too large, not UTF-8, unreadable...)."""
+
+    origin: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document of an input: a whole text/markdown/HTML file, or one JSONL row or dataset row."""
+
+    doc_id: str
+    text: str
+    source: str
+    title: str | None = None
+
+
+@dataclass
+class Parsed:
+    """The documents of one input, and how many of its rows were unusable (JSONL and datasets only)."""
+
+    documents: list[Document] = field(default_factory=list)
+    bad_rows: int = 0
+    first_error: str | None = None
+
+
+# -- discovery -----------------------------------------------------------------------------------
+
+
+def discover(paths: Sequence[str | Path]) -> tuple[list[Input], list[Skipped]]:
+    """Expand files, directories (recursively, hidden entries left out) and ``hf:`` dataset specs.
+
+    Args:
+        paths: what the user named; duplicates (also a file inside a named directory) count once.
+
+    Returns:
+        The inputs in a stable order, and what was skipped on the way (missing paths, files of other
+        kinds inside directories).
+    """
+    inputs: dict[str, Input] = {}
+    skipped: list[Skipped] = []
+    for raw in paths:
+        text = str(raw)
+        if text.startswith(HF_PREFIX):
+            parse_hf_spec(text)  # fail early on a malformed spec
+            inputs.setdefault(text, Input(text, "hf"))
+            continue
+        path = Path(text).expanduser()
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path)
+                if any(part.startswith(".") for part in rel.parts) or not child.is_file():
+                    continue
+                kind = SUFFIX_KINDS.get(child.suffix.lower())
+                if kind is None:
+                    skipped.append(Skipped(str(child.resolve()), f"unsupported file type {child.suffix!r}"))
+                else:
+                    inputs.setdefault(str(child.resolve()), Input(str(child.resolve()), kind))
+        elif path.is_file():
+            kind = SUFFIX_KINDS.get(path.suffix.lower(), "text")
+            inputs.setdefault(str(path.resolve()), Input(str(path.resolve()), kind))
+        else:
+            skipped.append(Skipped(text, "no such file or directory"))
+    return list(inputs.values()), skipped
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+
+def inspect_source(item: Input, *, max_file_bytes: int) -> Checked | Skipped:
+    """Check one input and hash its content (files: the bytes; datasets: their fingerprint).
+
+    Returns:
+        :class:`Checked`, or :class:`Skipped` naming the problem: too large, empty, binary, not UTF-8,
+        unreadable, or (datasets) not loadable offline.
+    """
+    if item.kind == "hf":
+        return _inspect_hf(item)
+    path = Path(item.origin)
+    try:
+        size = path.stat().st_size
+        if size > max_file_bytes:
+            return Skipped(item.origin, f"too large ({size:,} bytes > max_file_bytes={max_file_bytes:,})")
+        data = path.read_bytes()
+    except OSError as exc:
+        return Skipped(item.origin, f"unreadable ({exc.strerror or exc})")
+    problem = _content_problem(data)
+    if problem is not None:
+        return Skipped(item.origin, problem)
+    return Checked(item.origin, item.kind, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _content_problem(data: bytes) -> str | None:
+    if not data.strip():
+        return "empty"
+    if b"\0" in data[:_BINARY_PROBE_BYTES]:
+        return "binary (NUL bytes)"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
+    return None
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 text of a checked file (a leading byte-order mark dropped)."""
+    return data.decode("utf-8-sig")
+
+
+# -- parsing -------------------------------------------------------------------------------------
+
+
+def read_documents(item: Checked | Input) -> Parsed:
+    """Parse an input into documents.
+
+    Raises:
+        DataError: the file cannot be read or decoded any more (it changed since it was checked).
+    """
+    if item.kind == "hf":
+        return _read_hf(item.origin)
+    path = Path(item.origin)
+    try:
+        text = decode(path.read_bytes())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"cannot read the file any more ({exc}); run `symoe kb add` again", path=str(path)
+        ) from exc
+    if item.kind == "jsonl":
+        return parse_jsonl(text.splitlines(), origin=item.origin)
+    if item.kind == "html":
+        title, body = html_to_text(text)
+        return Parsed([Document(item.origin, body, item.origin, title or path.stem)] if body.strip() else [])
+    title = markdown_title(text) if item.kind == "markdown" else None
+    return Parsed([Document(item.origin, text, item.origin, title or path.stem)])
+
+
+def parse_jsonl(lines: Iterable[str], *, origin: str) -> Parsed:
+    """Documents from JSONL rows ``{"text": ..., "id"?, "title"?, "source"?}``; bad rows are counted.
+
+    A row's ``source`` is its own ``source`` field, else ``<origin>#<id>``; its id is ``id``, else
+    ``line<N>``.
+    """
+    out = Parsed()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            _bad(out, f"line {number}: not JSON ({exc.msg})")
+            continue
+        doc = _row_document(row, number, origin, text_columns=("text",))
+        if isinstance(doc, str):
+            _bad(out, f"line {number}: {doc}")
+        else:
+            out.documents.append(doc)
+    return out
+
+
+def _row_document(row: Any, number: int, origin: str, *, text_columns: Sequence[str]) -> Document | str:
+    """The row's document, or why it has none."""
+    if not isinstance(row, dict):
+        return f"a {type(row).__name__}, expected an object"
+    text = next((row[c] for c in text_columns if isinstance(row.get(c), str)), None)
+    if text is None or not text.strip():
+        return f"no non-empty string field {' or '.join(repr(c) for c in text_columns)}"
+    doc_id = str(row["id"]) if row.get("id") is not None else f"line{number}"
+    title = row.get("title")
+    source = row.get("source")
+    return Document(
+        doc_id=doc_id,
+        text=text,
+        source=source if isinstance(source, str) and source else f"{origin}#{doc_id}",
+        title=title if isinstance(title, str) and title else None,
+    )
+
+
+def _bad(out: Parsed, message: str) -> None:
+    out.bad_rows += 1
+    if out.first_error is None:
+        out.first_error = message
+
+
+def markdown_title(text: str) -> str | None:
+    """The first ATX heading (``# Title``) of a markdown text."""
+    m = re.search(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
+    return m.group(1) if m else None
+
+
+class _HTMLText(HTMLParser):
+    _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
+    _BLOCK = frozenset(
+        {
+            "p",
+            "div",
+            "br",
+            "li",
+            "ul",
+            "ol",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "tr",
+            "table",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "blockquote",
+            "pre",
+            "hr",
+            "dd",
+            "dt",
+            "nav",
+            "aside",
+            "main",
+            "figure",
+            "figcaption",
+        }
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: str | None = None
+        self.h1: str | None = None
+        self._skip = 0
+        self._in: str | None = None
+        self._buf: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        if tag in ("title", "h1") and self._in is None:
+            self._in, self._buf = tag, []
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skip:
+            self._skip -= 1
+        if tag == self._in:
+            text = " ".join("".join(self._buf).split())
+            if tag == "title" and self.title is None:
+                self.title = text or None
+            elif tag == "h1" and self.h1 is None:
+                self.h1 = text or None
+            self._in = None
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in is not None:
+            self._buf.append(data)
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> tuple[str | None, str]:
+    """The title (``<title>``, else the first ``<h1>``) and visible text of an HTML page.
+
+    Scripts, styles and the head are dropped; block elements become line breaks; runs of spaces
+    collapse; blank lines between paragraphs are kept (single ones).
+    """
+    parser = _HTMLText()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return parser.title or parser.h1, text
+
+
+# -- Hugging Face datasets -----------------------------------------------------------------------
+
+
+def parse_hf_spec(spec: str) -> tuple[str, str | None, str]:
+    """``hf:NAME[:CONFIG][@SPLIT]`` as ``(name, config, split)``; the split defaults to ``train``.
+
+    Raises:
+        ConfigError: the spec has no name.
+    """
+    body = spec[len(HF_PREFIX) :]
+    body, _, split = body.partition("@")
+    name, _, config = body.partition(":")
+    if not name:
+        raise ConfigError(f"dataset spec {spec!r}: no dataset name; write hf:NAME[:CONFIG][@SPLIT]")
+    return name, config or None, split or "train"
+
+
+def _load_hf(origin: str) -> Any:
+    try:
+        import datasets
+    except ImportError as exc:
+        raise ConfigError(
+            f"{origin}: ingesting a Hugging Face dataset needs the 'datasets' package; "
+            "install it with: pip install 'symbolic-moe[hub]'"
+        ) from exc
+    name, config, split = parse_hf_spec(origin)
+    # only what is cached: the knowledge store never downloads (pass a local copy otherwise)
+    return datasets.load_dataset(name, config, split=split, download_mode="reuse_cache_if_exists")
+
+
+def _inspect_hf(item: Input) -> Checked | Skipped:
+    try:
+        ds = _load_hf(item.origin)
+    except ConfigError as exc:
+        return Skipped(item.origin, str(exc))
+    except (OSError, ValueError, ConnectionError) as exc:  # not cached and no network, unknown split...
+        return Skipped(item.origin, f"not loadable from the local cache ({type(exc).__name__}: {exc})")
+    fingerprint = str(getattr(ds, "_fingerprint", "")) or hashlib.sha256(repr(ds).encode()).hexdigest()
+    if not any(c in ds.column_names for c in _HF_TEXT_COLUMNS):
+        return Skipped(item.origin, f"no text column (one of {', '.join(_HF_TEXT_COLUMNS)})")
+    return Checked(item.origin, "hf", hashlib.sha256(fingerprint.encode()).hexdigest(), int(ds.num_rows))
+
+
+def _read_hf(origin: str) -> Parsed:
+    ds = _load_hf(origin)
+    out = Parsed()
+    for number, row in enumerate(ds, start=1):
+        doc = _row_document(row, number, origin, text_columns=_HF_TEXT_COLUMNS)
+        if isinstance(doc, str):
+            _bad(out, f"row {number}: {doc}")
+        else:
+            out.documents.append(doc)
+    return out
