@@ -5,7 +5,7 @@ Each command group is one module that registers on :data:`app`; importing the pa
 
 from __future__ import annotations
 
-from orchestrator.cli import audio, bench, run, runs, serve  # noqa: F401  (register their commands)
+from orchestrator.cli import audio, bench, kb, run, runs, serve  # noqa: F401  (register their commands)
 from orchestrator.cli.main import app
 
 __all__ = ["app"]
