@@ -1,0 +1,63 @@
+"""The knowledge-store benchmark on a tiny corpus: structure of the record, recall in range, entrypoint."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.bench.kb import KbBenchConfig, kb_tables, random_unit_vectors, run_kb_bench
+from orchestrator.retrieval.synthetic import synthetic_corpus, synthetic_queries
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_synthetic_corpus_and_queries_are_seeded_and_distinct() -> None:
+    corpus = synthetic_corpus(300, seed=3)
+    assert corpus == synthetic_corpus(300, seed=3)
+    assert len({d["title"] for d in corpus}) == 300 and len({d["id"] for d in corpus}) == 300
+    queries = synthetic_queries(corpus, 9, seed=4)
+    assert [q.style for q in queries[:3]] == ["name", "typo", "describe"]
+    by_id = {d["id"]: d for d in corpus}
+    assert by_id[queries[0].target]["title"] in queries[0].text
+    assert by_id[queries[1].target]["title"] not in queries[1].text  # the typo
+    vecs = random_unit_vectors(5, 8, seed=0)
+    assert vecs.shape == (5, 8) and abs(float((vecs**2).sum(axis=1).max()) - 1) < 1e-5
+
+
+def test_kb_bench_measures_every_mode(tmp_path: Path, minilm: Any) -> None:
+    cfg = KbBenchConfig(small_n=60, large_n=150, queries=9, warmup=2, k=5, workdir=str(tmp_path))
+    result = run_kb_bench(cfg, model=minilm)
+    small, large = result.sizes
+    assert (small.passages, large.passages) == (60, 150)
+    assert small.ingest.vectors == "minilm" and small.ingest.embed_per_s and small.ingest.dense_per_s
+    assert large.ingest.vectors == "random" and large.ingest.embed_per_s is None
+    modes = ["query embedding (MiniLM)", "dense", "bm25 (LanceDB FTS)", "bm25s", "hybrid"]
+    assert [m.mode for m in small.modes] == [m.mode for m in large.modes] == modes
+    assert small.modes[0].recall is None and small.modes[0].p50_ms > 0
+    for m in small.modes[1:]:
+        assert m.recall is not None and 0 <= m.recall <= 1 and m.p99_ms >= m.p50_ms > 0
+        assert set(m.recall_by_style) == {"name", "typo", "describe"}
+    assert small.modes[2].recall_by_style["name"] == 1.0  # the exact name is always found by BM25
+    assert [m.recall is None for m in large.modes] == [True, True, False, False, True]
+    assert any("RANDOM" in n for n in result.notes)
+    assert len(kb_tables(result)) == 2
+
+
+@pytest.mark.slow
+def test_kb_bench_entrypoint_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("kb_bench", REPO / "benchmarks" / "kb_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "kb.json"
+    args = bench.build_parser().parse_args(
+        ["--small-n", "30", "--large-n", "0", "--queries", "3", "--warmup", "0", "--output-json", str(out)]
+    )
+    assert bench.main(args) == 0
+    record = json.loads(out.read_text())
+    assert record["name"] == "kb_bench" and record["config"]["small_n"] == 30 and len(record["sizes"]) == 1
+    assert "knowledge store ingestion" in capsys.readouterr().out
