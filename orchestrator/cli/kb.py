@@ -63,10 +63,14 @@ def kb_add(
                     bars.update(
                         task, description="checking files", completed=p.files_done, total=p.files_total
                     )
-                else:
-                    bars.update(
-                        task, description="embedding chunks", completed=p.chunks_done, total=p.chunks_total
-                    )
+                    return
+                group = f" (commit group {p.group}/{p.groups})" if p.groups > 1 else ""
+                bars.update(
+                    task,
+                    description=f"embedding chunks{group}",
+                    completed=p.chunks_done,
+                    total=p.chunks_total,
+                )
 
             report = ingest(store, paths, pipeline=pipeline, progress=hook)
     except SymbolicMoEError as exc:

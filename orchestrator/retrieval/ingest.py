@@ -62,12 +62,18 @@ class FileStatus:
 
 @dataclass(frozen=True)
 class IngestProgress:
-    """Where an ingest stands: inputs checked and chunks embedded (``chunks_total`` None while unknown)."""
+    """Where an ingest stands: inputs checked, then chunks embedded and written, group by group.
+
+    ``chunks_total`` counts the chunks of the inputs parsed so far (None while checking); it grows as
+    later commit groups are parsed.
+    """
 
     files_done: int
     files_total: int
     chunks_done: int
     chunks_total: int | None
+    group: int = 0
+    groups: int = 0
 
 
 ProgressHook = Callable[[IngestProgress], None]
@@ -200,9 +206,10 @@ def ingest(
     n_files = len(report.unchanged) + len(report.skipped) + len(todo)
     counts = {"chunks": 0, "total": 0}
     statuses: dict[str, FileStatus] = {}
-    for group in commit_groups(todo, store.config.commit_bytes):
+    groups = commit_groups(todo, store.config.commit_bytes)
+    for number, group in enumerate(groups, start=1):
 
-        def batches(group: Sequence[Checked] = group) -> Iterator[pa.RecordBatch]:
+        def batches(group: Sequence[Checked] = group, number: int = number) -> Iterator[pa.RecordBatch]:
             for item in run(group):
                 if isinstance(item, FileStatus):
                     statuses[item.origin] = item
@@ -210,8 +217,8 @@ def ingest(
                     continue
                 counts["chunks"] += item.num_rows
                 if progress is not None:
-                    total = counts["total"] if len(statuses) == len(todo) else None
-                    progress(IngestProgress(n_files, n_files, counts["chunks"], total))
+                    total = max(counts["total"], counts["chunks"])
+                    progress(IngestProgress(n_files, n_files, counts["chunks"], total, number, len(groups)))
                 yield item
 
         result = store.write([c.origin for c in group], batches())

@@ -15,7 +15,7 @@ def test_same_files_twice_add_nothing(open_store: Callable[..., KnowledgeStore],
     events: list[IngestProgress] = []
     first = ingest(store, [corpus], progress=events.append)
     assert len(first.added) == 4 and first.chunks_added == 5 and not first.skipped
-    assert events[-1] == IngestProgress(4, 4, 5, 5)
+    assert events[-1] == IngestProgress(4, 4, 5, 5, 1, 1)
     sources = store.sources()
     assert set(sources) == {
         str((corpus / n).resolve()) for n in ("velmora.md", "zorvan.html", "qarth.txt", "facts.jsonl")
