@@ -17,10 +17,30 @@ fusion), :mod:`.ingest` (idempotent ingestion), :mod:`.ray_ingest` (the Ray Data
 
 from __future__ import annotations
 
-from orchestrator.retrieval.config import DEFAULT_KB_DIR, KnowledgeConfig, SearchMode
-from orchestrator.retrieval.hits import Coverage, Hit, Retrieval
-from orchestrator.retrieval.ingest import IngestProgress, IngestReport, ingest
-from orchestrator.retrieval.store import KnowledgeStats, KnowledgeStore, SourceRecord, VersionInfo
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.retrieval.config import DEFAULT_KB_DIR, KnowledgeConfig, SearchMode
+    from orchestrator.retrieval.hits import Coverage, Hit, Retrieval
+    from orchestrator.retrieval.ingest import IngestProgress, IngestReport, ingest
+    from orchestrator.retrieval.store import KnowledgeStats, KnowledgeStore, SourceRecord, VersionInfo
+
+_EXPORTS = {
+    "DEFAULT_KB_DIR": "config",
+    "KnowledgeConfig": "config",
+    "SearchMode": "config",
+    "Coverage": "hits",
+    "Hit": "hits",
+    "Retrieval": "hits",
+    "IngestProgress": "ingest",
+    "IngestReport": "ingest",
+    "ingest": "ingest",
+    "KnowledgeStats": "store",
+    "KnowledgeStore": "store",
+    "SourceRecord": "store",
+    "VersionInfo": "store",
+}
 
 __all__ = [
     "DEFAULT_KB_DIR",
@@ -37,3 +57,10 @@ __all__ = [
     "VersionInfo",
     "ingest",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `symoe --help` (which imports the kb command's defaults) does not load pyarrow.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

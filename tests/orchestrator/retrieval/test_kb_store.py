@@ -128,3 +128,13 @@ def test_stats_and_versions(open_store: Callable[..., KnowledgeStore], corpus: P
     facts = str((corpus / "facts.jsonl").resolve())
     assert store.delete_sources([facts, "never-ingested"]) == 2
     assert facts not in store.sources() and store.count() == 3 and store.delete_sources([]) == 0
+
+
+def test_the_package_exports_the_api_lazily() -> None:
+    import orchestrator.retrieval as retrieval
+
+    assert sorted(retrieval.__all__) == sorted(retrieval._EXPORTS)
+    assert all(getattr(retrieval, name) is not None for name in retrieval.__all__)
+    assert retrieval.KnowledgeStore is KnowledgeStore
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = retrieval.Nope
