@@ -1,4 +1,5 @@
-"""Batch execution: engines, the per-expert batch planner and (later) model residency.
+"""Batch execution: engines, the per-expert batch planner and executor, model residency, and the run
+journal (:mod:`batching.journal`).
 
 Importing this package never imports torch or vLLM: heavy engines are registered lazily.
 """

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from common.generation import SamplingParams
+
 
 class SamplingConfig(BaseModel):
     """Sampling settings of one expert (the paper samples at temperature 0.7 with 4k-32k max tokens)."""
@@ -24,6 +26,10 @@ class SamplingConfig(BaseModel):
     max_tokens: int = Field(default=4096, ge=1)
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
+
+    def params(self) -> SamplingParams:
+        """The per-request sampling parameters these settings describe."""
+        return SamplingParams(self.temperature, self.top_p, self.max_tokens, self.seed, tuple(self.stop))
 
 
 class _ExpertBase(BaseModel):

@@ -13,6 +13,9 @@ Two residency modes:
   its engine loads from a local folder.
 
 Results are handed to ``on_result`` as each batch completes, so a durable store can journal them.
+
+With a ``lock``, each acquire and each ``generate`` call holds it, so two callers sharing engines (a
+batch job and online requests of one session) interleave batch by batch instead of corrupting state.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from batching.engines.base import Engine
@@ -59,6 +63,7 @@ def run_plan(
     on_progress: ProgressHook | None = None,
     residency: ResidencyManager | None = None,
     on_result: ResultHook | None = None,
+    lock: AbstractContextManager[object] | None = None,
 ) -> StageResults:
     """Execute ``plan`` expert by expert.
 
@@ -73,17 +78,20 @@ def run_plan(
         residency: acquire models through this manager instead of loading/unloading each one; the
             caller calls ``residency.release_all()`` when the run ends.
         on_result: called once per pair with (instance_id, expert, result) as its batch completes.
+        lock: held around each acquire and each ``generate`` call (engines shared between threads).
     """
     out = StageResults()
+    guard = lock if lock is not None else nullcontext()
     for index, batch in enumerate(plan.batches):
         engine = engines[batch.expert]
         was_loaded = engine.is_loaded
-        if residency is not None:
-            residency.acquire(batch.expert, engine)
-            if index + 1 < len(plan.batches):
-                _prefetch_next(residency, plan.batches[index + 1].expert, engines)
-        else:
-            engine.load()
+        with guard:
+            if residency is not None:
+                residency.acquire(batch.expert, engine)
+                if index + 1 < len(plan.batches):
+                    _prefetch_next(residency, plan.batches[index + 1].expert, engines)
+            else:
+                engine.load()
         if not was_loaded:
             out.loaded.append(batch.expert)
         out.load_order.append(batch.expert)
@@ -91,7 +99,11 @@ def run_plan(
         for first in range(0, len(ids), batch_size):
             chunk = ids[first : first + batch_size]
             requests = [make_request(i, batch.expert) for i in chunk]
-            for inst, res in zip(chunk, engine.generate(requests), strict=True):
+            with guard:
+                if residency is not None:  # another thread may have evicted it between batches
+                    residency.acquire(batch.expert, engine)
+                generated = engine.generate(requests)
+            for inst, res in zip(chunk, generated, strict=True):
                 out.results[(inst, batch.expert)] = res
                 if on_result is not None:
                     on_result(inst, batch.expert, res)

@@ -20,7 +20,7 @@ class ExpertBatch:
 
 @dataclass(frozen=True, slots=True)
 class StagePlan:
-    """A stage's work, one batch per expert; ``order`` is the load order."""
+    """A stage's work, one batch per expert; the order of ``batches`` is the load order."""
 
     stage: str
     batches: tuple[ExpertBatch, ...]

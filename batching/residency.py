@@ -7,6 +7,8 @@ the budget to itself:
 - **Lazy load.** :meth:`ResidencyManager.acquire` loads a model only when it is not resident.
 - **LRU evict.** When a new model does not fit, the least recently acquired non-pinned models are
   unloaded until it does. Pinned models are never evicted.
+- **Count mode.** Without a budget (``budget_gib=None``), ``max_models`` caps how many models are resident
+  (1: each model stays loaded until the next one is acquired), and no footprint is needed.
 - **Too large.** A model whose footprint exceeds the whole budget raises
   :class:`~common.errors.ResidencyError` before anything is evicted.
 - **Prefetch.** :meth:`ResidencyManager.prefetch` reads the next model's weight files in a background
@@ -30,6 +32,7 @@ Prefetch threads only read files and never touch the manager's state.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -207,9 +210,10 @@ class ResidencyManager:
 
     Args:
         budget_gib: memory the resident models may use together (GPU memory for GPU engines, RAM for
-            CPU ones).
+            CPU ones); None to cap the number of models instead (``max_models``).
         footprints: each model's footprint in GiB. A model missing here is sized from its engine's
             config on first acquire (:func:`resolve_footprint_gib`).
+        max_models: the most models resident at once (None: no cap; required without a budget).
 
     Attributes:
         loads: models loaded through this manager.
@@ -219,10 +223,21 @@ class ResidencyManager:
             releases).
     """
 
-    def __init__(self, budget_gib: float, footprints: Mapping[str, float] | None = None) -> None:
-        if budget_gib <= 0:
+    def __init__(
+        self,
+        budget_gib: float | None,
+        footprints: Mapping[str, float] | None = None,
+        *,
+        max_models: int | None = None,
+    ) -> None:
+        if budget_gib is not None and budget_gib <= 0:
             raise ConfigError(f"residency budget_gib must be > 0, got {budget_gib}")
-        self.budget_gib = float(budget_gib)
+        if budget_gib is None and max_models is None:
+            raise ConfigError("residency: give a memory budget (budget_gib) or a model count (max_models)")
+        if max_models is not None and max_models < 1:
+            raise ConfigError(f"residency max_models must be >= 1, got {max_models}")
+        self.budget_gib = float(budget_gib) if budget_gib is not None else math.inf
+        self.max_models = max_models
         self._footprints: dict[str, float] = dict(footprints or {})
         self._resident: OrderedDict[str, Engine] = OrderedDict()  # least recently used first
         self._pinned: set[str] = set()
@@ -245,14 +260,19 @@ class ResidencyManager:
 
     @property
     def used_gib(self) -> float:
-        return sum(self._footprints[n] for n in self._resident)
+        return sum(self._footprints.get(n, 0.0) for n in self._resident)
 
     @property
     def free_gib(self) -> float:
         return self.budget_gib - self.used_gib
 
     def footprint_gib(self, name: str, engine: Engine | None = None) -> float:
-        """The footprint of ``name``, sized from ``engine.config`` (and remembered) when not given."""
+        """The footprint of ``name``, sized from ``engine.config`` (and remembered) when not given.
+
+        In count mode (no budget) footprints do not matter and unknown ones count as 0.
+        """
+        if name not in self._footprints and math.isinf(self.budget_gib):
+            return 0.0
         if name not in self._footprints:
             if engine is None:
                 raise ConfigError(f"residency: no footprint for model {name!r}; set `footprint_gib`")
@@ -301,16 +321,24 @@ class ResidencyManager:
             seconds,
         )
 
+    def _fits(self, need: float) -> bool:
+        count_ok = self.max_models is None or len(self._resident) < self.max_models
+        return count_ok and self.free_gib >= need
+
     def _make_room(self, name: str, need: float) -> None:
         for victim in [n for n in self._resident if n not in self._pinned]:
-            if self.free_gib >= need:
+            if self._fits(need):
                 return
             self._unload(victim, reason=f"to fit {name}")
             self.evictions += 1
-        if self.free_gib < need:
+        if not self._fits(need):
+            room = (
+                f"{len(self._resident)} of at most {self.max_models} models are resident"
+                if math.isinf(self.budget_gib)
+                else f"needs {need:.2f} GiB, {self.free_gib:.2f} of {self.budget_gib:.2f} GiB are free,"
+            )
             raise ResidencyError(
-                f"model {name!r} needs {need:.2f} GiB but only {self.free_gib:.2f} of "
-                f"{self.budget_gib:.2f} GiB are free and the rest is pinned by {sorted(self._pinned)}; "
+                f"model {name!r}: {room} and the rest is pinned by {sorted(self._pinned)}; "
                 "unpin a model or raise the budget"
             )
 
@@ -323,7 +351,7 @@ class ResidencyManager:
         logger.info(
             "residency: evicted %s (%.2f GiB, %s; %.2f/%.2f GiB used) in %.2fs",
             name,
-            self._footprints[name],
+            self._footprints.get(name, 0.0),
             reason,
             self.used_gib,
             self.budget_gib,
@@ -388,6 +416,12 @@ class ResidencyManager:
         prefetch = self._prefetches.pop(name, None)
         if prefetch is not None:
             prefetch.stop()
+
+
+def available_host_gib() -> float | None:
+    """The host's available memory in GiB (``MemAvailable``), or None where it cannot be read."""
+    available = _available_host_bytes()
+    return None if available is None else available / _GIB
 
 
 def _available_host_bytes() -> int | None:

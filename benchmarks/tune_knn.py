@@ -17,7 +17,7 @@ from rich.table import Table
 from orchestrator.bench import load_bench_config, resolve_data_dir
 from orchestrator.bench.data import needs_data_dir
 from orchestrator.bench.runner import profiling_for_tuning
-from orchestrator.bench.tuning import grid_search
+from orchestrator.bench.tuning import grid_search, with_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for col in (*grid, "CV accuracy", "calls/q"):
         table.add_column(col, justify="right")
     for r in results:
-        chosen = all(getattr(method, k) == v for k, v in r.settings.items())
+        chosen = with_settings(method, r.settings) == method
         mark = " <- config" if chosen else ""
         table.add_row(
             *(str(r.settings[k]) for k in grid), f"{r.accuracy:.2f}{mark}", f"{r.calls_per_question:.2f}"

@@ -53,6 +53,14 @@ class GenRequest:
     instance_id: str | None = None
     json_schema: str | None = None
 
+    @classmethod
+    def chat(
+        cls, request_id: str, prompt: str, sampling: SamplingParams, instance_id: str | None = None
+    ) -> GenRequest:
+        """A request whose chat is one user message, ``prompt`` (also the plain-completion prompt)."""
+        return cls(request_id, prompt=prompt, messages=(("user", prompt),), sampling=sampling,
+                   instance_id=instance_id)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class GenResult:
@@ -71,4 +79,12 @@ class GenResult:
 class Generator(Protocol):
     """Anything that answers a batch of requests, one result per request in input order (every engine)."""
 
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def is_loaded(self) -> bool: ...
+
     def generate(self, batch: Sequence[GenRequest]) -> list[GenResult]: ...
+
+    def unload(self) -> None: ...

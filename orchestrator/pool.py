@@ -1,21 +1,25 @@
-"""The pool config of live runs (``configs/pools/*.yaml``): experts, aggregator, annotator and policy."""
+"""The pool config of live runs (``configs/pools/*.yaml``): experts, aggregator, annotator and method.
+
+The method (policy, k, options, aggregation, consensus skip) is the same typed
+:class:`~orchestrator.method.MethodConfig` a bench config lists, under ``method:``. Version-1 files (the
+method's keys at top level) are read and lifted into ``method:``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig, SamplingConfig
 from common.config_file import beside, load_model_file
 from common.errors import ConfigError
+from orchestrator.method import MethodConfig, lift_legacy_method
 
-if TYPE_CHECKING:
-    from orchestrator.policies import RoutingPolicy
-
-POOL_CONFIG_VERSION = 1
+POOL_CONFIG_VERSION = 2
+AUTO_AGGREGATOR = "auto"
 TINY_PREFIX = "tiny:"
 
 
@@ -43,20 +47,22 @@ class PoolConfig(BaseModel):
     name: str
     experts: list[ExpertConfig] = Field(min_length=1)
     aggregator: str | None = Field(
-        default=None, description="Name of the aggregator model (an expert or one of `extra_models`)."
+        default=None,
+        description="Name of the aggregator model (an expert or one of `extra_models`), or `auto`: "
+        "`symoe profile` benchmarks every candidate as an aggregator and records the winner in the "
+        "profiles file, which runs then use.",
+    )
+    aggregator_candidates: list[str] = Field(
+        default_factory=list, description="`aggregator: auto`: the models to try (default: every model)."
     )
     extra_models: list[ExpertConfig] = Field(
         default_factory=list, description="Models that are not experts (a separate aggregator or annotator)."
     )
     annotation: AnnotationConfig = AnnotationConfig()
-    policy: Literal["paper", "skill_top_k", "knn_top_k", "global_top_k", "random_k"] = "paper"
-    k: int = Field(default=3, ge=1)
-    policy_options: dict[str, int | float] = Field(
-        default_factory=dict,
-        description="Extra settings of the policy, e.g. knn_top_k's {neighbours: 30, alpha: 3.0, tau: 1.0}.",
+    method: MethodConfig = Field(
+        default_factory=lambda: MethodConfig(name="pool", policy="paper", aggregation="llm"),
+        description="Recruitment and aggregation (default: the paper's policy and LLM aggregator).",
     )
-    aggregation: Literal["llm", "majority", "weighted"] = "llm"
-    consensus_skip: bool = Field(default=True, description="Skip the aggregator when all experts agree.")
     aggregator_sampling: SamplingConfig = SamplingConfig(temperature=0.0, max_tokens=1024)
     aggregator_max_chars_per_response: int = Field(default=6000, ge=100)
     profiles: str | None = Field(default=None, description="Profiling record JSON from `symoe profile`.")
@@ -76,6 +82,11 @@ class PoolConfig(BaseModel):
     )
     seed: int = 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _lift(cls, data: Any) -> Any:
+        return lift_legacy_method(data)
+
     @model_validator(mode="after")
     def _check(self) -> PoolConfig:
         if self.version != POOL_CONFIG_VERSION:
@@ -83,34 +94,30 @@ class PoolConfig(BaseModel):
         names = [m.name for m in (*self.experts, *self.extra_models)]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate model names in the pool: {names}")
-        for role, name in (("aggregator", self.aggregator), ("annotator", self.annotation.annotator)):
+        roles = [("annotator", self.annotation.annotator)]
+        if self.aggregator != AUTO_AGGREGATOR:
+            roles.append(("aggregator", self.aggregator))
+        roles += [("aggregator candidate", c) for c in self.aggregator_candidates]
+        for role, name in roles:
             if name is not None and name != "embedding" and name not in names:
                 raise ValueError(f"{role} {name!r} is not a model of the pool ({', '.join(names)})")
-        if self.aggregation == "llm" and self.aggregator is None:
-            raise ValueError("aggregation 'llm' needs an `aggregator` model")
-        if self.policy_options:
-            try:
-                self.build_policy()
-            except TypeError as exc:
-                problem = f"policy_options {self.policy_options} do not fit policy {self.policy!r}"
-                raise ValueError(f"{problem}: {exc}") from exc
-        if self.k > len(self.experts) and self.policy != "paper":
-            raise ValueError(f"k={self.k} is larger than the pool ({len(self.experts)} experts)")
+        if self.method.aggregation == "llm" and self.aggregator is None:
+            raise ValueError("aggregation 'llm' needs an `aggregator` model (a name, or `auto`)")
+        if self.method.k > len(self.experts) and self.method.policy != "paper":
+            raise ValueError(f"k={self.method.k} is larger than the pool ({len(self.experts)} experts)")
         return self
-
-    def build_policy(self) -> RoutingPolicy:
-        """The pool's recruitment policy with its ``k`` and ``policy_options``, unfitted."""
-        from orchestrator.policies import policy_registry
-
-        return policy_registry.get(self.policy)(k=self.k, **self.policy_options)
 
     @property
     def models(self) -> list[ExpertConfig]:
         return [*self.experts, *self.extra_models]
 
+    def resolved(self) -> PoolConfig:
+        """This pool with its ``tiny:`` and ``zoo:`` model ids pointing at local folders."""
+        return resolve_local_models(self)
+
 
 def load_pool_config(path: str | Path) -> PoolConfig:
-    """Read and validate a pool YAML file; relative ``profiles`` paths resolve against the file's folder.
+    """Read and validate a pool YAML file; relative ``profiles`` and vocabulary paths resolve beside it.
 
     Raises:
         ConfigError: unreadable or invalid file (the message names the file and the fields).
@@ -119,6 +126,9 @@ def load_pool_config(path: str | Path) -> PoolConfig:
     cfg = load_model_file(p, PoolConfig, "pool config")
     if cfg.profiles:
         cfg = cfg.model_copy(update={"profiles": beside(p, cfg.profiles)})
+    if cfg.annotation.vocabulary:
+        annotation = cfg.annotation.model_copy(update={"vocabulary": beside(p, cfg.annotation.vocabulary)})
+        cfg = cfg.model_copy(update={"annotation": annotation})
     return cfg
 
 

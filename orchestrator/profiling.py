@@ -32,6 +32,12 @@ class ProfilingRecord(BaseModel):
     correct: list[list[bool]]
     n_options: list[int]
     annotator: str = ""
+    aggregator: str | None = Field(
+        default=None, description="The aggregator chosen by the aggregator benchmark (`aggregator: auto`)."
+    )
+    aggregator_scores: dict[str, float] = Field(
+        default_factory=dict, description="Each candidate's aggregator-benchmark accuracy (0-1)."
+    )
     notes: dict[str, int] = Field(default_factory=dict)
 
     @model_validator(mode="after")

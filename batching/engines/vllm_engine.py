@@ -30,7 +30,8 @@ Guarantees, on top of the :class:`~batching.engines.base.Engine` contract:
   ``load`` wakes it in seconds instead of rebuilding it. Everywhere else ``unload`` destroys the engine:
   shuts the EngineCore process down, frees memory and tears down vLLM's distributed state.
   ``close()`` always destroys, sleeping or not.
-- **Child processes.** vLLM v1 runs the model in an ``EngineCore`` subprocess (and, on CPU, a
+- **Child processes** (supervised by :mod:`batching.engines.vllm_process`). vLLM v1 runs the model in an
+  ``EngineCore`` subprocess (and, on CPU, a
   ``Worker`` under it). They share this process's process group, so a supervisor that kills the group
   (``kill -- -PGID``, a job runner's timeout) reaches them, and they are stopped three ways:
 
@@ -58,228 +59,29 @@ import contextlib
 import gc
 import logging
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from batching.config import VLLMExpertConfig
 from batching.engines.base import Engine
 from batching.engines.chat_prompt import prompt_excerpt, prompt_token_ids
+from batching.engines.vllm_process import (
+    LIVE_ENGINES,
+    ChildGuard,
+    close_zmq,
+    descendants,
+    install_sigterm_handler,
+    is_engine_process,
+    multiprocessing_env,
+    stop_processes,
+    watch_engine_core,
+)
 from common.errors import EngineDeadError, EngineUnavailableError, GenerationError
 from common.generation import GenRequest, GenResult, SamplingParams
 
 logger = logging.getLogger(__name__)
-
-_CHILD_EXIT_TIMEOUT_S = 10.0
-
-# -- process hygiene ---------------------------------------------------------------------------------
-# Signal handlers are process-wide by nature, so the set of engines they must tear down is too. Engines
-# join it in ``_load`` (never in a constructor) and leave it when destroyed; it holds weak references.
-_LIVE_ENGINES: weakref.WeakSet[VLLMEngine] = weakref.WeakSet()
-_SIGTERM_LOCK = threading.Lock()
-_SIGTERM_STATE: dict[str, Any] = {"installed": False, "previous": None}
-
-WATCHDOG_TAG = "symoe-vllm-watchdog"
-"""The first argument of every engine watchdog process, so ``ps`` (and tests) can tell what it is."""
-
-_WATCHDOG_SOURCE = """
-import signal, sys
-import psutil
-signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C to the group must not stop the watchdog early
-if sys.stdin.read() == "closed":
-    sys.exit(0)
-procs = []
-for item in sys.argv[2:]:  # argv[1] is the tag that names this process in `ps`
-    pid, created = item.split(":")
-    try:
-        proc = psutil.Process(int(pid))
-    except psutil.NoSuchProcess:
-        continue
-    if abs(proc.create_time() - float(created)) < 0.01:  # not a recycled pid
-        procs.append(proc)
-for proc in procs:
-    try:
-        proc.terminate()
-    except psutil.NoSuchProcess:
-        pass
-_, alive = psutil.wait_procs(procs, timeout=5)
-for proc in alive:
-    try:
-        proc.kill()
-    except psutil.NoSuchProcess:
-        pass
-"""
-
-
-class _ChildGuard:
-    """The watchdog that stops an engine's processes if this process dies without closing the engine."""
-
-    def __init__(self, procs: Sequence[Any]) -> None:
-        args = [f"{p.pid}:{p.create_time()!r}" for p in procs]
-        self._watchdog = subprocess.Popen(  # fixed source, our own interpreter
-            [sys.executable, "-c", _WATCHDOG_SOURCE, WATCHDOG_TAG, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-
-    def release(self) -> None:
-        """Tell the watchdog the engine was closed cleanly, so it exits without killing anything."""
-        stdin = self._watchdog.stdin
-        if stdin is not None:
-            with contextlib.suppress(OSError):  # the watchdog is already gone: nothing to release
-                stdin.write("closed")
-                stdin.close()
-        try:
-            self._watchdog.wait(timeout=_CHILD_EXIT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self._watchdog.kill()
-            self._watchdog.wait()
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """Destroy every live engine, then do what SIGTERM did before (by default: end the process)."""
-    engines = list(_LIVE_ENGINES)
-    logger.warning("vllm: SIGTERM received; shutting down %d live engine(s)", len(engines))
-    for engine in engines:
-        engine._destroy(reason="SIGTERM")
-    previous = _SIGTERM_STATE["previous"]
-    if callable(previous):
-        previous(signum, frame)
-    elif previous != signal.SIG_IGN:  # SIG_DFL, or a handler not installed from Python (None)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _install_sigterm_handler() -> None:
-    """Install :func:`_on_sigterm` once per process, from the main thread only (Python's rule)."""
-    with _SIGTERM_LOCK:
-        if _SIGTERM_STATE["installed"]:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            logger.debug("vllm: not in the main thread; SIGTERM handler not installed (watchdog only)")
-            return
-        _SIGTERM_STATE["previous"] = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        _SIGTERM_STATE["installed"] = True
-
-
-def _psutil() -> Any:
-    """psutil, a vLLM dependency: only called once vLLM is imported."""
-    import psutil  # type: ignore[import-untyped]
-
-    return psutil
-
-
-def _descendants() -> dict[int, Any]:
-    return {p.pid: p for p in _psutil().Process().children(recursive=True)}
-
-
-def _is_engine_process(proc: Any) -> bool:
-    """False for multiprocessing's resource tracker: one per process, shared by every later spawn."""
-    psutil = _psutil()
-    try:
-        return not any("resource_tracker" in part for part in proc.cmdline())
-    except psutil.Error:
-        return False
-
-
-def _stop_processes(procs: Sequence[Any]) -> int:
-    """Terminate, then kill, whichever of ``procs`` still run; return how many had to be stopped."""
-    psutil = _psutil()
-
-    alive = []
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
-    _, stuck = psutil.wait_procs(alive, timeout=_CHILD_EXIT_TIMEOUT_S)
-    for proc in stuck:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(stuck, timeout=_CHILD_EXIT_TIMEOUT_S)
-    return len(alive)
-
-
-def _watch_engine_core(engine_core: Any, closing: threading.Event) -> None:
-    """Wake a ``generate`` that waits on an EngineCore which died (SIGKILL, OOM killer, segfault).
-
-    vLLM's sync client blocks on its output queue with no timeout, and its own liveness monitor shuts
-    the client down without putting anything in that queue, so a request sent to a dead EngineCore would
-    wait forever. This daemon thread waits on the EngineCore process sentinels (never reaping them,
-    which would confuse multiprocessing) and, unless we are closing the engine ourselves, queues vLLM's
-    ``EngineDeadError`` for ``get_output`` to raise.
-    """
-    from multiprocessing.connection import wait
-
-    from vllm.v1.engine.exceptions import EngineDeadError as VLLMEngineDeadError
-
-    manager = getattr(getattr(engine_core, "resources", None), "engine_manager", None)
-    procs = getattr(manager, "processes", None)
-    outputs = getattr(engine_core, "outputs_queue", None)
-    if not procs or outputs is None:  # in-process engine core, or a vLLM whose client changed shape
-        logger.debug("vllm: EngineCore liveness watch not available for %s", type(engine_core).__name__)
-        return
-    sentinels = [proc.sentinel for proc in procs]
-
-    def watch() -> None:
-        try:
-            wait(sentinels)
-        except OSError:  # sentinels closed: the engine was torn down
-            return
-        if not closing.is_set():
-            logger.error("vllm: the EngineCore process exited unexpectedly; failing pending requests")
-            outputs.put_nowait(VLLMEngineDeadError())
-
-    threading.Thread(target=watch, name="symoe-vllm-core-watch", daemon=True).start()
-
-
-@contextlib.contextmanager
-def _multiprocessing_env(*, in_process: bool) -> Iterator[None]:
-    """Set ``VLLM_ENABLE_V1_MULTIPROCESSING`` for one ``LLM()`` construction.
-
-    vLLM reads its environment through ``vllm.envs``, which an in-process EngineCore freezes
-    (``enable_envs_cache``) when it starts; the cache is dropped before and after, so each engine of a
-    pool gets its own setting.
-    """
-    from vllm import envs
-
-    key = "VLLM_ENABLE_V1_MULTIPROCESSING"
-    old = os.environ.get(key)
-    envs.disable_envs_cache()
-    if in_process:
-        os.environ[key] = "0"
-    try:
-        yield
-    finally:
-        if in_process:
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-        envs.disable_envs_cache()
-
-
-def _close_zmq(engine_core: Any) -> None:
-    """Close the client's ZMQ context, which vLLM's ``shutdown`` leaves open (a ResourceWarning at GC).
-
-    The output thread owns the last sockets and closes them on vLLM's shutdown signal; join it first so
-    ``destroy`` never closes a socket another thread is using.
-    """
-    thread = getattr(engine_core, "output_queue_thread", None)
-    if thread is not None:
-        thread.join(timeout=_CHILD_EXIT_TIMEOUT_S)
-    ctx = getattr(engine_core, "ctx", None)
-    if ctx is not None and not ctx.closed:
-        ctx.destroy(linger=0)
 
 
 class VLLMEngine(Engine):
@@ -302,7 +104,7 @@ class VLLMEngine(Engine):
         self._asleep = False
         self._closing = False
         self._procs: list[Any] = []
-        self._guard: _ChildGuard | None = None
+        self._guard: ChildGuard | None = None
         self._closing_core = threading.Event()  # set while we shut the EngineCore down on purpose
 
     @property
@@ -402,24 +204,24 @@ class VLLMEngine(Engine):
         if cfg.in_process:
             kwargs["distributed_executor_backend"] = "uni"
         logger.info("vllm: loading %s on %s with %s", cfg.model_id, current_platform.device_name, kwargs)
-        _install_sigterm_handler()
+        install_sigterm_handler()
         start = time.perf_counter()
-        before = _descendants()
+        before = descendants()
         try:
-            with self._map_errors("load"), _multiprocessing_env(in_process=cfg.in_process):
+            with self._map_errors("load"), multiprocessing_env(in_process=cfg.in_process):
                 llm = vllm.LLM(**kwargs)
         except EngineDeadError:
-            orphans = [p for pid, p in _descendants().items() if pid not in before and _is_engine_process(p)]
-            _stop_processes(orphans)
+            orphans = [p for pid, p in descendants().items() if pid not in before and is_engine_process(p)]
+            stop_processes(orphans)
             raise
-        self._procs = [p for pid, p in _descendants().items() if pid not in before and _is_engine_process(p)]
-        self._guard = _ChildGuard(self._procs)
+        self._procs = [p for pid, p in descendants().items() if pid not in before and is_engine_process(p)]
+        self._guard = ChildGuard(self._procs)
         self._closing_core = threading.Event()
-        _watch_engine_core(llm.llm_engine.engine_core, self._closing_core)
+        watch_engine_core(llm.llm_engine.engine_core, self._closing_core)
         self._llm = llm
         self._tokenizer = llm.get_tokenizer()
         self._max_model_len = int(llm.llm_engine.model_config.max_model_len)
-        _LIVE_ENGINES.add(self)
+        LIVE_ENGINES.add(self)
         logger.info(
             "vllm: loaded %s (context %d, processes %s, sleep mode %s) in %.2fs",
             cfg.model_id,
@@ -457,7 +259,7 @@ class VLLMEngine(Engine):
         llm, self._llm = self._llm, None
         if llm is None:
             return
-        _LIVE_ENGINES.discard(self)
+        LIVE_ENGINES.discard(self)
         self._asleep = False
         self._state.loaded = False  # also when called by the SIGTERM handler, outside unload()
         start = time.perf_counter()
@@ -466,14 +268,14 @@ class VLLMEngine(Engine):
         if engine_core is not None:
             try:
                 engine_core.shutdown()
-                _close_zmq(engine_core)
+                close_zmq(engine_core)
             except Exception:  # teardown boundary: log, and go on freeing what we can
                 logger.exception("vllm: EngineCore shutdown of %s failed", self.config.model_id)
         del llm, engine_core
         self._tokenizer = None
         gc.collect()
         self._free_device_state()
-        stopped = _stop_processes(self._procs)
+        stopped = stop_processes(self._procs)
         if stopped:
             logger.warning("vllm: %d engine process(es) outlived shutdown and were terminated", stopped)
         self._procs = []
@@ -490,7 +292,7 @@ class VLLMEngine(Engine):
 
         if self._on_cuda and torch.cuda.is_available():
             torch.cuda.empty_cache()
-        if _LIVE_ENGINES:  # an in-process engine (VLLM_ENABLE_V1_MULTIPROCESSING=0) may still use it
+        if LIVE_ENGINES:  # an in-process engine (VLLM_ENABLE_V1_MULTIPROCESSING=0) may still use it
             return
         for name in ("destroy_model_parallel", "destroy_distributed_environment"):
             teardown = getattr(parallel_state, name, None)

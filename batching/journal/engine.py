@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -131,7 +132,7 @@ class JournalEngine(Engine):
                 self.journal.event(self.name, "load", c.load_seconds - load_s)
             share = (c.generation_seconds - gen_s) / len(results)
             rows = [
-                GenerationRow(k, self.journal.stage, self.name, r.instance_id, res, share)
+                GenerationRow(k, self.journal.stage, self.name, r.instance_id, res, seconds=share)
                 for (k, r), res in zip(todo.items(), results, strict=True)
             ]
             self.journal.record(rows)
@@ -150,9 +151,4 @@ class JournalEngine(Engine):
 
 def with_request_id(result: GenResult, request_id: str) -> GenResult:
     """``result`` answering ``request_id`` (a stored result may come from another request id)."""
-    if result.request_id == request_id:
-        return result
-    return GenResult(
-        request_id, result.text, result.prompt_tokens, result.generated_tokens, result.finish_reason,
-        result.missing, result.error, result.extracted,
-    )  # fmt: skip
+    return result if result.request_id == request_id else dataclasses.replace(result, request_id=request_id)

@@ -390,7 +390,10 @@ def _step(row: Sequence[Any]) -> StepRecord:
 
 def _result(row: Sequence[Any]) -> GenResult:
     rid, text, ptok, gtok, finish, missing, error, extracted = row
-    return GenResult(rid, text, int(ptok), int(gtok), finish, bool(missing), error, extracted)
+    return GenResult(
+        rid, text=text, prompt_tokens=int(ptok), generated_tokens=int(gtok), finish_reason=finish,
+        missing=bool(missing), error=error, extracted=extracted,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

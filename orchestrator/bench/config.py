@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig
 from common.config_file import beside, read_mapping, validate_model
-from orchestrator.methods import MethodConfig
+from orchestrator.method import MethodConfig
 
 BENCH_CONFIG_VERSION = 1
 

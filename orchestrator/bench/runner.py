@@ -27,10 +27,10 @@ from common.records import ExpertAnswer, FinalAnswer, Instance, MethodResult
 from orchestrator.answers import is_correct
 from orchestrator.bench.config import BenchConfig
 from orchestrator.bench.data import BenchData, load_bench_data
+from orchestrator.bench.evaluate import MethodOutcome, evaluate_method
 from orchestrator.bench.report import BenchReport
 from orchestrator.bench.stages import AnswerMatrix, ProgressHook, run_expert_stage
-from orchestrator.live import sampling_of
-from orchestrator.methods import MethodConfig, MethodOutcome, evaluate_method
+from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.pool import resolve_local_model_configs
 from orchestrator.prompts import expert_prompt
@@ -82,11 +82,11 @@ class _Timer:
 
 def _requester(pool: Sequence[ExpertConfig]) -> Callable[[Instance, str], GenRequest]:
     """Builds an expert's request: the expert prompt, with the expert's own sampling settings."""
-    sampling = {e.name: sampling_of(e) for e in pool}
+    sampling = {e.name: e.sampling.params() for e in pool}
 
     def request(inst: Instance, expert: str) -> GenRequest:
         prompt = expert_prompt(inst)
-        return GenRequest(f"{inst.id}:{expert}", prompt, (("user", prompt),), sampling[expert], inst.id)
+        return GenRequest.chat(f"{inst.id}:{expert}", prompt, sampling[expert], inst.id)
 
     return request
 
@@ -311,16 +311,16 @@ def _oracle(test: AnswerMatrix, instances: list[Instance]) -> MethodResult:
 
 def _traces(method: MethodConfig, outcome: MethodOutcome, instances: list[Instance]) -> list[FinalAnswer]:
     out = []
-    for d, answers, final, inst in zip(
-        outcome.decisions, outcome.expert_answers, outcome.final, instances, strict=True
+    for d, answers, decided, inst in zip(
+        outcome.decisions, outcome.expert_answers, outcome.decided, instances, strict=True
     ):
         out.append(
             FinalAnswer(
                 instance_id=inst.id,
-                answer=final,
-                correct=is_correct(final, inst.gold, inst.answer_format),
+                answer=decided.answer,
+                correct=is_correct(decided.answer, inst.gold, inst.answer_format),
                 method=method.name,
-                aggregation=method.aggregation,
+                aggregation=decided.how,
                 routing=d,
                 expert_answers=[
                     ExpertAnswer(instance_id=inst.id, expert=e, answer=a) for e, a in answers.items()

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.methods import MethodConfig, evaluate_method
+from orchestrator.bench.evaluate import evaluate_method
+from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch
 
 
@@ -76,6 +77,17 @@ def grid_search(
     results = []
     for values in itertools.product(*(grid[k] for k in keys)):
         settings = dict(zip(keys, values, strict=True))
-        res = cross_validate(method.model_copy(update=settings), profiling, gold, **cv_args)
+        res = cross_validate(with_settings(method, settings), profiling, gold, **cv_args)
         results.append(CVResult(settings, res.accuracy, res.calls_per_question))
     return sorted(results, key=lambda r: -r.accuracy)
+
+
+def with_settings(method: MethodConfig, settings: Mapping[str, Any]) -> MethodConfig:
+    """``method`` with ``settings`` applied: method fields (k, aggregation...) directly, others as options."""
+    data = method.model_dump()
+    for key, value in settings.items():
+        if key in MethodConfig.model_fields:
+            data[key] = value
+        else:
+            data["options"] = {**data["options"], key: value}
+    return MethodConfig.model_validate(data)

@@ -57,7 +57,8 @@ def run(
     from orchestrator.datasets import load_questions
     from orchestrator.pool import load_pool_config
     from orchestrator.ray.slots import ControllerConfig
-    from orchestrator.runs.runner import RunOptions, resume_run, run_pool, write_run
+    from orchestrator.runs.report import write_run
+    from orchestrator.runs.runner import RunOptions, resume_run, run_pool
 
     configure_run_logging(os.environ.get("SYMOE_LOG_LEVEL", "WARNING"), json_lines=log_json)
     quiet_transformers()

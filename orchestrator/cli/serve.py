@@ -29,6 +29,9 @@ def serve(
     store: Annotated[
         Path | None, typer.Option(help="Run store journaling batch runs (default DATA_DIR/runs.sqlite)")
     ] = None,
+    session_per_call: Annotated[
+        bool, typer.Option(hidden=True, help="Load models per call (for the load test's comparison)")
+    ] = False,
 ) -> None:
     """Serve a pool as an OpenAI-compatible API (keys from SYMOE_API_KEYS, comma-separated).
 
@@ -55,6 +58,7 @@ def serve(
             max_upload_bytes=max_upload_bytes,
             data_dir=data_dir,
             store_path=store,
+            session_per_call=session_per_call,
         )
     except SymbolicMoEError as exc:
         fail(exc)

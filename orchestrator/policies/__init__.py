@@ -6,7 +6,13 @@ Registered keys: ``global_top_k``, ``random_k``, ``paper``, ``skill_top_k``, ``k
 from __future__ import annotations
 
 from orchestrator.policies.adaptive import AdaptiveKPolicy
-from orchestrator.policies.base import ProfilingData, QueryBatch, RoutingPolicy, policy_registry
+from orchestrator.policies.base import (
+    PolicyOptions,
+    ProfilingData,
+    QueryBatch,
+    RoutingPolicy,
+    policy_registry,
+)
 from orchestrator.policies.global_rank import GlobalTopKPolicy, RandomKPolicy
 from orchestrator.policies.knn import KNNTopKPolicy
 from orchestrator.policies.paper import PaperPolicy, SkillTopKPolicy
@@ -18,6 +24,7 @@ __all__ = [
     "KNNTopKPolicy",
     "LocalReliability",
     "PaperPolicy",
+    "PolicyOptions",
     "ProfilingData",
     "QueryBatch",
     "RandomKPolicy",

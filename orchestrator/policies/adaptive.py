@@ -11,11 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+from pydantic import Field
 
 from common.records import RoutingDecision
 from orchestrator.aggregation.reliability import answer_posterior, logodds_weight
 from orchestrator.policies.base import policy_registry
-from orchestrator.policies.knn import KNNTopKPolicy
+from orchestrator.policies.knn import KNNOptions, KNNTopKPolicy
+
+
+class AdaptiveOptions(KNNOptions):
+    """kNN settings plus how far to extend: at most ``k_max`` experts, stop at posterior ``threshold``."""
+
+    k_max: int = Field(default=7, ge=1, description="Most experts per question.")
+    threshold: float = Field(default=0.9, gt=0, le=1, description="Posterior of the vote to stop at.")
+
 
 AnswerFetcher = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
 
@@ -25,6 +34,8 @@ class AdaptiveKPolicy(KNNTopKPolicy):
     """Start with the k locally best experts and extend uncertain instances up to ``k_max``."""
 
     name = "adaptive_k"
+    Options = AdaptiveOptions
+    interactive = True  # recruits in rounds: extend() needs the answers of the previous round
 
     def __init__(
         self,

@@ -4,9 +4,16 @@ A policy is fitted once on profiling data (every expert's correctness on validat
 questions' embeddings and skills) and then recruits experts for a batch of queries. Every policy is
 deterministic for a seed.
 
+Each policy declares what it needs instead of callers checking its name: ``needs_profiles`` (a profiling
+record), ``needs_embeddings`` (question embeddings in the query batch), ``needs_skills`` (annotated
+skills), and its typed ``Options`` (the YAML ``options:`` of a method). Policies that estimate each
+expert's local accuracy expose it through :meth:`RoutingPolicy.reliability`, which weighted and stacked
+votes reuse.
+
 Example::
 
-    policy = policy_registry.get("knn_top_k")(k=5)
+    cls = policy_registry.get("knn_top_k")
+    policy = cls.from_options(5, cls.Options(neighbours=10))
     policy.fit(profiling)
     decisions = policy.recruit(queries, seed=0)
 """
@@ -16,12 +23,16 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from common.records import ExpertScore, RoutingDecision
 from common.registry import Registry
+
+if TYPE_CHECKING:
+    from orchestrator.policies.reliability import LocalReliability
 
 
 @dataclass(frozen=True)
@@ -78,10 +89,35 @@ class QueryBatch:
         return len(self.ids)
 
 
+class PolicyOptions(BaseModel):
+    """A policy's own settings (none by default); subclasses add typed fields with defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class RoutingPolicy(abc.ABC):
-    """Recruits experts for questions. Subclasses implement ``fit`` and ``_recruit``."""
+    """Recruits experts for questions. Subclasses implement ``fit`` and ``_recruit``.
+
+    Class attributes declare what the policy needs, so pipelines and benches never compare names.
+    """
 
     name: ClassVar[str] = "base"
+    Options: ClassVar[type[PolicyOptions]] = PolicyOptions
+    needs_profiles: ClassVar[bool] = True
+    needs_embeddings: ClassVar[bool] = False
+    needs_skills: ClassVar[bool] = False
+    interactive: ClassVar[bool] = False
+    """Recruits in rounds (``extend(decisions, n_options, fetch)`` needs earlier answers), as adaptive_k."""
+
+    @classmethod
+    def from_options(cls, k: int, options: PolicyOptions | None = None) -> RoutingPolicy:
+        """Build the policy with ``k`` and its typed options (defaults when None)."""
+        opts = options if options is not None else cls.Options()
+        return cls(k=k, **opts.model_dump())  # type: ignore[call-arg]
+
+    def reliability(self) -> LocalReliability | None:
+        """The policy's fitted per-query expert accuracy estimate, when it has one (kNN policies)."""
+        return None
 
     def __init__(self, k: int = 3) -> None:
         if k < 1:

@@ -23,6 +23,7 @@ class GlobalTopKPolicy(RoutingPolicy):
     """Recruit the k experts with the best profiling accuracy (ties: pool order)."""
 
     name = "global_top_k"
+    needs_profiles = False  # without profiles every expert ties: the first k in pool order
 
     def _fit(self, profiling: ProfilingData) -> None:
         self._acc = profiling.global_accuracy
@@ -37,6 +38,7 @@ class RandomKPolicy(RoutingPolicy):
     """Recruit k distinct experts uniformly at random (seeded)."""
 
     name = "random_k"
+    needs_profiles = False
 
     def _recruit(self, queries: QueryBatch, rng: np.random.Generator) -> list[RoutingDecision]:
         m = len(self.experts)

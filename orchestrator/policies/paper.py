@@ -10,9 +10,11 @@ shifted to be positive, when none is positive); an expert drawn twice answers tw
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from common.records import RoutingDecision
 from orchestrator.policies.base import (
+    PolicyOptions,
     ProfilingData,
     QueryBatch,
     RoutingPolicy,
@@ -28,8 +30,22 @@ from skills.profile import (
 )
 
 
+class PaperOptions(PolicyOptions):
+    """The paper's global-strength temperature (0.5 sharpens toward the strongest experts)."""
+
+    temperature: float = Field(default=0.5, gt=0)
+
+
+class SkillTopKOptions(PaperOptions):
+    """``calibrated``: rank by calibrated per-skill accuracy instead of the paper's score."""
+
+    calibrated: bool = False
+
+
 class _SkillScored(RoutingPolicy):
     """Shared fitting: profiles from the profiling questions' skills and correctness."""
+
+    needs_skills = True
 
     def __init__(self, k: int = 3, temperature: float = 0.5) -> None:
         super().__init__(k)
@@ -52,6 +68,7 @@ class PaperPolicy(_SkillScored):
     """The paper's policy: k weighted draws with replacement (seeded)."""
 
     name = "paper"
+    Options = PaperOptions
 
     def _recruit(self, queries: QueryBatch, rng: np.random.Generator) -> list[RoutingDecision]:
         out = []
@@ -81,6 +98,7 @@ class SkillTopKPolicy(_SkillScored):
     """Deterministic top-k by the paper's score x strength, or by calibrated per-skill accuracy."""
 
     name = "skill_top_k"
+    Options = SkillTopKOptions
 
     def __init__(self, k: int = 3, temperature: float = 0.5, calibrated: bool = False) -> None:
         super().__init__(k, temperature)

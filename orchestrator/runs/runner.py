@@ -1,82 +1,39 @@
 """`symoe run` and `symoe profile`: the whole method live over a pool, with answers and a run report.
 
-Runs are durable: :func:`run_pool` journals every generation in a :class:`~batching.journal.store.RunStore`
-and :func:`resume_run` continues an interrupted run without recomputing anything it finished.
+Runs are durable: :func:`run_pool` journals every generation in a
+:class:`~batching.journal.store.RunStore` and :func:`resume_run` continues an interrupted run without
+recomputing anything it finished. A run opens its own :class:`~orchestrator.pipeline.Session` (closed at
+its end) unless it is given one to share (the Python API, the service's batch worker).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from batching.journal.engine import Journal
+from batching.journal.store import RunStore
 from common.errors import ConfigError
+from common.logs import log_context
 from common.records import FinalAnswer, Instance, RoutingDecision
 from orchestrator.answers import extract_answer, is_correct
-from batching.journal.engine import Journal
-from orchestrator.live import LiveRun, ProgressHook, load_profiling
-from orchestrator.pool import PoolConfig, resolve_local_models
+from orchestrator.pipeline import LIVE_STAGES, Job, ProgressHook, Session, run_stages
+from orchestrator.pipeline.annotate import annotate
+from orchestrator.pipeline.experts import answer_pairs
+from orchestrator.pipeline.job import n_options
+from orchestrator.pool import PoolConfig
 from orchestrator.profiling import ProfilingRecord
-from common.logs import log_context
 from orchestrator.ray.slots import ControllerConfig
-from batching.journal.store import RunStore
-from orchestrator.runs.stats import StageExpertStats, expert_stats
+from orchestrator.runs.report import RunReport, model_stats
+from orchestrator.runs.stats import expert_stats
 from skills.embedding import Embedder
 
 logger = logging.getLogger(__name__)
 
-
-class ModelStats(BaseModel):
-    """One model's counters over a run."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    loads: int
-    unloads: int
-    load_seconds: float
-    prompt_tokens: int
-    generated_tokens: int
-    generation_seconds: float
-    requests: int
-    errors: int
-
-
-class RunReport(BaseModel):
-    """What ``symoe run`` writes to ``OUTDIR/report.json``.
-
-    ``models`` counts what the engines did in this invocation; ``experts`` is built from the run store
-    and covers the whole run (every invocation of a resumed run).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    pool: str
-    n: int
-    accuracy: float | None = Field(default=None, description="0-100, when the questions carry gold answers.")
-    expert_calls_per_question: float
-    models: dict[str, ModelStats]
-    stage_seconds: dict[str, float]
-    total_seconds: float
-    counts: dict[str, int] = Field(default_factory=dict)
-    config: dict[str, Any] = Field(default_factory=dict)
-    run_id: str = ""
-    backend: str = "local"
-    generations_computed: int = Field(default=0, description="Generations engines computed in this call.")
-    generations_reused: int = Field(
-        default=0, description="Generations read back from the store (earlier attempts, or the cache)."
-    )
-    experts: list[StageExpertStats] = Field(default_factory=list)
-    ray: dict[str, Any] | None = Field(
-        default=None,
-        description="Ray backend only: per expert counters over restarts, failures, the Ray resources each "
-        "worker got, and each worker's lifetime (slot, started_at, ended_at).",
-    )
+TokensHook = Callable[[str, str, int, float], None]  # (stage, model, generated tokens, seconds)
 
 
 @dataclass(frozen=True)
@@ -100,21 +57,36 @@ class RunOptions:
     ray: ControllerConfig = field(default_factory=ControllerConfig)
 
 
-def _stats(run: LiveRun) -> dict[str, ModelStats]:
-    out = {}
-    for name, engine in run.engines.items():
-        c = engine.counters
-        out[name] = ModelStats(
-            loads=c.loads,
-            unloads=c.unloads,
-            load_seconds=round(c.load_seconds, 4),
-            prompt_tokens=c.prompt_tokens,
-            generated_tokens=c.generated_tokens,
-            generation_seconds=round(c.generation_seconds, 4),
-            requests=c.requests,
-            errors=c.errors,
-        )
-    return out
+def open_session(
+    pool: PoolConfig,
+    *,
+    embedder: Embedder | None = None,
+    backend: Literal["local", "ray"] = "local",
+    ray: ControllerConfig | None = None,
+    keep_resident: bool = False,
+    name: str | None = None,
+) -> Session:
+    """Open a session over ``pool``: its ``tiny:``/``zoo:`` models resolved, on this process or on Ray.
+
+    With Ray, ``name`` names the controller actor ``symoe-controller-<name>`` (a one-shot run passes its
+    run id; default: a new id).
+
+    Raises:
+        ConfigError: a bad pool, or ``backend='ray'`` without the `ray` package.
+    """
+    ray_backend = None
+    if backend == "ray":
+        try:
+            from orchestrator.ray.backend import RayBackend
+        except ImportError as exc:
+            raise ConfigError(f"backend 'ray' needs the `ray` package ({exc}); pip install ray") from exc
+        from batching.journal.store import new_run_id
+
+        resolved = pool.resolved()
+        ray_backend = RayBackend(ray or ControllerConfig(), resolved.models, run_id=name or new_run_id(),
+                                 batch_size=pool.batch_size)  # fmt: skip
+        return Session(pool, embedder=embedder, backend=ray_backend, keep_resident=keep_resident)
+    return Session(pool, embedder=embedder, keep_resident=keep_resident)
 
 
 def _open_run(pool: PoolConfig, instances: list[Instance], opts: RunOptions, store: RunStore) -> str:
@@ -124,7 +96,7 @@ def _open_run(pool: PoolConfig, instances: list[Instance], opts: RunOptions, sto
     if opts.run_id is None:
         raise ConfigError("resume: no run id given; pass --resume <run-id> (see `symoe runs list`)")
     record = store.get_run(opts.run_id)
-    if record.config != pool.model_dump(mode="json"):
+    if PoolConfig.model_validate(record.config) != pool:
         raise ConfigError(
             f"resume {opts.run_id}: the pool config differs from the run's (pool {record.pool!r}); resume "
             "without --pool to use the stored one, or start a new run (with --cache to reuse generations)"
@@ -145,7 +117,8 @@ def run_pool(
     embedder: Embedder | None = None,
     progress: ProgressHook | None = None,
     options: RunOptions | None = None,
-    on_tokens: Callable[[str, str, int, float], None] | None = None,
+    on_tokens: TokensHook | None = None,
+    session: Session | None = None,
 ) -> tuple[RunReport, list[FinalAnswer]]:
     """Annotate, recruit, answer and aggregate ``instances`` with ``pool``; every model loads once.
 
@@ -159,11 +132,14 @@ def run_pool(
         progress: called with (stage, model, done, total) as batches complete.
         options: store, run id, resume, cache and backend (defaults: in-memory store, local backend).
         on_tokens: called with (stage, model, generated tokens, seconds) per journaled batch.
+        session: run in this open session (its models stay loaded afterwards); a new one otherwise.
 
     Raises:
-        ConfigError: a bad pool, or a resume whose pool/questions differ from the stored run's.
+        ConfigError: a bad pool, a session of another pool, or a resume whose pool/questions differ.
     """
     opts = options or RunOptions()
+    if session is not None and session.config != pool:
+        raise ConfigError(f"run_pool: the session serves pool {session.config.name!r}, not {pool.name!r}")
     store = opts.store or RunStore(":memory:")
     run_id = _open_run(pool, instances, opts, store)
     journal = Journal(store, run_id, cache=opts.cache, on_record=on_tokens)
@@ -172,78 +148,60 @@ def run_pool(
         logger.info(
             "run %s: pool %s, %d questions, backend %s", run_id, pool.name, len(instances), opts.backend
         )
+        own = session is None
         try:
-            report, finals = _run(
-                resolve_local_models(pool), instances, journal, opts, embedder, progress, start
-            )
+            if session is None:
+                session = open_session(
+                    pool, embedder=embedder, backend=opts.backend, ray=opts.ray, name=run_id
+                )
+            job, ray_stats = _execute(session, instances, journal, progress)
         except BaseException as exc:
             store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            if own and session is not None:
+                session.close()  # before the report, so a one-shot run's unloads are in it
+    report = _report(job, opts.backend, ray_stats, time.perf_counter() - start)
     store.finish_run(run_id, "done", report=report.model_dump(mode="json", exclude={"config", "experts"}))
-    return report, finals
+    return report, job.finals()
 
 
-def _run(
-    pool: PoolConfig,
-    instances: list[Instance],
-    journal: Journal,
-    opts: RunOptions,
-    embedder: Embedder | None,
-    progress: ProgressHook | None,
-    start: float,
-) -> tuple[RunReport, list[FinalAnswer]]:
-    backend = None
-    if opts.backend == "ray":
-        try:
-            from orchestrator.ray.backend import RayBackend
-        except ImportError as exc:
-            raise ConfigError(f"backend 'ray' needs the `ray` package ({exc}); pip install ray") from exc
+def _execute(
+    session: Session, instances: list[Instance], journal: Journal, progress: ProgressHook | None
+) -> tuple[Job, dict[str, Any] | None]:
+    """Run the live stages; returns the job and the Ray backend's stats (None locally)."""
+    if session.backend is not None:
 
         def on_event(stage: str, expert: str, kind: str, seconds: float, detail: str) -> None:
             journal.store.event(journal.run_id, stage, expert, kind, seconds, detail)
 
-        batch = pool.batch_size
-        backend = RayBackend(
-            opts.ray, pool.models, run_id=journal.run_id, batch_size=batch, on_event=on_event
-        )
-    run = LiveRun(pool, embedder=embedder, progress=progress, journal=journal, backend=backend)
-    try:
-        profiling, vocabulary = load_profiling(
-            pool, run.embedder or (Embedder() if pool.policy == "knn_top_k" else None)
-        )
-        skills = run.annotate(instances, vocabulary)
-        decisions = run.recruit(instances, skills, profiling)
-        decisions = [d.model_copy(update={"keywords": s}) for d, s in zip(decisions, skills, strict=True)]
-        ray_stats = None
-        if backend is not None:
-            _, finals = run.answer_streaming(instances, decisions, profiling)
-            ray_stats = backend.stats()
-        else:
-            results = run.expert_stage(instances, decisions)
-            finals = run.aggregate(instances, decisions, results, profiling)
-    finally:
-        run.close()
-        if backend is not None:
-            backend.close()
+        session.backend.on_event = on_event
+    job = run_stages(Job(session, instances, journal, progress), LIVE_STAGES)
+    job.finals()  # fills the aggregation counts
+    return job, session.backend.stats() if session.backend is not None else None
+
+
+def _report(job: Job, backend: str, ray_stats: dict[str, Any] | None, seconds: float) -> RunReport:
+    finals = job.finals()
     graded = [f.correct for f in finals if f.correct is not None]
-    report = RunReport(
-        pool=pool.name,
-        n=len(instances),
+    journal, session = job.journal, job.session
+    return RunReport(
+        pool=session.pool.name,
+        n=len(job.instances),
         accuracy=100.0 * sum(graded) / len(graded) if graded else None,
-        expert_calls_per_question=sum(len(d.experts) for d in decisions) / max(len(decisions), 1),
-        models=_stats(run),
-        stage_seconds={k: round(v, 4) for k, v in run.stage_seconds.items()},
-        total_seconds=round(time.perf_counter() - start, 4),
-        counts=run.counts,
-        config=pool.model_dump(mode="json"),
+        expert_calls_per_question=sum(len(d.experts) for d in job.decisions) / max(len(job.decisions), 1),
+        models=model_stats(job.counters()),
+        stage_seconds={k: round(v, 4) for k, v in job.stage_seconds.items()},
+        total_seconds=round(seconds, 4),
+        counts=job.counts,
+        config=session.config.model_dump(mode="json"),
         run_id=journal.run_id,
-        backend=opts.backend,
+        backend=backend,
         generations_computed=journal.computed,
         generations_reused=journal.reused,
         experts=expert_stats(journal.store, journal.run_id),
         ray=ray_stats,
     )
-    return report, finals
 
 
 def resume_run(
@@ -253,7 +211,8 @@ def resume_run(
     embedder: Embedder | None = None,
     progress: ProgressHook | None = None,
     options: RunOptions | None = None,
-    on_tokens: Callable[[str, str, int, float], None] | None = None,
+    on_tokens: TokensHook | None = None,
+    session: Session | None = None,
 ) -> tuple[PoolConfig, RunReport, list[FinalAnswer]]:
     """Resume ``run_id`` with its stored pool config and questions; nothing already journaled reruns.
 
@@ -264,6 +223,7 @@ def resume_run(
         progress: progress hook, as for :func:`run_pool`.
         options: backend and cache settings (store, run id and resume are set here).
         on_tokens: tokens hook, as for :func:`run_pool`.
+        session: an open session of the run's pool to run in.
 
     Returns:
         The stored pool config, the report and the final answers.
@@ -272,9 +232,8 @@ def resume_run(
     pool = PoolConfig.model_validate(record.config)
     base = options or RunOptions(backend=record.backend)  # type: ignore[arg-type]
     opts = replace(base, store=store, run_id=run_id, resume=True)
-    report, finals = run_pool(
-        pool, store.instances(run_id), embedder=embedder, progress=progress, options=opts, on_tokens=on_tokens
-    )
+    report, finals = run_pool(pool, store.instances(run_id), embedder=embedder, progress=progress,
+                              options=opts, on_tokens=on_tokens, session=session)  # fmt: skip
     return pool, report, finals
 
 
@@ -284,43 +243,51 @@ def profile_pool(
     *,
     embedder: Embedder | None = None,
     progress: ProgressHook | None = None,
+    session: Session | None = None,
 ) -> ProfilingRecord:
-    """Run every expert on validation questions (with gold answers) and record who got what right."""
-    pool = resolve_local_models(pool)
-    run = LiveRun(pool, embedder=embedder, progress=progress)
+    """Run every expert on validation questions (with gold answers) and record who got what right.
+
+    With ``aggregator: auto``, every candidate model is then scored by the aggregator benchmark on the
+    experts' validation chains and the best is recorded as the pool's aggregator.
+    """
+    own = session is None
+    session = session or Session(pool, embedder=embedder)
     try:
-        skills = run.annotate(instances, None)
-        everyone = [RoutingDecision(instance_id=i.id, experts=run.experts, policy="all") for i in instances]
-        results = run.expert_stage(instances, everyone)
+        job = Job(session, instances, Journal(RunStore(":memory:"), "profile"), progress)
+        with job.stage("annotate"):
+            annotate(job, None)
+        everyone = [
+            RoutingDecision(instance_id=i.id, experts=session.experts, policy="all") for i in instances
+        ]
+        with job.stage("experts"):
+            answer_pairs(job, everyone)
+        chosen = choose_aggregator(job) if pool.aggregator == "auto" else None
     finally:
-        run.close()
+        if own:
+            session.close()
+    experts = session.experts
     answers = [
-        [extract_answer(results[(i.id, e)].text, i.answer_format) for e in run.experts] for i in instances
+        [extract_answer(job.results[(i.id, e)].text, i.answer_format) for e in experts] for i in instances
     ]
     return ProfilingRecord(
-        experts=run.experts,
+        experts=experts,
         questions=[i.question for i in instances],
         gold=[i.gold for i in instances],
-        skills=skills,
+        skills=job.skills,
         answers=answers,
         correct=[
             [is_correct(a, i.gold, i.answer_format) for a in row]
             for row, i in zip(answers, instances, strict=True)
         ],
-        n_options=[
-            i.answer_format.n_options if i.answer_format.kind == "multiple_choice" else 0 for i in instances
-        ],
+        n_options=[n_options(i) for i in instances],
         annotator=pool.annotation.annotator,
+        aggregator=chosen[0] if chosen else None,
+        aggregator_scores=dict(chosen[1]) if chosen else {},
     )
 
 
-def write_run(out_dir: Path, report: RunReport, finals: list[FinalAnswer]) -> list[Path]:
-    """Write ``answers.jsonl`` and ``report.json``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    answers = out_dir / "answers.jsonl"
-    with answers.open("w", encoding="utf-8") as fh:
-        for f in finals:
-            fh.write(f.model_dump_json(exclude_none=True) + "\n")
-    path = out_dir / "report.json"
-    path.write_text(json.dumps(report.model_dump(mode="json"), indent=2), encoding="utf-8")
-    return [path, answers]
+def choose_aggregator(job: Job) -> tuple[str, list[tuple[str, float]]]:
+    """The aggregator benchmark over the pool's candidates on the job's validation chains (best, ranking)."""
+    from orchestrator.aggregation.choice import rank_pool_aggregators
+
+    return rank_pool_aggregators(job)

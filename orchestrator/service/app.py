@@ -22,9 +22,11 @@ Routes:
 
 **Online micro-batching.** The first request to arrive waits ``batch_window_s`` (default 20 ms) for others;
 every request that arrives in that window (up to ``max_batch_size``) goes into ONE ``SymbolicMoE.solve``
-call, which runs in a single worker thread, one batch at a time. A batch loads each recruited model once
-and serves all its questions together, so under concurrent load throughput grows with the batch while
-the cost is paid once. The price is latency: every request waits up to ``batch_window_s`` more, plus the
+call, which runs in a single worker thread, one batch at a time. The service holds one long-lived
+session (:class:`~orchestrator.api.SymbolicMoE`): a model loaded for one call stays resident for the next
+within the pool's memory budget, so a steady load pays no model loads at all, and batch jobs share the
+same resident models (interleaving with online calls batch by batch). The price of the window is latency:
+every request waits up to ``batch_window_s`` more, plus the
 time the batch in flight needs to finish (requests queue behind it; ``symoe_queue_depth`` shows them).
 Use a small window for interactive use and a larger one (0.1-1 s) for throughput under load.
 
@@ -85,7 +87,7 @@ from common.errors import (
 from common.records import FinalAnswer, Instance
 from orchestrator.api import SymbolicMoE
 from orchestrator.datasets.questions import question_instance
-from orchestrator.pool import PoolConfig, resolve_local_models
+from orchestrator.pool import PoolConfig
 from orchestrator.service.auth import (
     BodyLimitMiddleware,
     Caller,
@@ -98,7 +100,6 @@ from orchestrator.service.batch_files import DEFAULT_DATA_DIR, BatchCatalog
 from orchestrator.service.batch_jobs import ChatCodec
 from orchestrator.service.batch_routes import batch_router
 from orchestrator.service.batch_worker import BatchWorker
-from skills.embedding import DEFAULT_MODEL_NAME as DEFAULT_EMBEDDER_NAME
 from skills.embedding import Embedder
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,12 @@ class _Metrics:
         )
         self.expert_calls = Counter("symoe_expert_calls", "Expert answers generated.", ["expert"], registry=r)
         self.model_loads = Counter("symoe_model_loads", "Model loads by the engines.", ["model"], registry=r)
+        self.generation_seconds = Counter(
+            "symoe_generation_seconds", "Seconds the engines spent generating.", ["model"], registry=r
+        )
+        self.load_seconds = Counter(
+            "symoe_load_seconds", "Seconds the engines spent loading models.", ["model"], registry=r
+        )
         self.solve_batches = Counter("symoe_solve_batches", "SymbolicMoE.solve calls.", registry=r)
         self.batch_size = Histogram(
             "symoe_solve_batch_size",
@@ -193,10 +200,16 @@ def _route_label(path: str) -> str:
 
 
 class _SolveBatcher:
-    """Groups questions that arrive within ``window_s`` into one ``solve`` call, one call at a time."""
+    """Groups questions that arrive within ``window_s`` into one ``solve`` call, one call at a time.
 
-    def __init__(self, moe: SymbolicMoE, window_s: float, max_batch: int, metrics: _Metrics) -> None:
-        self.moe, self.metrics = moe, metrics
+    With ``per_call`` every solve opens and closes its own session (models load per call): the behaviour
+    before sessions, kept only so the load test can measure the two side by side.
+    """
+
+    def __init__(
+        self, moe: SymbolicMoE, window_s: float, max_batch: int, metrics: _Metrics, *, per_call: bool = False
+    ) -> None:
+        self.moe, self.metrics, self.per_call = moe, metrics, per_call
         self.batcher: WindowBatcher[Instance, FinalAnswer] = WindowBatcher(
             "service",
             self._solve_in_order,
@@ -217,16 +230,23 @@ class _SolveBatcher:
 
     def _solve(self, instances: list[Instance]) -> list[FinalAnswer]:
         start = time.perf_counter()
-        finals = self.moe.solve(instances)
+        if self.per_call:
+            with SymbolicMoE(self.moe.pool, embedder=self.moe.session.embedder()) as once:
+                finals = once.solve(instances)
+                report = once.last_report
+        else:
+            finals = self.moe.solve(instances)
+            report = self.moe.last_report
         self.metrics.solve_batches.inc()
         self.metrics.batch_size.observe(len(instances))
         for final in finals:
             for ea in final.expert_answers:
                 self.metrics.expert_calls.labels(ea.expert).inc()
-        report = self.moe.last_report
         for model, stats in (report.models if report else {}).items():
             if stats.loads:
                 self.metrics.model_loads.labels(model).inc(stats.loads)
+            self.metrics.generation_seconds.labels(model).inc(stats.generation_seconds)
+            self.metrics.load_seconds.labels(model).inc(stats.load_seconds)
         logger.info("service: solved a batch of %d in %.2f s", len(instances), time.perf_counter() - start)
         return finals
 
@@ -262,25 +282,24 @@ class _Runtime:
         self.not_ready: str | None = "starting"
         self._batcher: _SolveBatcher | None = None
         self._worker: BatchWorker | None = None
+        self.moe: SymbolicMoE | None = None
+        self.per_call = False
 
     async def start(self) -> None:
         """Resolve the pool, start the solve batcher, and start the batch worker (resuming open batches)."""
         try:
-            resolved = await asyncio.to_thread(resolve_local_models, self.pool)
+            # one session for online requests and batch jobs: models stay resident across calls, and the
+            # policy, profiles and embedder are built once (its lock interleaves the two per model batch)
+            moe = await asyncio.to_thread(SymbolicMoE, self.pool, embedder=self.embedder or Embedder())
         except SymbolicMoEError as exc:
             logger.error("service: pool %s is not usable: %s", self.pool.name, exc)
             self.not_ready = str(exc)
             return
-        # one embedder for every solve call (all in the solve thread), so MiniLM loads once, not per call
-        moe = SymbolicMoE(resolved, embedder=self.embedder or Embedder())
-        self._batcher = _SolveBatcher(moe, self.window_s, self.max_batch, self.metrics)
-        # batch runs get an embedder of their own: the solve thread's is not shared across threads
-        own = Embedder(
-            model_path=self.embedder.model_path if self.embedder else None,
-            model_name=self.embedder.model_name if self.embedder else DEFAULT_EMBEDDER_NAME,
-            cache_dir=self.catalog.data_dir / "embeddings",
+        self.moe = moe
+        self._batcher = _SolveBatcher(
+            moe, self.window_s, self.max_batch, self.metrics, per_call=self.per_call
         )
-        self._worker = BatchWorker(self.catalog, self.pool, self.codec, self.store, own)
+        self._worker = BatchWorker(self.catalog, self.pool, self.codec, self.store, session=moe.session)
         resumed = self._worker.start()
         logger.info("service: ready; %d unfinished batch(es) queued to resume", resumed)
         self.not_ready = None
@@ -291,6 +310,8 @@ class _Runtime:
             await asyncio.to_thread(self._worker.close)
         if self._batcher is not None:
             await self._batcher.close()
+        if self.moe is not None:
+            await asyncio.to_thread(self.moe.close)
         self.catalog.close()
         self.store.close()
 
@@ -414,6 +435,7 @@ def create_app(
     data_dir: str | Path = DEFAULT_DATA_DIR,
     store_path: str | Path | None = None,
     max_upload_bytes: int = 50_000_000,
+    session_per_call: bool = False,
 ) -> FastAPI:
     """Build the service for ``pool``.
 
@@ -428,6 +450,8 @@ def create_app(
         data_dir: where batch input/output files and batch records live (created if missing).
         store_path: the run store that journals batch runs; ``data_dir/runs.sqlite`` by default.
         max_upload_bytes: larger uploads to ``/v1/files`` get 413.
+        session_per_call: open and close a session per solve call (models load every call) instead of
+            keeping one; only for measuring the difference (``benchmarks/load_test.py --compare-per-call``).
 
     Returns:
         The FastAPI app; run it with uvicorn or `batching.engines.openai_server.serve_in_thread`.
@@ -443,13 +467,14 @@ def create_app(
     store = RunStore(store_path or catalog.data_dir / "runs.sqlite")
     codec = chat_codec(model_ids)
     runtime = _Runtime(pool, embedder, metrics, catalog, store, codec, batch_window_s, max_batch_size)
+    runtime.per_call = session_per_call
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.info(
             "service: pool %s (%d experts, policy=%s, k=%d), models %s, batch_window_s=%s, auth=%s, "
             "rate_limit_per_min=%s, max_body_bytes=%d, max_upload_bytes=%d, data_dir=%s, store=%s",
-            pool.name, len(pool.experts), pool.policy, pool.k, model_ids, batch_window_s,
+            pool.name, len(pool.experts), pool.method.policy, pool.method.k, model_ids, batch_window_s,
             "on" if keys.enabled else "off", rate_limit_per_min, max_body_bytes, max_upload_bytes,
             catalog.data_dir, store.path,
         )  # fmt: skip

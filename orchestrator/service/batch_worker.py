@@ -42,9 +42,10 @@ from pathlib import Path
 from batching.journal.store import RunStore
 from common.errors import ConfigError, SymbolicMoEError
 from common.records import FinalAnswer, Instance
-from orchestrator.live import ProgressHook
+from orchestrator.pipeline import ProgressHook, Session
 from orchestrator.pool import PoolConfig
-from orchestrator.runs.runner import RunOptions, RunReport, resume_run, run_pool
+from orchestrator.runs.report import RunReport
+from orchestrator.runs.runner import RunOptions, resume_run, run_pool
 from orchestrator.service.batch_files import (
     OPEN,
     BatchCatalog,
@@ -74,7 +75,7 @@ class _StoppingError(SymbolicMoEError):
 
 def experts_per_question(pool: PoolConfig) -> int:
     """How many distinct experts answer each question of ``pool`` (its ``k``, at most its experts)."""
-    return min(pool.k, len(pool.experts))
+    return min(pool.method.k, len(pool.experts))
 
 
 def answered_questions(store_path: str | Path, run_id: str, experts: int) -> int | None:
@@ -111,7 +112,9 @@ class BatchWorker:
         pool: the pool new batches run with (a resumed batch uses the pool stored with its run).
         codec: the service's request parsing and response rendering.
         store: the run store that journals every generation.
-        embedder: the question embedder for batch runs.
+        embedder: the question embedder for batch runs (without a session).
+        session: the service's open session: batch runs use its resident models (interleaving with
+            online requests batch by batch); a resumed batch whose stored pool differs gets its own.
         progress_interval_s: the least time between two refreshes of a running batch's counts (and
             expiry sweeps of the batches waiting behind it).
     """
@@ -124,9 +127,11 @@ class BatchWorker:
         store: RunStore,
         embedder: Embedder | None = None,
         *,
+        session: Session | None = None,
         progress_interval_s: float = 1.0,
     ) -> None:
         self.catalog, self.pool, self.codec, self.store, self.embedder = catalog, pool, codec, store, embedder
+        self.session = session
         self.progress_interval_s = progress_interval_s
         self._finisher = BatchFinisher(catalog, codec)
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -241,13 +246,20 @@ class BatchWorker:
             logger.info("batch %s: resuming its run from the journal", batch_id)
             stored = PoolConfig.model_validate(self.store.get_run(batch_id).config)
             check = self._hook(batch_id, experts_per_question(stored))
-            _, report, finals = resume_run(self.store, batch_id, embedder=self.embedder, progress=check)
+            same = self.session is not None and self.session.config == stored
+            _, report, finals = resume_run(self.store, batch_id, embedder=self.embedder, progress=check,
+                                           session=self.session if same else None)  # fmt: skip
         else:
             logger.info("batch %s: %d requests, pool %s", batch_id, len(instances), self.pool.name)
             opts = RunOptions(store=self.store, run_id=batch_id)
             check = self._hook(batch_id, experts_per_question(self.pool))
             report, finals = run_pool(
-                self.pool, instances, embedder=self.embedder, progress=check, options=opts
+                self.pool,
+                instances,
+                embedder=self.embedder,
+                progress=check,
+                options=opts,
+                session=self.session,
             )
         return report, finals
 

@@ -22,9 +22,10 @@ import pytest
 from engine_requests import GREEDY, PROMPTS, mixed_requests
 
 from batching.config import TransformersExpertConfig, VLLMExpertConfig
-from batching.engines import vllm_engine
+from batching.engines import vllm_process
 from batching.engines.registry import build_engine
-from batching.engines.vllm_engine import WATCHDOG_TAG, VLLMEngine
+from batching.engines.vllm_engine import VLLMEngine
+from batching.engines.vllm_process import WATCHDOG_TAG
 from common.errors import EngineDeadError
 from common.generation import GenRequest, SamplingParams
 
@@ -331,8 +332,10 @@ def test_lifecycle_counters_engine_death_and_sigterm(
     # SIGTERM to this process tears down every live engine, then chains to the previous handler
     # (here a recorder instead of SIG_DFL, which would end the test run)
     received: list[int] = []
-    assert signal.getsignal(signal.SIGTERM) is vllm_engine._on_sigterm
-    monkeypatch.setitem(vllm_engine._SIGTERM_STATE, "previous", lambda signum, frame: received.append(signum))
+    assert signal.getsignal(signal.SIGTERM) is vllm_process._on_sigterm
+    monkeypatch.setitem(
+        vllm_process._SIGTERM_STATE, "previous", lambda signum, frame: received.append(signum)
+    )
     os.kill(os.getpid(), signal.SIGTERM)
     assert received == [signal.SIGTERM]
     assert not engine.is_loaded and engine.child_pids == []

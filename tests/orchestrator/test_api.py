@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import orchestrator
-from common.errors import DataError
+from common.errors import ConfigError, DataError
 from orchestrator import AsyncSymbolicMoE, SymbolicMoE
+from orchestrator.method import MethodConfig
 from orchestrator.pool import load_pool_config
 from skills.embedding import Embedder
 
@@ -18,11 +20,12 @@ POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
 
 
 @pytest.fixture
-def moe(tiny_pool: dict[str, Path], tmp_path: Path, minilm: Any) -> SymbolicMoE:
+def moe(tiny_pool: dict[str, Path], tmp_path: Path, minilm: Any) -> Iterator[SymbolicMoE]:
     cfg = load_pool_config(POOLS / "tiny-cpu.yaml").model_copy(
         update={"tiny_models_dir": str(next(iter(tiny_pool.values())).parent)}
     )
-    return SymbolicMoE(cfg, embedder=Embedder(cache_dir=tmp_path / "emb", model=minilm))
+    with SymbolicMoE(cfg, embedder=Embedder(cache_dir=tmp_path / "emb", model=minilm)) as session:
+        yield session
 
 
 def test_exports_match_all() -> None:
@@ -45,7 +48,7 @@ def test_solve_accepts_strings_dicts_and_returns_traces(moe: SymbolicMoE) -> Non
 
 @pytest.mark.slow
 def test_async_solve_and_explain(moe: SymbolicMoE) -> None:
-    amoe = AsyncSymbolicMoE(moe.pool, embedder=moe.embedder)
+    amoe = AsyncSymbolicMoE(moe.pool, embedder=moe.session.embedder())
     answers = asyncio.run(amoe.solve(["What is 1 plus 1?"]))
     assert len(answers) == 1 and amoe.last_report is not None
     decision = asyncio.run(amoe.explain("What is 4 plus 4?"))
@@ -60,17 +63,22 @@ def test_explain_generates_no_expert_answer(moe: SymbolicMoE) -> None:
 
 @pytest.mark.slow
 def test_profile_then_route_by_skills(moe: SymbolicMoE, tmp_path: Path) -> None:
-    moe.pool = moe.pool.model_copy(
-        update={"annotation": moe.pool.annotation.model_copy(update={"annotator": "embedding"})}
+    pool = moe.pool.model_copy(
+        update={
+            "annotation": moe.pool.annotation.model_copy(update={"annotator": "embedding"}),
+            "method": MethodConfig(policy="skill_top_k", k=2, aggregation="llm"),
+        }
     )
     val = [
         {"question": f"What is {i} plus 1?", "options": [str(i + 1), "0"], "answer": "A"} for i in range(6)
     ]
-    record = moe.profile(val, save_to=tmp_path / "p.json")
-    assert (tmp_path / "p.json").exists() and len(record.questions) == 6
-    moe.pool = moe.pool.model_copy(update={"policy": "skill_top_k", "k": 2})
-    decision = moe.explain("What is 9 plus 1?")
-    assert len(decision.experts) == 2 and decision.skills
+    with SymbolicMoE(pool, embedder=moe.session.embedder()) as skilled:
+        with pytest.raises(ConfigError, match="needs expert profiles"):
+            skilled.explain("What is 9 plus 1?")
+        record = skilled.profile(val, save_to=tmp_path / "p.json")
+        assert (tmp_path / "p.json").exists() and len(record.questions) == 6
+        decision = skilled.explain("What is 9 plus 1?")  # routes with the new profiles from now on
+    assert len(decision.experts) == 2 and decision.skills and decision.policy == "skill_top_k"
 
 
 def test_bad_questions_are_clear_errors(moe: SymbolicMoE) -> None:

@@ -76,8 +76,20 @@ def _config(**over: Any) -> BenchConfig:
         "pool": [{"name": m, "engine": "replay"} for m in ("generalist", "mathy", "lawyer", "guesser")],
         "methods": [
             {"name": "paper", "policy": "paper", "k": 3},
-            {"name": "ours", "policy": "knn_top_k", "k": 2, "aggregation": "stacked", "neighbours": 10},
-            {"name": "adaptive", "policy": "adaptive_k", "k": 1, "k_max": 3, "aggregation": "weighted"},
+            {
+                "name": "ours",
+                "policy": "knn_top_k",
+                "k": 2,
+                "aggregation": "stacked",
+                "options": {"neighbours": 10},
+            },
+            {
+                "name": "adaptive",
+                "policy": "adaptive_k",
+                "k": 1,
+                "options": {"k_max": 3},
+                "aggregation": "weighted",
+            },
         ],
         "best_policy": "ours",
     }

@@ -1,0 +1,159 @@
+"""One run's pass through the pipeline: its questions, what each stage produced, its journal and timings.
+
+Stages read and write a :class:`Job`: annotation fills ``skills``, recruitment ``decisions`` (and
+``embeddings`` when the method needs them), retrieval ``passages``, the expert stage ``results`` and
+aggregation ``decided``. :meth:`Job.finals` turns that into the answers with their routing traces.
+
+Every engine a job uses is its session's engine wrapped in a :class:`~batching.journal.engine.
+JournalEngine` on the job's journal, so each generation is journaled as it completes and one already
+in the store is never computed again (resume, cache).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from batching.engines.base import EngineCounters
+from batching.journal.engine import Journal, JournalEngine
+from common.generation import GenResult
+from common.records import ExpertAnswer, FinalAnswer, Instance, Passage, RoutingDecision
+from orchestrator.aggregation.decide import Decided, Question
+from orchestrator.answers import extract_answer, is_correct
+from orchestrator.pipeline.session import FittedMethod, Session
+
+ProgressHook = Callable[[str, str, int, int], None]  # (stage, model, done, total)
+Pair = tuple[str, str]  # (instance_id, expert)
+
+
+@dataclass
+class Job:
+    """The state of one run through the pipeline.
+
+    Args:
+        session: the pool's session (engines, residency, fitted method).
+        instances: the questions.
+        journal: the run's journal in the run store.
+        progress: called with (stage, model, done, total) as batches complete.
+    """
+
+    session: Session
+    instances: list[Instance]
+    journal: Journal
+    progress: ProgressHook | None = None
+    skills: list[list[str]] = field(default_factory=list)
+    keywords: list[list[str]] = field(default_factory=list)
+    embeddings: np.ndarray | None = None
+    decisions: list[RoutingDecision] = field(default_factory=list)
+    passages: dict[str, list[Passage]] = field(default_factory=dict)
+    results: dict[Pair, GenResult] = field(default_factory=dict)
+    decided: dict[str, Decided] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.engines = {n: JournalEngine(e, self.journal) for n, e in self.session.engines.items()}
+        self._counters_at_start = {n: replace(e.counters) for n, e in self.session.engines.items()}
+        self.by_id = {i.id: i for i in self.instances}
+        residency = self.session.residency
+        self.evictions_at_start = residency.evictions if residency is not None else 0
+
+    @property
+    def fitted(self) -> FittedMethod:
+        return self.session.fitted()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage and journal its generations under its name."""
+        start = time.perf_counter()
+        self.journal.stage = name
+        if self.session.backend is not None:
+            self.session.backend.stage = name
+        try:
+            yield
+        finally:
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def hook(self, stage: str) -> Callable[[str, int, int], None] | None:
+        """The progress hook of one stage as (model, done, total), or None without progress."""
+        if self.progress is None:
+            return None
+        hook = self.progress
+        return lambda model, done, total: hook(stage, model, done, total)
+
+    def acquire(self, name: str) -> None:
+        """Make model ``name`` resident through the session's residency manager (call under the lock)."""
+        if self.session.residency is not None:
+            self.session.residency.acquire(name, self.engines[name])
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def counters(self) -> dict[str, EngineCounters]:
+        """What each engine did during this job (the session's counters minus those at its start)."""
+        out = {}
+        for name, engine in self.session.engines.items():
+            now, then = engine.counters, self._counters_at_start[name]
+            out[name] = EngineCounters(**{k: getattr(now, k) - getattr(then, k) for k in now.__slots__})
+        return out
+
+    def question(self, d: RoutingDecision, acc: np.ndarray | None, row: int) -> Question:
+        """What the decision needs of ``d``'s question: its experts' parsed answers and local accuracy."""
+        inst = self.by_id[d.instance_id]
+        answers = [parse(self.results[(inst.id, e)], inst) for e in d.experts]
+        return Question(d.experts, answers, n_options(inst), self.fitted.decider.accuracy_row(acc, row))
+
+    def finals(self) -> list[FinalAnswer]:
+        """Every question's final answer with its routing trace, in input order."""
+        self.counts["aggregator_calls"] = sum(1 for f in self.decided.values() if f.aggregator_called)
+        self.counts["consensus_skips"] = sum(1 for f in self.decided.values() if f.how == "consensus")
+        if self.fitted.method.aggregation == "llm":
+            self.counts["aggregator_fallbacks"] = sum(1 for f in self.decided.values() if f.fallback)
+        out = []
+        for inst, d in zip(self.instances, self.decisions, strict=True):
+            final = self.decided[inst.id]
+            experts = list(dict.fromkeys(d.experts))
+            out.append(
+                FinalAnswer(
+                    instance_id=inst.id,
+                    answer=final.answer,
+                    correct=is_correct(final.answer, inst.gold, inst.answer_format) if inst.gold else None,
+                    method=self.fitted.method.policy,
+                    aggregation=final.how,
+                    aggregator_called=final.aggregator_called,
+                    routing=d,
+                    text=final.text,
+                    expert_answers=[self.expert_answer(inst, e) for e in experts],
+                )
+            )
+        return out
+
+    def expert_answer(self, inst: Instance, expert: str) -> ExpertAnswer:
+        r = self.results[(inst.id, expert)]
+        return ExpertAnswer(
+            instance_id=inst.id,
+            expert=expert,
+            text=r.text,
+            answer=parse(r, inst),
+            missing=r.missing,
+            prompt_tokens=r.prompt_tokens,
+            generated_tokens=r.generated_tokens,
+        )
+
+
+def parse(result: GenResult, inst: Instance) -> str | None:
+    """An expert's answer in its generated text (None when it has none)."""
+    return extract_answer(result.text, inst.answer_format) if result.text else None
+
+
+def n_options(inst: Instance) -> int:
+    """The question's option count (0 for free-form answers)."""
+    return inst.answer_format.n_options if inst.answer_format.kind == "multiple_choice" else 0
+
+
+def texts_of(instances: Sequence[Instance]) -> list[str]:
+    return [i.question for i in instances]
