@@ -17,7 +17,7 @@ from agents.audio.levels import clipped_samples, integrated_lufs, true_peak_dbtp
 from agents.audio.mixer import MixResult
 from agents.audio.mixing import MixVerdict, supervise_mix
 from agents.audio.plot import plot_mix
-from agents.audio.report import AudioReport, Decision, EventReport, MixReport
+from agents.audio.report import AudioJobResult, AudioReport, Decision, EventReport, MixReport
 from agents.audio.source import AudioJobSpec
 from agents.audio.timeline import Timeline
 from agents.audio.video import VideoInfo, mux
@@ -26,7 +26,7 @@ from agents.blackboard import Blackboard
 from agents.supervisor import Outcome
 
 if TYPE_CHECKING:
-    from agents.audio.team import AudioJobResult, AudioTeam
+    from agents.audio.team import AudioTeam
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ def deliver(
     seconds: dict[str, float],
     start: float,
 ) -> AudioJobResult:
-    from agents.audio.team import AudioJobResult
-
     cfg = team.config
     clips = team.load_clips(outcomes)
     mixed = timeline.model_copy(update={"events": tuple(e for e in timeline.events if e.id in clips)})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict
 
 from agents.messages import CheckResult, Instruction
@@ -79,3 +82,12 @@ class AudioReport(BaseModel):
     steps_reused: int
     passed: bool
     files: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AudioJobResult:
+    """A finished job: its run id, output folder and report."""
+
+    run_id: str
+    out_dir: Path
+    report: AudioReport

@@ -18,7 +18,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from agents.audio.config import AudioJobConfig
 from agents.audio.generators import AudioGenerator, AudioTask, RenderedAudio, build_generators
 from agents.audio.generators import generator_registry as default_registry
 from agents.audio.planner import plan_brief
-from agents.audio.report import AudioReport
+from agents.audio.report import AudioJobResult
 from agents.audio.review import review_plan
 from agents.audio.roles import llm_plan
 from agents.audio.source import AudioJobSpec, read_source
@@ -48,15 +47,6 @@ logger = logging.getLogger(__name__)
 
 ProgressHook = Callable[[str, int, int], None]
 """``(stage, done, total)``; the CLI draws a bar per stage."""
-
-
-@dataclass(frozen=True, slots=True)
-class AudioJobResult:
-    """A finished job: its run id, output folder and report."""
-
-    run_id: str
-    out_dir: Path
-    report: AudioReport
 
 
 class AudioTeam:
