@@ -69,6 +69,12 @@ class TransformersExpertConfig(_ExpertBase):
     device: str = Field(default="cpu", description="torch device: cpu, cuda, cuda:1, ...")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     batch_size: int = Field(default=16, ge=1, description="Prompts per generate() call.")
+    cpu_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="torch threads on CPU; unset: 1 for models under 256 MB of weights, else every CPU "
+        "(see batching/engines/cpu_threads.py for the measurements behind it).",
+    )
     trust_remote_code: bool = False
 
 
