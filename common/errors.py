@@ -4,6 +4,7 @@
 
     SymbolicMoEError
       ConfigError          bad YAML/env, raised at load time, before any model work
+        MissingExtraError  an optional part's packages are not installed; names the pip extra
       DataError            a malformed dataset row or file (names file and line)
       RegistryError        unknown key; lists choices + "did you mean"
       RoutingError         no expert satisfies the policy
@@ -27,6 +28,21 @@ class SymbolicMoEError(Exception):
 
 class ConfigError(SymbolicMoEError):
     """A configuration value is missing or invalid."""
+
+
+class MissingExtraError(ConfigError, ImportError):
+    """An optional part of the package needs a pip extra that is not installed.
+
+    Also an :class:`ImportError`, so code that guards an optional import keeps working.
+
+    Args:
+        message: what needs the extra, what is missing and the ``pip install`` command.
+        extra: the extra's name, e.g. ``"serve"``.
+    """
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class DataError(SymbolicMoEError):

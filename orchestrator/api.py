@@ -26,6 +26,7 @@ from batching.journal.engine import Journal
 from batching.journal.store import RunStore
 from common.errors import DataError
 from common.records import FinalAnswer, Instance, RoutingDecision
+from common.settings import expand_path
 from orchestrator.datasets.questions import question_instance
 from orchestrator.pipeline import Job, run_stages
 from orchestrator.pipeline.annotate import AnnotateStage
@@ -37,7 +38,7 @@ from orchestrator.runs.runner import RunOptions, open_session, profile_pool, run
 from skills.embedding import Embedder
 
 QuestionLike = str | dict[str, Any] | Instance
-DEFAULT_PROFILES_DIR = Path("~/.cache/symbolic-moe/profiles")
+DEFAULT_PROFILES_DIR = Path("$SYMOE_HOME/profiles")
 
 
 def to_instances(questions: Sequence[QuestionLike]) -> list[Instance]:
@@ -120,7 +121,7 @@ class SymbolicMoE:
         if any(i.gold is None for i in instances):
             raise DataError("profile: every validation question needs a gold answer ('answer' field)")
         record = profile_pool(self.pool, instances, session=self.session)
-        path = Path(save_to) if save_to else DEFAULT_PROFILES_DIR.expanduser() / f"{self.pool.name}.json"
+        path = Path(save_to) if save_to else expand_path(DEFAULT_PROFILES_DIR) / f"{self.pool.name}.json"
         record.save(path)
         self.pool = self.pool.model_copy(update={"profiles": str(path)})
         self.session.config = self.pool

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from batching.config import ExpertConfig, SamplingConfig
 from common.config_file import beside, load_model_file
 from common.errors import ConfigError
+from common.resources import resolve_config
 from orchestrator.method import MethodConfig, lift_legacy_method
 
 POOL_CONFIG_VERSION = 2
@@ -122,7 +123,7 @@ def load_pool_config(path: str | Path) -> PoolConfig:
     Raises:
         ConfigError: unreadable or invalid file (the message names the file and the fields).
     """
-    p = Path(path)
+    p = resolve_config(path)
     cfg = load_model_file(p, PoolConfig, "pool config")
     if cfg.profiles:
         cfg = cfg.model_copy(update={"profiles": beside(p, cfg.profiles)})

@@ -1,6 +1,6 @@
 """Build the tiny local Llama pool for tests and demos: ``python3 scripts/build_tiny_models.py [ROOT]``.
 
-ROOT defaults to ``$SYMOE_TINY_MODELS_DIR``, then ``~/.cache/symbolic-moe/tiny-models``. Models that
+ROOT defaults to ``$SYMOE_TINY_MODELS_DIR``, then ``$SYMOE_HOME/tiny-models``. Models that
 are already built and current are left alone.
 """
 

@@ -5,7 +5,7 @@ Importing this module never imports torch or sentence-transformers; the model lo
 
 Example::
 
-    embedder = Embedder()                                 # ~/.cache/symbolic-moe/embeddings
+    embedder = Embedder()                                 # $SYMOE_HOME/embeddings
     vecs = embedder.embed(["What is 2 + 2?", "algebra"])  # float32, unit-norm rows
     embedder.computed                                     # texts actually encoded so far
 """
@@ -26,7 +26,8 @@ from skills.embedding_cache import EmbeddingCache
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
-DEFAULT_CACHE_DIR = "~/.cache/symbolic-moe/embeddings"
+DEFAULT_CACHE_DIR = "$SYMOE_HOME/embeddings"
+"""The embedding cache (see :mod:`common.settings`: resolved when an embedder is made)."""
 
 
 def default_model_path() -> str:
@@ -51,7 +52,8 @@ class Embedder:
     Args:
         model_path: the sentence-transformers model folder; defaults to the packaged all-MiniLM-L6-v2.
         model_name: the name keys are made from; change it whenever ``model_path`` points at another model.
-        cache_dir: root of the disk cache (``~`` expanded); ``None`` keeps vectors in memory only.
+        cache_dir: root of the disk cache (``~`` and ``$SYMOE_HOME`` expanded); ``None`` keeps vectors in
+            memory only.
         batch_size: texts per forward pass.
         show_progress_bar: show sentence-transformers' progress bar (off in library code).
         model: an already-loaded ``SentenceTransformer`` to reuse instead of loading ``model_path``

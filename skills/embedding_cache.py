@@ -10,7 +10,7 @@ chunks it merged.
 
 Example::
 
-    cache = EmbeddingCache("~/.cache/symbolic-moe/embeddings", "all-MiniLM-L6-v2")
+    cache = EmbeddingCache("$SYMOE_HOME/embeddings", "all-MiniLM-L6-v2")
     keys = [cache.key(t) for t in texts]
     found = cache.get_many(keys)          # {position in keys: vector} for stored keys
     cache.put(missing_keys, missing_vecs)
@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from common.settings import expand_path
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class EmbeddingCache:
 
     def __init__(self, cache_dir: str | Path, model_name: str, *, max_chunks: int = 32) -> None:
         self.model_name = model_name
-        self.directory = Path(cache_dir).expanduser() / _safe_dir_name(model_name)
+        self.directory = expand_path(cache_dir) / _safe_dir_name(model_name)
         self.max_chunks = max_chunks
         self._index: dict[bytes, int] = {}
         self._vectors: list[np.ndarray] = []  # chunks as loaded or put; rows numbered across them

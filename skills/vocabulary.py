@@ -15,10 +15,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.config_file import load_model_file
+from common.resources import config_path
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_VOCABULARY_PATH = Path(__file__).resolve().parents[1] / "configs" / "skills" / "mmlu_skills.yaml"
+DEFAULT_VOCABULARY_PATH = config_path("skills", "mmlu_skills.yaml")
 MAX_SKILL_CHARS = 20  # the paper keeps annotated keywords of at most 20 characters
 
 

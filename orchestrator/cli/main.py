@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from common.errors import SymbolicMoEError
 
@@ -38,7 +39,7 @@ def main() -> None:
 
 def fail(exc: SymbolicMoEError) -> NoReturn:
     """Print a user error and exit with status 2."""
-    console.print(f"[red]error:[/] {exc}")
+    console.print(f"[red]error:[/] {escape(str(exc))}")  # "[serve]" is no markup
     raise typer.Exit(code=2) from exc
 
 

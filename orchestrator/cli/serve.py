@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from common.errors import SymbolicMoEError
+from common.extras import require_extra
 from orchestrator.cli.main import app, console, fail, quiet_transformers
 
 
@@ -38,6 +39,10 @@ def serve(
     Batch jobs (/v1/files, /v1/batches) keep their files under --data-dir; batches a crash left unfinished
     resume at startup from the run store.
     """
+    try:
+        require_extra("serve", "symoe serve")
+    except SymbolicMoEError as exc:
+        fail(exc)
     import uvicorn
 
     from orchestrator.pool import load_pool_config

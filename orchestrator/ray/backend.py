@@ -21,8 +21,13 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import ray
-from ray.exceptions import RayError, RayTaskError
+from common.extras import missing_extra
+
+try:
+    import ray
+    from ray.exceptions import RayError, RayTaskError
+except ImportError as exc:  # the `ray` extra
+    raise missing_extra("ray", "the Ray backend") from exc
 
 from batching.engines.base import Engine, EngineCounters
 from common.errors import EngineDeadError, SymbolicMoEError

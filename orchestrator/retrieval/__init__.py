@@ -4,7 +4,7 @@ What the retrieval gate and stage call::
 
     from orchestrator.retrieval import KnowledgeConfig, KnowledgeStore
 
-    store = KnowledgeStore.open(KnowledgeConfig(uri="~/.cache/symbolic-moe/kb"))
+    store = KnowledgeStore.open(KnowledgeConfig(uri="$SYMOE_HOME/kb"))
     results = store.retrieve(questions, k=5, mode="hybrid")   # one embedding call for the batch
     results[i].coverage          # Coverage(top_dense, top_bm25, dense_margin, bm25_margin)
     results[i].passages()        # [common.records.Passage] for prompts and traces

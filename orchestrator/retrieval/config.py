@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-DEFAULT_KB_DIR = "~/.cache/symbolic-moe/kb"
+DEFAULT_KB_DIR = "$SYMOE_HOME/kb"
 """The one default location of the knowledge store (a local LanceDB directory)."""
 
-DEFAULT_EMBEDDING_CACHE_DIR = "~/.cache/symbolic-moe/embeddings"
+DEFAULT_EMBEDDING_CACHE_DIR = "$SYMOE_HOME/embeddings"
 """Where embeddings of chunks and queries are cached (shared with the rest of the project)."""
 
 SearchMode = Literal["dense", "bm25", "hybrid"]
@@ -31,7 +31,7 @@ class KnowledgeConfig(BaseModel):
     uri: str = Field(
         default=DEFAULT_KB_DIR,
         min_length=1,
-        description="LanceDB location: a local directory (~ expanded), s3://, gs://, az:// or db://.",
+        description="LanceDB location: a local directory (~, $SYMOE_HOME expanded), s3://, gs://, az:// or db://.",
     )
     table: str = Field(default="chunks", pattern=r"^[A-Za-z0-9_.-]+$", description="The chunk table's name.")
     storage_options: dict[str, str] = Field(

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.extras import require_extra
 from orchestrator.retrieval.ingest import FileStatus, Pipeline, chunk_file
 from orchestrator.retrieval.readers import Checked
 from orchestrator.retrieval.schema import META_COLUMNS, ChunkRow, meta_table, with_vectors
@@ -60,7 +61,11 @@ def connect_local_ray(cfg: RayIngestConfig) -> bool:
 
     Returns:
         True when this call connected (the caller disconnects), False when already connected.
+
+    Raises:
+        MissingExtraError: the ``ray`` extra is not installed.
     """
+    require_extra("ray", "the Ray ingestion pipeline (--backend ray)")
     import ray
 
     if ray.is_initialized():

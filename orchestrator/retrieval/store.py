@@ -36,9 +36,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
+
+from common.extras import missing_extra, require_extra
+
+try:
+    import pyarrow as pa
+except ImportError as exc:  # the `retrieval` extra
+    raise missing_extra("retrieval", "the knowledge store") from exc
 
 from common.errors import ConfigError, DataError
+from common.settings import expand_path
 from orchestrator.retrieval.config import SEARCH_MODES, KnowledgeConfig, SearchMode
 from orchestrator.retrieval.hits import Hit, Retrieval, coverage_of, rrf_fuse
 from orchestrator.retrieval.schema import HIT_COLUMNS, chunk_schema
@@ -138,6 +145,7 @@ class KnowledgeStore:
             DataError: there is no table and ``create`` is False, or ``version`` does not exist.
             ConfigError: the table's vectors do not match the embedder's size.
         """
+        require_extra("retrieval", "the knowledge store")
         import lancedb
 
         config = config or KnowledgeConfig()
@@ -252,7 +260,7 @@ class KnowledgeStore:
             sources=len(self._scan(["origin"]).column("origin").unique()),
             version=self.version,
             versions=len(self._table.list_versions()),
-            size_bytes=_dir_size(Path(self.config.uri).expanduser()) if self.config.is_local else None,
+            size_bytes=_dir_size(expand_path(self.config.uri)) if self.config.is_local else None,
             indices=indices,
             embedding_model=getattr(self._embedder, "model_name", "all-MiniLM-L6-v2"),
             dim=self.dim,
@@ -428,7 +436,7 @@ def _fts_config() -> Any:
 def _connect_uri(config: KnowledgeConfig, *, create: bool) -> str:
     if not config.is_local:
         return config.uri
-    path = Path(config.uri).expanduser()
+    path = expand_path(config.uri)
     if create:
         path.mkdir(parents=True, exist_ok=True)
     elif not path.is_dir():

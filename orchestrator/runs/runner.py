@@ -17,6 +17,7 @@ from typing import Any, Literal
 from batching.journal.engine import Journal
 from batching.journal.store import RunStore
 from common.errors import ConfigError
+from common.extras import require_extra
 from common.logs import log_context
 from common.records import FinalAnswer, Instance, RoutingDecision
 from orchestrator.answers import extract_answer, is_correct
@@ -72,15 +73,13 @@ def open_session(
     run id; default: a new id).
 
     Raises:
-        ConfigError: a bad pool, or ``backend='ray'`` without the `ray` package.
+        ConfigError: a bad pool, or ``backend='ray'`` without the ``ray`` extra (a MissingExtraError).
     """
     ray_backend = None
     if backend == "ray":
-        try:
-            from orchestrator.ray.backend import RayBackend
-        except ImportError as exc:
-            raise ConfigError(f"backend 'ray' needs the `ray` package ({exc}); pip install ray") from exc
+        require_extra("ray", "backend 'ray'")
         from batching.journal.store import new_run_id
+        from orchestrator.ray.backend import RayBackend
 
         resolved = pool.resolved()
         ray_backend = RayBackend(ray or ControllerConfig(), resolved.models, run_id=name or new_run_id(),

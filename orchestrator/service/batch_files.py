@@ -39,9 +39,10 @@ from typing import IO, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import ConfigError
+from common.settings import expand_path
 from orchestrator.service.auth import ANONYMOUS, ServiceError
 
-DEFAULT_DATA_DIR = Path("~/.cache/symbolic-moe/service")
+DEFAULT_DATA_DIR = Path("$SYMOE_HOME/service")
 ENDPOINT = "/v1/chat/completions"
 FILE_ID_PATTERN = r"^file-[0-9a-f]{24}$"
 BATCH_ID_PATTERN = r"^batch_[0-9a-f]{24}$"
@@ -192,7 +193,7 @@ class BatchCatalog:
     """
 
     def __init__(self, data_dir: str | Path) -> None:
-        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.data_dir = expand_path(data_dir).resolve()
         self.files_dir = self.data_dir / "files"
         try:
             self.files_dir.mkdir(parents=True, exist_ok=True)

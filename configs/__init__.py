@@ -1,0 +1,1 @@
+"""The packaged configs (pools, bench, skills, agents): YAML and JSON found through common.resources."""
