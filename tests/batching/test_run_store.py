@@ -183,3 +183,22 @@ def test_log_records_carry_run_id_and_expert_as_json_lines() -> None:
         ("r-1", "-", "outside expert"),
         ("r-1", "qwen", "inside"),
     ]
+
+
+def test_a_damaged_store_is_a_config_error_naming_the_file_everywhere(
+    tmp_path: Path, damaged_store: tuple[Path, str]
+) -> None:
+    db, run_id = damaged_store
+    store = RunStore(db)  # the schema page is intact: opening works, reading does not
+    for read in (lambda: store.list_runs(), lambda: store.get_run(run_id), lambda: store.instances(run_id),
+                 lambda: store.generations(run_id), store.check, lambda: store.check(full=True)):  # fmt: skip
+        with pytest.raises(ConfigError, match=rf"run store {db}: .*damaged: move it aside"):
+            read()
+    with pytest.raises(ConfigError, match="damaged"):
+        store.create_run(_pool(), _instances(), backend="local")
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(
+        ConfigError, match=rf"run store {garbage}: file is not a database; the file is damaged"
+    ):
+        RunStore(garbage)
