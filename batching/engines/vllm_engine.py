@@ -197,6 +197,7 @@ class VLLMEngine(Engine):
             "trust_remote_code": cfg.trust_remote_code,
             "tensor_parallel_size": cfg.tensor_parallel_size,
             "gpu_memory_utilization": cfg.gpu_memory_utilization,
+            "use_tqdm_on_load": False,  # library code draws no bars (the CLI shows the loads)
         }
         if cfg.kv_cache_memory_bytes is not None:
             kwargs["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes
