@@ -37,6 +37,9 @@ class BenchReport(BaseModel):
     engines: dict[str, dict[str, float]] = Field(default_factory=dict)
     model_loads: int = 0
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    stage_cpu_seconds: dict[str, float] = Field(
+        default_factory=dict, description="CPU time of this process per stage (all its threads)."
+    )
     total_seconds: float = 0.0
     embeddings_computed: int = 0
     missing_recordings: int = 0
@@ -60,6 +63,7 @@ class BenchReport(BaseModel):
         missing_recordings: int,
         extractor_agreement: float | None,
         note: str,
+        stage_cpu_seconds: Mapping[str, float] | None = None,
     ) -> BenchReport:
         cfg_dict = cfg.model_dump(mode="json")
         counters = {name: e.counters.as_dict() for name, e in engines.items()}
@@ -78,6 +82,7 @@ class BenchReport(BaseModel):
             engines=counters,
             model_loads=int(sum(c["loads"] for c in counters.values())),
             stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
+            stage_cpu_seconds={k: round(v, 3) for k, v in (stage_cpu_seconds or {}).items()},
             total_seconds=round(sum(stage_seconds.values()), 3),
             embeddings_computed=embeddings_computed,
             missing_recordings=missing_recordings,
@@ -148,14 +153,29 @@ class BenchReport(BaseModel):
             console.print(self.model_table())
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in self.stage_seconds.items())
         console.print(f"model loads: {self.model_loads} ({len(self.engines)} experts); wall time: {stages}")
+        if self.stage_cpu_seconds:
+            cpu = ", ".join(f"{k} {v:.2f}s" for k, v in self.stage_cpu_seconds.items())
+            console.print(f"CPU time of this process: {cpu}")
+        share = self.load_share()
+        if share is not None:
+            console.print(f"model loading took {100 * share:.0f}% of the expert stage")
         if self.extractor_agreement is not None:
             share = 100 * self.extractor_agreement
             console.print(f"our extractor agrees with the recorded pred on {share:.2f}% of texts")
         if self.note:
             console.print(f"[dim]{self.note}[/]")
 
+    def load_share(self) -> float | None:
+        """Seconds spent loading models over the expert stage's wall time (None without an expert stage)."""
+        stage = self.stage_seconds.get("expert stage", 0.0)
+        if stage <= 0:
+            return None
+        return sum(c.get("load_seconds", 0.0) for c in self.engines.values()) / stage
+
     def plot(self, path: Path) -> None:
-        """Accuracy against expert calls per question, one labelled point per method."""
+        """Accuracy against expert calls per question: one numbered point per distinct result, and a
+        legend beside the axes naming the methods of each number. Methods with the same result share a
+        point and points closer than a few pixels share one label ("2, 4"), so no two labels overlap."""
         import matplotlib
 
         matplotlib.use("Agg")

@@ -68,16 +68,20 @@ def baseline_methods(cfg: BenchConfig) -> list[MethodConfig]:
 
 
 class _Timer:
+    """Wall and CPU seconds (this process, all threads) per stage."""
+
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu
 
 
 def _requester(pool: Sequence[ExpertConfig]) -> Callable[[Instance, str], GenRequest]:
@@ -149,6 +153,7 @@ def run_bench(
         methods=results,
         engines=engines,
         stage_seconds=timer.seconds,
+        stage_cpu_seconds=timer.cpu_seconds,
         embeddings_computed=embedder.computed if embedder is not None else 0,
         missing_recordings=prof.missing + test.missing,
         extractor_agreement=agree / with_text if with_text else None,

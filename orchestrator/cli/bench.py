@@ -70,7 +70,7 @@ def _bench_and_report(cfg: BenchConfig, data: Path | None, out: Path, progress: 
 @app.command()
 def demo(
     engine: Annotated[
-        str, typer.Option(help="auto (vLLM when installed, else transformers), vllm or transformers")
+        str, typer.Option(help="auto (vLLM on a GPU when installed, else transformers), vllm, transformers")
     ] = "auto",
     out: Annotated[
         Path, typer.Option("--out", metavar="DIR", help="Output folder for report, traces and plot")
@@ -99,7 +99,7 @@ def demo(
         check_out_dir(out)
         chosen = pick_engine(engine)  # type: ignore[arg-type]
         trained = ensure_zoo()
-        cfg = demo_config(chosen, sample=sample)
+        cfg = demo_config(chosen, sample=sample, cpu_threads=cpu_threads)
     except SymbolicMoEError as exc:
         fail(exc)
     what = f"trained {', '.join(trained)}" if trained else "committed weights"
