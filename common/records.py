@@ -89,9 +89,24 @@ class RoutingDecision(_Record):
     skills: list[str] = Field(default_factory=list)
     scores: list[ExpertScore] = Field(default_factory=list)
     experts: list[str] = Field(default_factory=list)
+    consulted: list[str] = Field(
+        default_factory=list,
+        description="Experts also called whose answers do not vote (a cascade's first stage when it "
+        "disagreed and the second stage answered).",
+    )
     aggregator: str | None = None
     policy: str = ""
     why: str = ""
+
+    @property
+    def n_calls(self) -> int:
+        """Expert calls made for the instance: every recruited sample, plus the consulted experts."""
+        return len(self.experts) + sum(1 for e in dict.fromkeys(self.consulted) if e not in self.experts)
+
+    @property
+    def called(self) -> list[str]:
+        """Every expert called once (recruited and consulted), in order."""
+        return list(dict.fromkeys([*self.experts, *self.consulted]))
 
 
 class Passage(_Record):

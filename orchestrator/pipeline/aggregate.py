@@ -26,7 +26,7 @@ class AggregateStage:
 
     def run(self, job: Job) -> None:
         decider = job.fitted.decider
-        acc = decider.local_accuracy(job.embeddings) if job.embeddings is not None else None
+        acc = decider.local_accuracy(job.queries())
         llm: list[tuple[Instance, Question, GenRequest]] = []
         for row, d in enumerate(job.decisions):
             if d.instance_id in job.decided:

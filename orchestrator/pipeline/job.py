@@ -25,6 +25,8 @@ from common.records import ExpertAnswer, FinalAnswer, Instance, Passage, Routing
 from orchestrator.aggregation.decide import Decided, Question
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.pipeline.session import FittedMethod, Session
+from orchestrator.policies import QueryBatch
+from orchestrator.policies.base import instance_metadata
 
 ProgressHook = Callable[[str, str, int, int], None]  # (stage, model, done, total)
 Pair = tuple[str, str]  # (instance_id, expert)
@@ -101,11 +103,26 @@ class Job:
             out[name] = EngineCounters(**{k: getattr(now, k) - getattr(then, k) for k in now.__slots__})
         return out
 
+    def queries(self) -> QueryBatch:
+        """The job's questions as a policy sees them (embeddings when computed, skills, metadata, options)."""
+        emb = self.embeddings if self.embeddings is not None else np.zeros((len(self.instances), 1))
+        return QueryBatch(
+            [i.id for i in self.instances],
+            emb,
+            self.skills or [[] for _ in self.instances],
+            np.array([n_options(i) for i in self.instances]),
+            [instance_metadata(i) for i in self.instances],
+            [list(i.options) for i in self.instances],
+        )
+
     def question(self, d: RoutingDecision, acc: np.ndarray | None, row: int) -> Question:
-        """What the decision needs of ``d``'s question: its experts' parsed answers and local accuracy."""
+        """What the decision needs of ``d``'s question: its experts' answers, responses, local accuracy."""
         inst = self.by_id[d.instance_id]
-        answers = [parse(self.results[(inst.id, e)], inst) for e in d.experts]
-        return Question(d.experts, answers, n_options(inst), self.fitted.decider.accuracy_row(acc, row))
+        results = [self.results[(inst.id, e)] for e in d.experts]
+        answers = [parse(r, inst) for r in results]
+        texts = [r.text for r in results] if self.fitted.decider.features else None
+        accuracy = self.fitted.decider.accuracy_row(acc, row)
+        return Question(d.experts, answers, n_options(inst), accuracy, texts, list(inst.options))
 
     def finals(self) -> list[FinalAnswer]:
         """Every question's final answer with its routing trace, in input order."""
@@ -116,7 +133,7 @@ class Job:
         out = []
         for inst, d in zip(self.instances, self.decisions, strict=True):
             final = self.decided[inst.id]
-            experts = list(dict.fromkeys(d.experts))
+            experts = d.called
             error, code = question_error([(e, self.results[(inst.id, e)]) for e in experts])
             answer = None if error else final.answer  # no expert answered: nothing to aggregate
             out.append(
