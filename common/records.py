@@ -155,8 +155,17 @@ class FinalAnswer(_Record):
     )
 
 
+class PairedComparison(_Record):
+    """A method against the bench's reference (its best baseline) on the same questions."""
+
+    reference: str
+    delta: float = Field(description="Accuracy difference in points (method - reference).")
+    p_bootstrap: float = Field(ge=0, le=1, description="Two-sided paired bootstrap over questions.")
+    p_sign: float = Field(ge=0, le=1, description="Two-sided exact sign test on discordant questions.")
+
+
 class MethodResult(_Record):
-    """One method's outcome in a benchmark run."""
+    """One method's outcome in a benchmark run (under cross-validation: means over the seeds)."""
 
     accuracy: float = Field(ge=0, le=100)
     calls_per_question: float = Field(ge=0)
@@ -165,3 +174,12 @@ class MethodResult(_Record):
     aggregator_calls_per_question: float = 0.0
     per_category: dict[str, float] = Field(default_factory=dict)
     description: str = ""
+    cost_per_question: float = Field(default=0.0, ge=0, description="Mean cost of its calls (pool unit).")
+    accuracy_std: float | None = Field(default=None, description="Std of the accuracy over CV seeds.")
+    seed_accuracies: list[float] = Field(default_factory=list, description="Accuracy of each CV seed.")
+    comparison: PairedComparison | None = None
+    judge_agreement: float | None = Field(
+        default=None,
+        description="Free-form answers: share of final answers where our math-verify verdict equals the "
+        "recording's LLM-judge verdict on the same answer string.",
+    )

@@ -1,4 +1,9 @@
-"""The benchmark report: a JSON record, a rich table, per-instance traces and an accuracy-vs-calls plot."""
+"""The benchmark report: a JSON record, a rich table, per-instance traces and accuracy-vs-calls and
+accuracy-vs-cost plots.
+
+No question text goes into any of them (GPQA's questions must stay private): methods, figures, ids,
+answers (letters or math answers) and routing decisions only.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from rich.table import Table
 
 from batching.engines.base import Engine
 from common.records import FinalAnswer, MethodResult
+from orchestrator.bench.cost import CostCurve
 from orchestrator.bench.record import config_hash, git_sha
 
 
@@ -49,6 +55,17 @@ class BenchReport(BaseModel):
     )
     answer_source: str = "recorded"
     note: str = ""
+    protocol: dict[str, Any] = Field(
+        default_factory=dict, description="fixed_split, or cross_validation with folds, seeds, stratify."
+    )
+    reference: str | None = Field(default=None, description="The best baseline (paired tests compare to it).")
+    curves: dict[str, CostCurve] = Field(default_factory=dict, description="Accuracy-cost curves.")
+    judge_agreement: float | None = Field(
+        default=None,
+        description="Free-form: share of recorded answers where our math-verify scoring equals the "
+        "recording's LLM-judge verdict.",
+    )
+    protocol_note: str = ""
 
     @classmethod
     def build(
@@ -64,9 +81,19 @@ class BenchReport(BaseModel):
         extractor_agreement: float | None,
         note: str,
         stage_cpu_seconds: Mapping[str, float] | None = None,
+        protocol: dict[str, Any] | None = None,
+        reference: str | None = None,
+        curves: Mapping[str, CostCurve] | None = None,
+        judge_agreement: float | None = None,
     ) -> BenchReport:
         cfg_dict = cfg.model_dump(mode="json")
         counters = {name: e.counters.as_dict() for name, e in engines.items()}
+        cv = (protocol or {}).get("kind") == "cross_validation"
+        n_profile = (
+            len(data.profile) - len(data.profile) // protocol["folds"]
+            if cv and protocol
+            else len(data.profile)
+        )
         return cls(
             name=cfg.name,
             task=cfg.task,
@@ -74,7 +101,7 @@ class BenchReport(BaseModel):
             config=cfg_dict,
             config_hash=config_hash(cfg),
             git_sha=git_sha(),
-            n_profile=len(data.profile),
+            n_profile=n_profile,
             n_test=len(data.test),
             data_notes=dict(data.notes),
             methods=dict(methods),
@@ -89,6 +116,11 @@ class BenchReport(BaseModel):
             extractor_agreement=extractor_agreement,
             answer_source=cfg.answer_source,
             note=note,
+            protocol=dict(protocol or {}),
+            reference=reference,
+            curves=dict(curves or {}),
+            judge_agreement=judge_agreement,
+            protocol_note=getattr(cfg, "protocol_note", ""),
         )
 
     def write(self, out_dir: Path, traces: Iterable[FinalAnswer] = ()) -> list[Path]:
@@ -102,21 +134,44 @@ class BenchReport(BaseModel):
                 fh.write(t.model_dump_json(exclude_none=True) + "\n")
         plot = out_dir / "accuracy_vs_calls.png"
         self.plot(plot)
-        return [report, trace_path, plot]
+        cost_plot = out_dir / "accuracy_vs_cost.png"
+        self.plot_cost(cost_plot)
+        return [report, trace_path, plot, cost_plot]
+
+    @property
+    def is_cv(self) -> bool:
+        return self.protocol.get("kind") == "cross_validation"
+
+    def title(self) -> str:
+        if self.is_cv:
+            p = self.protocol
+            return (
+                f"{self.name}: {self.n_test} questions, {p['seeds']} x stratified {p['folds']}-fold CV "
+                f"(profiles on ~{self.n_profile} per fold)"
+            )
+        return f"{self.name}: {self.n_test} test questions, {self.n_profile} profiling"
 
     def table(self) -> Table:
-        """A rich table of every method, best policy marked."""
-        table = Table(title=f"{self.name}: {self.n_test} test questions, {self.n_profile} profiling")
+        """A rich table of every method: accuracy (mean +- std over CV seeds), calls and cost per
+        question, the paired tests against the best baseline; best policy marked."""
+        table = Table(title=self.title())
         table.add_column("method")
         table.add_column("accuracy", justify="right")
         table.add_column("calls/q", justify="right")
-        table.add_column("correct / n", justify="right")
+        table.add_column("cost/q", justify="right")
+        table.add_column(f"vs {self.reference}" if self.reference else "vs ref", justify="right")
+        table.add_column("p boot / sign", justify="right")
         table.add_column("what")
         for name, r in self.methods.items():
             label = f"[bold green]{name} (best policy)[/]" if name == self.best_policy else name
+            acc = f"{r.accuracy:.2f}" + (f" ± {r.accuracy_std:.2f}" if r.accuracy_std is not None else "")
+            c = r.comparison
+            delta = f"{c.delta:+.2f}" if c is not None else ("ref" if name == self.reference else "")
+            pvals = f"{c.p_bootstrap:.3f} / {c.p_sign:.3f}" if c is not None else ""
             table.add_row(
-                label, f"{r.accuracy:.2f}", f"{r.calls_per_question:.2f}", f"{r.correct}/{r.n}", r.description
-            )
+                label, acc, f"{r.calls_per_question:.2f}", f"{r.cost_per_question:.1f}", delta, pvals,
+                r.description,
+            )  # fmt: skip
         return table
 
     def model_table(self) -> Table:
@@ -162,6 +217,15 @@ class BenchReport(BaseModel):
         if self.extractor_agreement is not None:
             share = 100 * self.extractor_agreement
             console.print(f"our extractor agrees with the recorded pred on {share:.2f}% of texts")
+        if self.judge_agreement is not None:
+            console.print(
+                f"our math-verify scoring agrees with the recordings' LLM judge on "
+                f"{100 * self.judge_agreement:.2f}% of recorded answers"
+            )
+        for name, curve in self.curves.items():
+            console.print(curve_line(name, curve))
+        if self.protocol_note:
+            console.print(f"[dim]{self.protocol_note}[/]")
         if self.note:
             console.print(f"[dim]{self.note}[/]")
 
@@ -208,6 +272,50 @@ class BenchReport(BaseModel):
         fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
 
+
+    def plot_cost(self, path: Path) -> None:
+        """Accuracy against mean cost per question: every method (CV std as error bars), and the curves."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for name, curve in self.curves.items():
+            order = sorted(range(len(curve.costs)), key=lambda i: curve.costs[i])
+            xs = [max(curve.costs[i], 1e-3) for i in order]
+            ys = [curve.accuracies[i] for i in order]
+            style = {"color": "tab:grey", "ls": ":"} if name == "oracle" else {"color": "tab:orange"}
+            ax.step(xs, ys, where="post", label=f"{name} (budget sweep)", **style)
+        for name, r in self.methods.items():
+            colour = (
+                "tab:green" if name == self.best_policy else ("tab:grey" if name == "oracle" else "tab:blue")
+            )
+            x = max(r.cost_per_question, 1e-3)
+            ax.errorbar(x, r.accuracy, yerr=r.accuracy_std or 0.0, fmt="o", color=colour, capsize=2)
+            ax.annotate(name, (x, r.accuracy), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("mean cost per question (log; parameters in billions unless priced)")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"{self.name} (n={self.n_test})")
+        ax.grid(alpha=0.3)
+        if self.curves:
+            ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+
+def curve_line(name: str, curve: CostCurve) -> str:
+    """One line summarising a cost curve: where it reaches the best single expert, and its AUC share."""
+    if curve.reach_cost is None or curve.reach_share is None:
+        reach = "never reaches the best single expert's accuracy"
+    else:
+        reach = (
+            f"reaches the best single expert's accuracy at cost {curve.reach_cost:.1f} "
+            f"({100 * curve.reach_share:.1f}% of its cost)"
+        )
+    return f"cost curve {name}: {reach}; area under the curve {curve.auc_share:.3f} of the oracle's"
 
 def _label_groups(
     points: list[tuple[float, float]], ax: Any, dx_px: float = 32.0, dy_px: float = 11.0

@@ -24,6 +24,7 @@ class AnswerMatrix:
     answers: dict[tuple[str, str], str | None] = field(default_factory=dict)
     texts: dict[tuple[str, str], str | None] = field(default_factory=dict)
     recorded: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    tokens: dict[tuple[str, str], int] = field(default_factory=dict)
     missing: int = 0
 
     def subset(self, instances: Sequence[Instance]) -> AnswerMatrix:
@@ -32,7 +33,13 @@ class AnswerMatrix:
         pick = lambda d: {k: v for k, v in d.items() if k[0] in ids}  # noqa: E731
         missing = sum(1 for k, t in self.texts.items() if k[0] in ids and t is None)
         return AnswerMatrix(
-            self.experts, list(instances), pick(self.answers), pick(self.texts), pick(self.recorded), missing
+            self.experts,
+            list(instances),
+            pick(self.answers),
+            pick(self.texts),
+            pick(self.recorded),
+            pick(self.tokens),
+            missing,
         )
 
     def answer_rows(self) -> list[list[str | None]]:
@@ -86,6 +93,7 @@ def run_expert_stage(
     for (iid, expert), res in done.results.items():
         matrix.texts[(iid, expert)] = res.text
         matrix.recorded[(iid, expert)] = res.extracted
+        matrix.tokens[(iid, expert)] = res.generated_tokens
         matrix.answers[(iid, expert)] = _parse(res, by_id[iid], answer_source)
         matrix.missing += int(res.missing)
     return matrix
