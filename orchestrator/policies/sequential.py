@@ -78,7 +78,7 @@ class SequentialVotePolicy(RoutingPolicy):
     def _fit(self, profiling: ProfilingData) -> None:
         kind = "global" if self.vote.accuracy == "auto" else self.vote.accuracy
         self._accuracy = fit_vote_accuracy(profiling, self.vote.model_copy(update={"accuracy": kind}))
-        acc = profiling.global_accuracy
+        acc = self._global = profiling.global_accuracy
         costs = profiling.call_costs
         self._sequence = (
             np.lexsort((-acc, costs)) if self.order == "cost" else np.argsort(-acc, kind="stable")
@@ -129,12 +129,11 @@ class SequentialVotePolicy(RoutingPolicy):
             for iid in active:
                 called[iid].append(nxt)
             answers.update(fetch([(iid, nxt) for iid in active]))
-        out = []
-        for d in decisions:  # voters best first, so the vote's ties go to the most accurate expert
-            rank = {s.expert: -s.score for s in d.scores}
-            experts = sorted(called[d.instance_id], key=lambda e: rank[e])
-            out.append(d.model_copy(update={"experts": experts}))
-        return out
+        # voters in profiling-accuracy order (as global_top_k lists them), so the vote's exact ties go to
+        # the expert ranked best overall, exactly as when every expert is called
+        rank = {e: r for r, e in enumerate(self.experts[j] for j in np.argsort(-self._global, kind="stable"))}
+        return [d.model_copy(update={"experts": sorted(called[d.instance_id], key=rank.__getitem__)})
+                for d in decisions]  # fmt: skip
 
     def _decided(
         self,
