@@ -272,7 +272,6 @@ class BenchReport(BaseModel):
         fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
 
-
     def plot_cost(self, path: Path) -> None:
         """Accuracy against mean cost per question: every method (CV std as error bars), and the curves."""
         import matplotlib
@@ -316,6 +315,7 @@ def curve_line(name: str, curve: CostCurve) -> str:
             f"({100 * curve.reach_share:.1f}% of its cost)"
         )
     return f"cost curve {name}: {reach}; area under the curve {curve.auc_share:.3f} of the oracle's"
+
 
 def _label_groups(
     points: list[tuple[float, float]], ax: Any, dx_px: float = 32.0, dy_px: float = 11.0

@@ -21,7 +21,7 @@ def bench(
     configs: Annotated[
         list[Path],
         typer.Argument(
-            metavar="CONFIG...",
+            metavar="CONFIG",
             help="Bench YAMLs (e.g. configs/bench/gpqa_diamond.yaml), or a suite file listing them "
             "(configs/bench/suite.yaml)",
         ),
@@ -43,7 +43,7 @@ def bench(
 
     One config: its table, written to OUT (report.json, traces.jsonl, accuracy_vs_calls.png,
     accuracy_vs_cost.png). Several (or a suite file): one table of methods x benchmarks, each bench's
-    files in OUT/<bench>/ and every report in OUT/suite.json.
+    files in OUT/BENCH/ and every report in OUT/suite.json.
     """
     route_logs("bench", verbose=verbose)
     from orchestrator.bench import resolve_data_dir
