@@ -43,7 +43,6 @@ class AggregateStage:
         agg = job.session.aggregator
         assert agg is not None  # the pool config requires one for aggregation 'llm'
         with job.session.lock:
-            job.acquire(agg)
             replies = job.engines[agg].generate([r for _, _, r in llm])
         for (inst, q, _), res in zip(llm, replies, strict=True):
             job.decided[inst.id] = decide_from_reply(job, inst, q, res.text)

@@ -58,7 +58,10 @@ class Job:
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.engines = {n: JournalEngine(e, self.journal) for n, e in self.session.engines.items()}
+        self.engines = {
+            n: JournalEngine(e, self.journal, before_compute=self._acquirer(n))
+            for n, e in self.session.engines.items()
+        }
         self._counters_at_start = {n: replace(e.counters) for n, e in self.session.engines.items()}
         self.by_id = {i.id: i for i in self.instances}
         residency = self.session.residency
@@ -86,6 +89,10 @@ class Job:
             return None
         hook = self.progress
         return lambda model, done, total: hook(stage, model, done, total)
+
+    def _acquirer(self, name: str) -> Callable[[], None]:
+        """Make ``name`` resident right before it computes (a journaled batch loads nothing)."""
+        return lambda: self.acquire(name)
 
     def acquire(self, name: str) -> None:
         """Make model ``name`` resident through the session's residency manager (call under the lock)."""
