@@ -412,8 +412,9 @@ def test_in_process_engine_runs_after_llvmlite_is_imported(xs_path: Path) -> Non
         "import sys, llvmlite.binding; from batching.config import VLLMExpertConfig; "
         "from batching.engines.vllm_engine import VLLMEngine; from common.generation import GenRequest, "
         "SamplingParams; cfg = VLLMExpertConfig.model_validate_json(sys.argv[1]); eng = VLLMEngine(cfg); "
-        "eng.load(); r = eng.generate([GenRequest(request_id='r0', prompt='hello', sampling=SamplingParams(temperature=0.0, "
-        "max_tokens=4))]); eng.close(); print('TOKENS', r[0].generated_tokens)"
+        "eng.load(); r = eng.generate([GenRequest(request_id='r0', prompt='hello', "
+        "sampling=SamplingParams(temperature=0.0, max_tokens=4))]); eng.close(); "
+        "print('TOKENS', r[0].generated_tokens)"
     )
     cfg = _config(xs_path).model_copy(update={"in_process": True})
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "VLLM_HOST_IP": "127.0.0.1"}
