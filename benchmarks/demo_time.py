@@ -1,5 +1,6 @@
-"""Benchmark: `symoe demo` wall and CPU time per stage, quiet and beside busy processes (see
-:mod:`orchestrator.bench.demo_time`).
+"""Benchmark: `symoe demo` wall and CPU time per stage, quiet and beside busy processes.
+
+The runs and the table are :mod:`orchestrator.bench.demo_time`.
 
 Usage::
 
