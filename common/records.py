@@ -116,6 +116,53 @@ class ExpertAnswer(_Record):
     generated_tokens: int = 0
 
 
+class AuditTrace(_Record):
+    """The other branch of an audited question: what answering it the other way would have given."""
+
+    branch: Literal["closed", "open"] = Field(description="The branch the gate did not take.")
+    answer: str | None = None
+    correct: bool | None = None
+    experts: list[str] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+
+
+class RetrievalTrace(_Record):
+    """What the retrieval gate saw and decided for one question, and the passages its experts read.
+
+    ``reason`` says why: ``always`` / ``never`` (the mode), ``skill`` (a strong skill never retrieves),
+    ``coverage`` (the store had nothing for the question), ``gain`` / ``no_gain`` (the expected accuracy
+    gain of retrieving against ``min_gain``), ``fallback`` (no open-book profiles: the closed-book
+    estimate alone), ``disagreement`` (the post-generation gate: the first pass's experts disagreed).
+    """
+
+    mode: Literal["never", "always", "gated"]
+    retrieved: bool
+    stage: Literal["pre", "post"] | None = Field(
+        default=None, description="When the passages were fetched: before generation, or for a second pass."
+    )
+    reason: str
+    score: float | None = Field(
+        default=None, description="The pre-generation gate's score: the expected accuracy gain of retrieving."
+    )
+    p_closed: float | None = Field(
+        default=None, description="Estimated chance the closed-book routed answer is right."
+    )
+    p_open: float | None = Field(default=None, description="Estimated chance the open-book answer is right.")
+    agreement: float | None = Field(
+        default=None, description="Share of the first pass's recruited experts that backed its answer."
+    )
+    coverage: dict[str, float | None] = Field(
+        default_factory=dict, description="The store's coverage signal: top and margin of dense and BM25."
+    )
+    passages: list[Passage] = Field(default_factory=list)
+    first_pass_experts: list[str] = Field(
+        default_factory=list, description="Second pass only: the closed-book experts it replaced."
+    )
+    first_pass_answer: str | None = None
+    audit: AuditTrace | None = None
+
+
 class FinalAnswer(_Record):
     """The system's answer to one instance, with the trace that produced it."""
 
@@ -128,6 +175,7 @@ class FinalAnswer(_Record):
     routing: RoutingDecision | None = None
     expert_answers: list[ExpertAnswer] = Field(default_factory=list)
     text: str | None = None
+    retrieval: RetrievalTrace | None = None
 
 
 class MethodResult(_Record):
@@ -140,3 +188,10 @@ class MethodResult(_Record):
     aggregator_calls_per_question: float = 0.0
     per_category: dict[str, float] = Field(default_factory=dict)
     description: str = ""
+    retrieval_rate: float | None = Field(
+        default=None, description="Share of questions answered with retrieved passages (0-1)."
+    )
+    retrieval_cost: dict[str, float] = Field(
+        default_factory=dict,
+        description="Cost per question: expert prompt/generated tokens and seconds, store queries.",
+    )
