@@ -1,0 +1,144 @@
+"""A method fitted on one *book*: the experts' closed-book profiles, or their open-book (with passages) ones.
+
+A closed-book expert and the same expert reading passages are different predictors, so each book has its
+own policy, decider and local-accuracy estimate. Live runs and the bench route and decide through a
+:class:`Branch`, and the gate reads its local accuracies.
+
+Example::
+
+    closed = fit_branch("closed", method, profiling, gold)
+    opened = fit_branch("open", method, open_profiling, gold)
+    decisions = closed.route(queries)
+    acc = closed.accuracy(queries.embeddings)          # (q, m) local accuracies
+    decided = closed.decide_rows(decisions, answers, acc, n_options)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from common.records import RoutingDecision
+from orchestrator.aggregation.decide import Decided, Decider, Question
+from orchestrator.aggregation.vote import Ballot, majority_vote
+from orchestrator.method import MethodConfig
+from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
+from orchestrator.policies.reliability import LocalReliability, ReliabilityConfig
+
+Book = Literal["closed", "open"]
+Fetch = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A method fitted on one book's profiling data.
+
+    Attributes:
+        book: ``closed`` or ``open``.
+        method: the method.
+        policy: the fitted policy.
+        decider: the fitted decider.
+        reliability: each expert's kNN local accuracy on this book (the policy's own when it has one).
+        profiling: the profiling data it was fitted on.
+    """
+
+    book: Book
+    method: MethodConfig
+    policy: RoutingPolicy
+    decider: Decider
+    reliability: LocalReliability
+    profiling: ProfilingData
+
+    @property
+    def experts(self) -> tuple[str, ...]:
+        return self.profiling.experts
+
+    def accuracy(self, embeddings: np.ndarray) -> np.ndarray:
+        """(q, m) local accuracies of the experts on questions with these embeddings."""
+        return self.reliability.estimate(embeddings)
+
+    def route(
+        self, queries: QueryBatch, fetch: Fetch | None = None, *, seed: int = 0
+    ) -> list[RoutingDecision]:
+        """Recruit for ``queries``; an interactive policy (adaptive_k) fetches answers round by round.
+
+        Raises:
+            ValueError: an interactive policy without ``fetch``.
+        """
+        decisions = self.policy.recruit(queries, seed=seed)
+        if self.policy.interactive:
+            if fetch is None:
+                raise ValueError(f"policy {self.policy.name!r} recruits in rounds and needs answers to fetch")
+            n_opts = queries.n_options if queries.n_options is not None else np.zeros(len(queries), int)
+            decisions = self.policy.extend(decisions, [int(n) for n in n_opts], fetch)  # type: ignore[attr-defined]
+        return [d.model_copy(update={"why": f"{d.why} ({self.book}-book profiles)"}) for d in decisions]
+
+    def decide_rows(
+        self,
+        decisions: Sequence[RoutingDecision],
+        answers: Sequence[Mapping[str, str | None]],
+        acc: np.ndarray,
+        n_options: Sequence[int],
+    ) -> list[Decided]:
+        """Decide each question from its recruited experts' answers (``answers[i][expert]``).
+
+        A method whose aggregation is the LLM aggregator is decided by the experts' majority here (no
+        aggregator model runs inside the gate's cross-validation).
+        """
+        out = []
+        for i, d in enumerate(decisions):
+            ans = [answers[i].get(e) for e in d.experts]
+            q = Question(d.experts, ans, int(n_options[i]), self.decider.accuracy_row(acc, i))
+            decided = self.decider.decide(q)
+            if decided is None:
+                decided = Decided(majority_vote([Ballot(e, a) for e, a in zip(d.experts, ans, strict=True)]),
+                                  "majority")  # fmt: skip
+            out.append(decided)
+        return out
+
+    def recruited_accuracy(self, decisions: Sequence[RoutingDecision], acc: np.ndarray) -> np.ndarray:
+        """(q, 3): mean, max and spread of the recruited experts' local accuracies, per question."""
+        col = {e: j for j, e in enumerate(self.experts)}
+        out = np.zeros((len(decisions), 3))
+        for i, d in enumerate(decisions):
+            a = acc[i, [col[e] for e in d.experts]] if d.experts else np.zeros(1)
+            out[i] = (a.mean(), a.max(), a.std())
+        return out
+
+
+def fit_branch(book: Book, method: MethodConfig, profiling: ProfilingData, gold: Sequence[str]) -> Branch:
+    """Fit ``method`` on one book's profiling data."""
+    policy = method.build_policy().fit(profiling)
+    return branch_of(book, method, policy, Decider(method, policy, profiling, gold), profiling)
+
+
+def branch_of(
+    book: Book, method: MethodConfig, policy: RoutingPolicy, decider: Decider, profiling: ProfilingData
+) -> Branch:
+    """A :class:`Branch` of an already fitted policy and decider (a session's closed-book method)."""
+    reliability = policy.reliability() or decider.reliability
+    if reliability is None:
+        r = method.reliability
+        reliability = LocalReliability(ReliabilityConfig(r.neighbours, r.alpha, r.tau)).fit(
+            profiling.embeddings, profiling.correct
+        )
+    return Branch(book, method, policy, decider, reliability, profiling)
+
+
+def vote_features(answers: Sequence[str | None], final: str | None) -> tuple[float, float, float]:
+    """Post-generation signals of one question: agreement, vote margin and spread of its experts' answers.
+
+    Agreement is the share of recruited experts (with repeats) whose answer is the final one; the margin
+    is (top count - runner-up count) / experts; the spread is the distinct answers / experts.
+    """
+    n = max(len(answers), 1)
+    counts: dict[str, int] = {}
+    for a in answers:
+        if a is not None:
+            counts[a] = counts.get(a, 0) + 1
+    top = sorted(counts.values(), reverse=True) + [0, 0]
+    agree = sum(1 for a in answers if a is not None and a == final) / n
+    return agree, (top[0] - top[1]) / n, len(counts) / n
