@@ -152,6 +152,10 @@ class RetrievalTrace(_Record):
     agreement: float | None = Field(
         default=None, description="Share of the first pass's recruited experts that backed its answer."
     )
+    score_post: float | None = Field(
+        default=None,
+        description="The post-generation gate's score (disagreeing questions): expected gain after the vote.",
+    )
     coverage: dict[str, float | None] = Field(
         default_factory=dict, description="The store's coverage signal: top and margin of dense and BM25."
     )
@@ -191,7 +195,8 @@ class MethodResult(_Record):
     retrieval_rate: float | None = Field(
         default=None, description="Share of questions answered with retrieved passages (0-1)."
     )
-    retrieval_cost: dict[str, float] = Field(
+    retrieval_stats: dict[str, float] = Field(
         default_factory=dict,
-        description="Cost per question: expert prompt/generated tokens and seconds, store queries.",
+        description="Methods with retrieval: when it retrieved, accuracy per branch, tokens, seconds and "
+        "store queries per question.",
     )

@@ -109,6 +109,11 @@ class PoolConfig(BaseModel):
                 raise ValueError(f"{role} {name!r} is not a model of the pool ({', '.join(names)})")
         if self.method.aggregation == "llm" and self.aggregator is None:
             raise ValueError("aggregation 'llm' needs an `aggregator` model (a name, or `auto`)")
+        if self.method.retrieval is not None:
+            raise ValueError(
+                f"method.retrieval={self.method.retrieval!r}: a pool sets its retrieval mode under "
+                f"`retrieval: {{mode: {self.method.retrieval}}}`, not in its method"
+            )
         if self.method.k > len(self.experts) and self.method.policy != "paper":
             raise ValueError(f"k={self.method.k} is larger than the pool ({len(self.experts)} experts)")
         return self

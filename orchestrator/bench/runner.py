@@ -28,6 +28,14 @@ from orchestrator.answers import is_correct
 from orchestrator.bench.config import BenchConfig
 from orchestrator.bench.data import BenchData, load_bench_data
 from orchestrator.bench.evaluate import MethodOutcome, evaluate_method
+from orchestrator.bench.rag import (
+    RagInputs,
+    RagOutcome,
+    TwoBooks,
+    evaluate_with_retrieval,
+    retrieval_stats,
+    run_two_books,
+)
 from orchestrator.bench.report import BenchReport
 from orchestrator.bench.stages import AnswerMatrix, ProgressHook, run_expert_stage
 from orchestrator.method import MethodConfig
@@ -114,9 +122,15 @@ def run_bench(
         data = load_bench_data(cfg, data_dir)
         engines = _pool_engines(cfg, data_dir)
     stage_hook: Callable[[str], ProgressHook | None] = progress or (lambda _stage: None)
+    books: TwoBooks | None = None
     try:
         with timer.stage("expert stage"):
-            prof, test = _expert_answers(cfg, data, engines, stage_hook("experts"))
+            if cfg.uses_retrieval:
+                embedder = embedder or _default_embedder(cfg)
+                books = _two_books(cfg, data, engines, embedder, stage_hook("experts"))
+                prof, test = books.closed.subset(data.profile), books.closed.subset(data.test)
+            else:
+                prof, test = _expert_answers(cfg, data, engines, stage_hook("experts"))
     finally:
         for engine in engines.values():
             engine.close()
@@ -133,14 +147,23 @@ def run_bench(
         gold_prof = [i.gold or "" for i in data.profile]
         results: dict[str, MethodResult] = {}
         traces: list[FinalAnswer] = []
+        rag = None
+        if books is not None:
+            assert cfg.retrieval is not None  # the config checks it
+            opened = _profiling_data(books.opened.subset(data.profile), emb_prof, skills_prof)
+            rag = RagInputs(cfg.retrieval, profiling, opened, gold_prof, data.profile, data.test, emb_test,
+                            skills_test, books)  # fmt: skip
         for method in [*baseline_methods(cfg), *cfg.methods]:
-            outcome = _run_method(
-                method, cfg, profiling, data.profile, gold_prof, data.test, emb_test, skills_test, test
-            )
+            if method.retrieval is not None and rag is not None:
+                outcome: MethodOutcome = evaluate_with_retrieval(method, rag, seed=cfg.seed)
+            else:
+                outcome = _run_method(
+                    method, cfg, profiling, data.profile, gold_prof, data.test, emb_test, skills_test, test
+                )
             results[method.name] = _score(method, outcome, data.test)
             if method in cfg.methods:
                 traces.extend(_traces(method, outcome, data.test))
-        results[ORACLE] = _oracle(test, data.test)
+        results[ORACLE] = _oracle(test, data.test, books.opened.subset(data.test) if books else None)
     agree, with_text = test.extractor_agreement() if cfg.answer_source == "recorded" else (0, 0)
     report = BenchReport.build(
         cfg=cfg,
@@ -171,6 +194,22 @@ def _expert_answers(
         on_progress=on_progress,
     )
     return matrix.subset(data.profile), matrix.subset(data.test)
+
+
+def _two_books(
+    cfg: BenchConfig,
+    data: BenchData,
+    engines: dict[str, Engine],
+    embedder: Embedder,
+    hook: ProgressHook | None,
+) -> TwoBooks:
+    """Every expert's answer to every question closed- and open-book (:mod:`orchestrator.bench.rag`)."""
+    assert cfg.retrieval is not None  # BenchConfig checks it
+    both = list({i.id: i for i in (*data.profile, *data.test)}.values())
+    sampling = {e.name: e.sampling.params() for e in cfg.pool}
+    return run_two_books(
+        both, engines, sampling, cfg.retrieval, embedder, answer_source=cfg.answer_source, on_progress=hook
+    )
 
 
 def _pool_engines(cfg: BenchConfig, data_dir: Path | None) -> dict[str, Engine]:
@@ -277,13 +316,19 @@ def _run_method(
 
 def _score(method: MethodConfig, outcome: MethodOutcome, instances: list[Instance]) -> MethodResult:
     ok = [is_correct(a, i.gold, i.answer_format) for a, i in zip(outcome.final, instances, strict=True)]
+    rag = isinstance(outcome, RagOutcome)
+    calls = outcome.calls
+    if rag:  # a second pass calls the first pass's experts too
+        calls = [c + len(t.first_pass_experts) for c, t in zip(calls, outcome.traces, strict=True)]
     return MethodResult(
         accuracy=100.0 * sum(ok) / max(len(ok), 1),
-        calls_per_question=float(np.mean(outcome.calls)) if outcome.calls else 0.0,
+        calls_per_question=float(np.mean(calls)) if calls else 0.0,
         n=len(ok),
         correct=sum(ok),
         per_category=_per_category(ok, instances),
         description=method.description or f"{method.policy} k={method.k}, {method.aggregation}",
+        retrieval_rate=float(np.mean([t.retrieved for t in outcome.traces])) if rag else None,
+        retrieval_stats=retrieval_stats(outcome, instances) if rag else {},
     )
 
 
@@ -296,23 +341,30 @@ def _per_category(ok: list[bool], instances: list[Instance]) -> dict[str, float]
     return {c: 100.0 * a / b for c, (a, b) in sorted(tally.items())}
 
 
-def _oracle(test: AnswerMatrix, instances: list[Instance]) -> MethodResult:
+def _oracle(
+    test: AnswerMatrix, instances: list[Instance], opened: AnswerMatrix | None = None
+) -> MethodResult:
     rows = test.correct_rows()
     ok = [any(r) for r in rows]
+    if opened is not None:
+        ok = [a or any(r) for a, r in zip(ok, opened.correct_rows(), strict=True)]
     return MethodResult(
         accuracy=100.0 * sum(ok) / max(len(ok), 1),
-        calls_per_question=float(len(test.experts)),
+        calls_per_question=float(len(test.experts)) * (2 if opened is not None else 1),
         n=len(ok),
         correct=sum(ok),
         per_category=_per_category(ok, instances),
-        description="any expert right (upper bound)",
+        description="any expert right"
+        + (", closed- or open-book" if opened is not None else "")
+        + " (upper bound)",
     )
 
 
 def _traces(method: MethodConfig, outcome: MethodOutcome, instances: list[Instance]) -> list[FinalAnswer]:
     out = []
-    for d, answers, decided, inst in zip(
-        outcome.decisions, outcome.expert_answers, outcome.decided, instances, strict=True
+    rag = outcome.traces if isinstance(outcome, RagOutcome) else [None] * len(instances)
+    for d, answers, decided, inst, trace in zip(
+        outcome.decisions, outcome.expert_answers, outcome.decided, instances, rag, strict=True
     ):
         out.append(
             FinalAnswer(
@@ -325,6 +377,7 @@ def _traces(method: MethodConfig, outcome: MethodOutcome, instances: list[Instan
                 expert_answers=[
                     ExpertAnswer(instance_id=inst.id, expert=e, answer=a) for e, a in answers.items()
                 ],
+                retrieval=trace,
             )
         )
     return out

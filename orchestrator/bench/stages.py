@@ -25,6 +25,8 @@ class AnswerMatrix:
     texts: dict[tuple[str, str], str | None] = field(default_factory=dict)
     recorded: dict[tuple[str, str], str | None] = field(default_factory=dict)
     missing: int = 0
+    tokens: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Prompt plus generated tokens of each pair's generation."""
 
     def subset(self, instances: Sequence[Instance]) -> AnswerMatrix:
         """The rows of ``instances`` only (e.g. the test split of a stage that also ran the profiling one)."""
@@ -32,7 +34,13 @@ class AnswerMatrix:
         pick = lambda d: {k: v for k, v in d.items() if k[0] in ids}  # noqa: E731
         missing = sum(1 for k, t in self.texts.items() if k[0] in ids and t is None)
         return AnswerMatrix(
-            self.experts, list(instances), pick(self.answers), pick(self.texts), pick(self.recorded), missing
+            self.experts,
+            list(instances),
+            pick(self.answers),
+            pick(self.texts),
+            pick(self.recorded),
+            missing,
+            pick(self.tokens),
         )
 
     def answer_rows(self) -> list[list[str | None]]:
@@ -82,11 +90,23 @@ def run_expert_stage(
     by_id = {i.id: i for i in instances}
     plan = plan_stage(stage, [(i.id, experts) for i in instances], load_order=experts)
     done = run_plan(plan, engines, lambda iid, e: make_request(by_id[iid], e), on_progress=on_progress)
+    return answer_matrix(done.results, instances, experts, answer_source)
+
+
+def answer_matrix(
+    results: Mapping[tuple[str, str], GenResult],
+    instances: Sequence[Instance],
+    experts: Sequence[str],
+    answer_source: str = "extracted",
+) -> AnswerMatrix:
+    """Parse a stage's results into an :class:`AnswerMatrix` (see :func:`run_expert_stage`)."""
+    by_id = {i.id: i for i in instances}
     matrix = AnswerMatrix(tuple(experts), list(instances))
-    for (iid, expert), res in done.results.items():
+    for (iid, expert), res in results.items():
         matrix.texts[(iid, expert)] = res.text
         matrix.recorded[(iid, expert)] = res.extracted
         matrix.answers[(iid, expert)] = _parse(res, by_id[iid], answer_source)
+        matrix.tokens[(iid, expert)] = res.prompt_tokens + res.generated_tokens
         matrix.missing += int(res.missing)
     return matrix
 

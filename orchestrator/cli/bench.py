@@ -27,6 +27,10 @@ def bench(
     ),
     limit: Annotated[int | None, typer.Option(help="Only the first N test questions")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+    retrieval: Annotated[
+        str | None,
+        typer.Option("--retrieval", help="Run every method with this retrieval mode: never, always or gated"),
+    ] = None,
 ) -> None:
     """Run a benchmark end to end (replayed or live experts) and print the comparison table."""
     from orchestrator.bench import load_bench_config, resolve_data_dir
@@ -37,6 +41,10 @@ def bench(
         cfg = load_bench_config(config)
         if limit is not None:
             cfg = cfg.model_copy(update={"limit": limit})
+        if retrieval is not None:
+            from orchestrator.bench.config import with_retrieval_mode
+
+            cfg = with_retrieval_mode(cfg, retrieval)
         data = resolve_data_dir(data_dir) if needs_data_dir(cfg) else None
         console.print(f"bench {cfg.name}: " + (f"data from {data}" if data else "questions from the config"))
     except SymbolicMoEError as exc:

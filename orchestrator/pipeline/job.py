@@ -76,6 +76,8 @@ class Job:
     first_pass: dict[str, dict[Pair, GenResult]] = field(default_factory=dict)
     """Closed-book results a second, open-book pass replaced."""
     audit: dict[str, AuditTrace] = field(default_factory=dict)
+    gate_inputs: Any = None
+    """What the pre-generation gate read (:class:`~orchestrator.rag.gate.GateInputs`), for the second pass."""
     rag_seconds: dict[str, float] = field(default_factory=dict)
     """Retrieval's own time: ``gate`` (the gate's models) and ``store`` (searches)."""
 

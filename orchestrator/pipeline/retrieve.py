@@ -105,7 +105,8 @@ def gate(job: Job, rag: FittedRetrieval) -> list[GateDecision]:
         decisions = [job.open_decisions[i.id] for i in job.instances]
         open_acc = rag.opened.recruited_accuracy(decisions, rag.opened.accuracy(emb))
     has_hits = np.array([f is None or bool(f.hits) for f in found])
-    verdicts = rag.gate.assess(GateInputs(signals, closed_acc, open_acc, has_hits))
+    job.gate_inputs = GateInputs(signals, closed_acc, open_acc, has_hits)
+    verdicts = rag.gate.assess(job.gate_inputs)
     add_seconds(job, "gate", time.perf_counter() - start)
     return verdicts
 

@@ -1,21 +1,26 @@
 """Stage 5, second pass: the post-generation gate of ExpertRAG (mode ``gated``).
 
-After the expert stage, a closed-book question whose recruited experts disagree (the share backing the
-plurality answer is under ``agreement_threshold``) is retrieved for and answered again, open-book, by the
-experts the open-book profiles recruit; their answers replace the first pass's (kept in the trace). The
-second pass is one more expert stage over those questions only, batched per expert (streamed on Ray).
-A question the store has no passage for keeps its first answers.
+After the expert stage, each closed-book question whose recruited experts disagree (the share backing
+their plurality answer is under ``agreement_threshold``) is reconsidered: the gate re-estimates the
+closed-book answer's chance with the vote's agreement, margin and spread
+(:meth:`~orchestrator.rag.gate.RetrievalGate.assess_post`), and when the open-book estimate beats it by
+more than ``min_gain`` the question is retrieved for and answered again, open-book, by the experts the
+open-book profiles recruit. Their answers replace the first pass's (kept in the trace). The second pass
+is one more expert stage over those questions only, batched per expert (streamed on Ray).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+
+import numpy as np
 
 from common.records import RoutingDecision
 from orchestrator.aggregation.vote import Ballot, majority_vote
 from orchestrator.pipeline.experts import answer_pairs
 from orchestrator.pipeline.job import Job, parse
-from orchestrator.pipeline.retrieve import open_book, search
+from orchestrator.pipeline.retrieve import add_seconds, open_book, search
 from orchestrator.pipeline.streaming import StreamingStage
 from orchestrator.rag.branch import vote_features
 
@@ -29,32 +34,27 @@ class SecondPassStage:
 
     def run(self, job: Job) -> None:
         cfg = job.session.pool.retrieval
-        if cfg.mode != "gated" or cfg.agreement_threshold <= 0 or job.fitted.retrieval is None:
+        rag = job.fitted.retrieval
+        if cfg.mode != "gated" or cfg.agreement_threshold <= 0 or rag is None or rag.gate is None:
             return
-        rows = disagreeing(job, cfg.agreement_threshold)
+        rows, votes = disagreeing(job, cfg.agreement_threshold)
         if not rows:
             return
-        search(job, rows)
-        redo: list[RoutingDecision] = []
-        for row in rows:
+        start = time.perf_counter()
+        verdicts = rag.gate.assess_post(job.gate_inputs.take(rows), np.array(votes))
+        add_seconds(job, "gate", time.perf_counter() - start)
+        chosen = []
+        for row, v in zip(rows, verdicts, strict=True):
             iid = job.instances[row].id
-            found = job.retrievals[iid]
-            if not found.hits:
-                continue
-            first = job.decisions[row]
-            answers = [parse(job.results[(iid, e)], job.by_id[iid]) for e in first.experts]
-            job.first_pass[iid] = {(iid, e): job.results.pop((iid, e)) for e in dict.fromkeys(first.experts)}
-            job.decided.pop(iid, None)  # decided in the Ray stream: decide again after the second pass
-            open_book(job, row, found.passages())
-            job.gate[iid] = job.gate[iid].model_copy(update={
-                "retrieved": True, "stage": "post", "reason": "disagreement", "passages": found.passages(),
-                "first_pass_experts": list(first.experts),
-                "first_pass_answer": majority_vote([Ballot(e, a) for e, a in zip(first.experts, answers,
-                                                                                 strict=True)]),
-            })  # fmt: skip
-            redo.append(job.decisions[row])
+            job.gate[iid] = job.gate[iid].model_copy(update={"score_post": v.score})
+            if v.retrieve:
+                chosen.append(row)
+        search(job, chosen)
+        redo = [d for d in (_reopen(job, row) for row in chosen) if d is not None]
         job.count("retrieved_post", len(redo))
-        logger.info("retrieval: second, open-book pass for %d disagreeing questions", len(redo))
+        logger.info(
+            "retrieval: %d of %d disagreeing questions answered again open-book", len(redo), len(rows)
+        )
         if not redo:
             return
         if job.session.backend is not None:
@@ -63,22 +63,55 @@ class SecondPassStage:
             answer_pairs(job, redo)
 
 
-def disagreeing(job: Job, threshold: float) -> list[int]:
-    """Rows of closed-book questions whose recruited experts back their plurality answer under ``threshold``.
+def _reopen(job: Job, row: int) -> RoutingDecision | None:
+    """Move the question at ``row`` to the open book (None when the store has no passage for it)."""
+    iid = job.instances[row].id
+    found = job.retrievals[iid]
+    if not found.hits:
+        return None
+    first = job.decisions[row]
+    decider = job.fitted.decider
+    answer = first_answer(job, first, decider.local_accuracy(job.embeddings) if job.embeddings is not None
+                          else None, row)  # fmt: skip
+    job.first_pass[iid] = {(iid, e): job.results.pop((iid, e)) for e in dict.fromkeys(first.experts)}
+    job.decided.pop(iid, None)  # decided in the Ray stream: decide again after the second pass
+    open_book(job, row, found.passages())
+    job.gate[iid] = job.gate[iid].model_copy(update={
+        "retrieved": True, "stage": "post", "reason": "disagreement", "passages": found.passages(),
+        "first_pass_experts": list(first.experts), "first_pass_answer": answer,
+    })  # fmt: skip
+    return job.decisions[row]
 
-    Every closed-book question's agreement goes into its retrieval trace. A single recruited expert
-    cannot disagree with itself, so questions with one recruit never qualify.
+
+def disagreeing(job: Job, threshold: float) -> tuple[list[int], list[tuple[float, float, float]]]:
+    """Rows of closed-book questions whose recruits back their plurality answer under ``threshold``.
+
+    Returns the rows and their vote features (agreement, margin, spread). Every closed-book question's
+    agreement goes into its retrieval trace. A single recruited expert cannot disagree with itself, so
+    questions with one recruit never qualify.
     """
-    rows = []
+    rows, votes = [], []
+    decider = job.fitted.decider
+    acc = decider.local_accuracy(job.embeddings) if job.embeddings is not None else None
     for row, d in enumerate(job.decisions):
         iid = d.instance_id
         if iid in job.open_book:
             continue
         answers = [parse(job.results[(iid, e)], job.by_id[iid]) for e in d.experts]
-        plurality = majority_vote([Ballot(e, a) for e, a in zip(d.experts, answers, strict=True)])
-        agreement = vote_features(answers, plurality)[0]
+        vote = vote_features(answers, first_answer(job, d, acc, row))
         if iid in job.gate:
-            job.gate[iid] = job.gate[iid].model_copy(update={"agreement": agreement})
-        if len(d.experts) > 1 and agreement < threshold:
+            job.gate[iid] = job.gate[iid].model_copy(update={"agreement": vote[0]})
+        if len(d.experts) > 1 and vote[0] < threshold:
             rows.append(row)
-    return rows
+            votes.append(vote)
+    return rows, votes
+
+
+def first_answer(job: Job, d: RoutingDecision, acc: np.ndarray | None, row: int) -> str | None:
+    """The closed-book pass's answer as the method's vote decides it (the LLM aggregator's questions:
+    the experts' plurality, as the gate was fitted)."""
+    q = job.question(d, acc, row)
+    out = job.fitted.decider.decide(q)
+    if out is not None:
+        return out.answer
+    return majority_vote([Ballot(e, a) for e, a in zip(q.experts, q.answers, strict=True)])

@@ -80,7 +80,7 @@ class Branch:
         self,
         decisions: Sequence[RoutingDecision],
         answers: Sequence[Mapping[str, str | None]],
-        acc: np.ndarray,
+        acc: np.ndarray | None,
         n_options: Sequence[int],
     ) -> list[Decided]:
         """Decide each question from its recruited experts' answers (``answers[i][expert]``).

@@ -9,7 +9,7 @@ Example (``configs/pools/zoo-rag-cpu.yaml``)::
       k: 3                              # passages per question
       search: hybrid
       gate: {min_gain: 0.02}            # fitted on the profiles; these are its few settings
-      agreement_threshold: 0.5          # post-generation: retrieve again when fewer back the answer
+      agreement_threshold: 1.0          # post-generation: reconsider questions whose experts disagree
       audit_share: 0.0                  # answer this share of questions both ways (the gate's regret)
 """
 
@@ -85,11 +85,13 @@ class RetrievalConfig(_Strict):
     search: SearchMode = Field(default="hybrid", description="dense, bm25 or hybrid (RRF of both).")
     gate: GateConfig = Field(default_factory=GateConfig)
     agreement_threshold: float = Field(
-        default=0.5,
+        default=1.0,
         ge=0,
         le=1,
-        description="Post-generation gate (mode gated): a question whose recruited experts back its answer "
-        "less than this share of the time is retrieved for and answered again, open-book (0 disables).",
+        description="Post-generation gate (mode gated): a closed-book question whose recruited experts back "
+        "their plurality answer less than this share is reconsidered after generation (the closed-book "
+        "estimate with the vote's agreement, margin and spread, against the open-book one) and, when "
+        "retrieval should pay, answered again open-book. 1: any disagreement; 0: never.",
     )
     audit_share: float = Field(
         default=0.0,

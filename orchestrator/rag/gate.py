@@ -73,6 +73,16 @@ class GateInputs:
     open_accuracy: np.ndarray | None = None
     has_hits: np.ndarray | None = None
 
+    def take(self, rows: Sequence[int]) -> GateInputs:
+        """The inputs of questions ``rows`` only."""
+        idx = list(rows)
+        return GateInputs(
+            self.signals.take(idx),
+            self.closed_accuracy[idx],
+            self.open_accuracy[idx] if self.open_accuracy is not None else None,
+            self.has_hits[idx] if self.has_hits is not None else None,
+        )
+
 
 @dataclass(frozen=True)
 class SkillRecord:
@@ -95,12 +105,14 @@ class RetrievalGate:
         skills: dict[str, SkillRecord],
         *,
         uses_coverage: bool,
+        closed_post: OutcomeModel | None = None,
     ) -> None:
         self.config = config
         self.closed = closed
         self.opened = opened
         self.skills = skills
         self.uses_coverage = uses_coverage
+        self.closed_post = closed_post
 
     @property
     def strong_skills(self) -> list[str]:
@@ -140,8 +152,10 @@ class RetrievalGate:
         model_o = (
             OutcomeModel(neighbours=config.neighbours, l2=config.l2).fit(out_o, signals) if out_o else None
         )
+        post = OutcomeModel(neighbours=config.neighbours, l2=config.l2, post=True).fit(out_c, signals)
         skills = _skill_records(config, signals.groups, out_c, out_o)
-        gate = cls(config, model_c, model_o, skills, uses_coverage=signals.coverage is not None)
+        gate = cls(config, model_c, model_o, skills, uses_coverage=signals.coverage is not None,
+                   closed_post=post)  # fmt: skip
         logger.info(
             "retrieval gate: fitted on %d profiling questions (closed-book CV accuracy %.3f%s); "
             "strong skills (never retrieve): %s",
@@ -153,11 +167,29 @@ class RetrievalGate:
         return gate
 
     def assess(self, inputs: GateInputs) -> list[GateDecision]:
-        """The gate's decision for each question of the batch."""
+        """The pre-generation decision for each question of the batch."""
+        sig = self._signals(inputs)
+        return self._decide(inputs, self.closed.predict(inputs.closed_accuracy, sig), "gain")
+
+    def assess_post(self, inputs: GateInputs, vote: np.ndarray) -> list[GateDecision]:
+        """The post-generation decision for closed-book questions whose experts disagreed.
+
+        ``p_closed`` is now read after generation: the closed-book model with the vote's agreement,
+        margin and spread (``vote``, (q, 3)); the question is answered again open-book when the open-book
+        estimate beats it by more than ``min_gain`` (reason ``disagreement``).
+        """
+        assert self.closed_post is not None  # fit() builds it
+        p_c = self.closed_post.predict(inputs.closed_accuracy, self._signals(inputs), vote)
+        return self._decide(inputs, p_c, "disagreement")
+
+    def _signals(self, inputs: GateInputs) -> Signals:
         sig = inputs.signals
         if not self.uses_coverage and sig.coverage is not None:
             sig = Signals(sig.embeddings, sig.groups, sig.questions, None)
-        p_c = self.closed.predict(inputs.closed_accuracy, sig)
+        return sig
+
+    def _decide(self, inputs: GateInputs, p_c: np.ndarray, reason: str) -> list[GateDecision]:
+        sig = self._signals(inputs)
         p_o = None
         if self.opened is not None and inputs.open_accuracy is not None:
             p_o = self.opened.predict(inputs.open_accuracy, sig)
@@ -174,10 +206,11 @@ class RetrievalGate:
                 out.append(GateDecision(False, "coverage", score, pc, po))
             elif po is not None:
                 yes = score > cfg.min_gain
-                out.append(GateDecision(yes, "gain" if yes else "no_gain", score, pc, po))
+                out.append(GateDecision(yes, reason if yes else "no_gain", score, pc, po))
             else:
                 yes = pc < cfg.fallback_accuracy
-                out.append(GateDecision(yes, "fallback" if yes else "no_gain", score, pc, po))
+                why = ("fallback" if reason == "gain" else reason) if yes else "no_gain"
+                out.append(GateDecision(yes, why, score, pc, po))
         return out
 
 

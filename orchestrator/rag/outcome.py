@@ -155,6 +155,16 @@ class Signals:
     questions: np.ndarray
     coverage: np.ndarray | None = None
 
+    def take(self, rows: Sequence[int]) -> Signals:
+        """The signals of questions ``rows`` only."""
+        idx = list(rows)
+        return Signals(
+            self.embeddings[idx],
+            [self.groups[i] for i in idx],
+            self.questions[idx],
+            self.coverage[idx] if self.coverage is not None else None,
+        )
+
 
 class OutcomeModel:
     """P(the method's answer is right) for one book, from the signals of :mod:`this module <.outcome>`.
