@@ -13,6 +13,7 @@
         EngineUnavailableError   retryable (HTTP 5xx, timeout, worker restarting)
         EngineDeadError          fatal; always propagates
         GenerationError          one request failed; recorded if the stage allows it
+          ContextLengthError     the prompt does not fit the model's context
       ReplayMissError      no recorded output for this request key
 
 Errors carry context (engine, model, request id, stage) where they have it, and messages name the place,
@@ -120,6 +121,10 @@ class EngineDeadError(EngineError):
 
 class GenerationError(EngineError):
     """One request failed."""
+
+
+class ContextLengthError(GenerationError):
+    """A prompt does not fit the model's context; the message names the limit."""
 
 
 class ReplayMissError(SymbolicMoEError):

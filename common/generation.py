@@ -62,9 +62,24 @@ class GenRequest:
                    instance_id=instance_id)  # fmt: skip
 
 
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+"""How ``GenResult.error`` starts when the prompt does not fit the model's context (``<code>: <message>``);
+the HTTP service answers such a question with a 400 of this code, as OpenAI does."""
+
+
+def context_length_error(message: str) -> str:
+    """A ``GenResult.error`` for a prompt longer than the model's context (``message`` names the limit)."""
+    return f"{CONTEXT_LENGTH_EXCEEDED}: {message}"
+
+
+def is_context_length_error(error: str | None) -> bool:
+    """Whether ``error`` (a ``GenResult.error``) says the prompt did not fit the model's context."""
+    return error is not None and error.startswith(CONTEXT_LENGTH_EXCEEDED + ":")
+
+
 @dataclass(frozen=True, slots=True)
 class GenResult:
-    """The outcome of one request."""
+    """The outcome of one request (``error`` set and ``text`` None when it was not generated)."""
 
     request_id: str
     text: str | None

@@ -112,6 +112,7 @@ class ExpertAnswer(_Record):
     text: str | None = None
     answer: str | None = None
     missing: bool = False
+    error: str | None = Field(default=None, description="Why the expert has no answer (its engine's error).")
     prompt_tokens: int = 0
     generated_tokens: int = 0
 
@@ -179,6 +180,15 @@ class FinalAnswer(_Record):
     routing: RoutingDecision | None = None
     expert_answers: list[ExpertAnswer] = Field(default_factory=list)
     text: str | None = None
+    error: str | None = Field(
+        default=None,
+        description="Why there is no answer: every recruited expert failed (``expert: error; ...``).",
+    )
+    error_code: str | None = Field(
+        default=None,
+        description="``context_length_exceeded`` when the question does not fit the experts' context, "
+        "else ``generation_failed``; None when answered.",
+    )
     retrieval: RetrievalTrace | None = None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,10 @@ from skills.embedding_cache import EmbeddingCache
 
 logger = logging.getLogger(__name__)
 
+ProgressHook = Callable[[int, int], None]
+"""(texts encoded so far, texts to encode)."""
+PROGRESS_CHUNK = 512
+"""Texts per encode call when progress is reported (a few seconds each on a CPU core)."""
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_CACHE_DIR = "$SYMOE_HOME/embeddings"
 """The embedding cache (see :mod:`common.settings`: resolved when an embedder is made)."""
@@ -103,11 +107,13 @@ class Embedder:
             return self._disk.dim
         return int(self.model.get_sentence_embedding_dimension())
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, on_progress: ProgressHook | None = None) -> np.ndarray:
         """Embed texts, encoding only those not cached yet.
 
         Args:
             texts: the texts; duplicates are encoded once.
+            on_progress: called with (texts encoded, texts to encode) after each chunk of
+                ``PROGRESS_CHUNK`` texts, when some are not cached (a CLI turns it into a bar).
 
         Returns:
             A ``(len(texts), dim)`` float32 array of L2-normalised rows, in input order.
@@ -117,7 +123,7 @@ class Embedder:
         found = self._lookup(texts)
         missing = list(dict.fromkeys(t for i, t in enumerate(texts) if i not in found))
         if missing:
-            new = self._encode(missing)
+            new = self._encode_in_chunks(missing, on_progress)
             by_text = dict(zip(missing, new, strict=True))
             for i, t in enumerate(texts):
                 if i not in found:
@@ -128,6 +134,16 @@ class Embedder:
         if self._disk is not None:
             return self._disk.get_many([self._disk.key(t) for t in texts])
         return {i: self._memory[t] for i, t in enumerate(texts) if t in self._memory}
+
+    def _encode_in_chunks(self, texts: list[str], on_progress: ProgressHook | None) -> np.ndarray:
+        if on_progress is None:
+            return self._encode(texts)
+        on_progress(0, len(texts))
+        parts = []
+        for start in range(0, len(texts), PROGRESS_CHUNK):
+            parts.append(self._encode(texts[start : start + PROGRESS_CHUNK]))
+            on_progress(min(start + PROGRESS_CHUNK, len(texts)), len(texts))
+        return np.concatenate(parts)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         start = time.perf_counter()

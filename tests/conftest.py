@@ -72,3 +72,34 @@ def questions_file(tmp_path: Path) -> Callable[[int], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def damaged_store(tmp_path: Path) -> tuple[Path, str]:
+    """A run store (and the id of its one run) whose pages after the first (the schema) are overwritten,
+    as a bad disk or an interrupted copy leaves one: it opens, but reading a table fails."""
+    from batching.journal.store import GenerationRow, RunStore
+    from common.generation import GenResult
+    from common.records import Instance
+    from orchestrator.pool import PoolConfig
+
+    db = tmp_path / "damaged.sqlite"
+    store = RunStore(db)
+    pool = PoolConfig.model_validate(
+        {"name": "p", "experts": [{"name": "a", "engine": "replay"}], "aggregation": "majority"}
+    )
+    run_id = store.create_run(
+        pool, [Instance(id=f"q{i}", question=f"q {i}?") for i in range(50)], backend="local"
+    )
+    rows = [
+        GenerationRow(f"h{i}", "experts", "a", f"q{i}", GenResult(f"r{i}", "x" * 200), 0.1)
+        for i in range(200)
+    ]
+    store.record(run_id, rows)
+    store.finish_run(run_id, "done", report={"generations_computed": 200})
+    store.close()  # checkpoints the WAL into the file
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page:] = b"\xa5" * (len(data) - page)
+    db.write_bytes(bytes(data))
+    return db, run_id

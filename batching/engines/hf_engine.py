@@ -52,7 +52,7 @@ from common.errors import (
     EngineUnavailableError,
     GenerationError,
 )
-from common.generation import GenRequest, GenResult, SamplingParams
+from common.generation import GenRequest, GenResult, SamplingParams, context_length_error
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class TransformersEngine(Engine):
 
     def _too_long(self, prepared: _Prepared) -> GenResult:
         req = prepared.request
-        message = (
+        message = context_length_error(
             f"prompt has {len(prepared.input_ids)} tokens but {self.config.model_id} has a context of "
             f"{self._max_context}; shorten the prompt or use a longer-context model "
             f"(prompt: {prompt_excerpt(req)!r})"

@@ -43,7 +43,7 @@ import httpx
 from batching.config import OpenAIHTTPExpertConfig
 from batching.engines.base import Engine
 from common.errors import ConfigError, EngineError, EngineUnavailableError
-from common.generation import GenRequest, GenResult
+from common.generation import CONTEXT_LENGTH_EXCEEDED, GenRequest, GenResult, context_length_error
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +338,9 @@ class OpenAIHTTPEngine(Engine):
                     return self._parse(req, response)
                 last = f"HTTP {response.status_code} from {url}: {_excerpt(response)}"
                 if response.status_code != 429 and response.status_code < 500:
-                    return GenResult(req.request_id, text=None, error=last)
+                    too_long = response.status_code == 400 and CONTEXT_LENGTH_EXCEEDED in response.text
+                    return GenResult(req.request_id, text=None,
+                                     error=context_length_error(last) if too_long else last)  # fmt: skip
                 retry_after = _retry_after_s(response)
             if attempt + 1 == attempts:
                 break

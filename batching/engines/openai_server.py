@@ -110,10 +110,17 @@ def _model_batcher(
 
 
 def error_response(
-    status: int, message: str, kind: str, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    kind: str,
+    headers: dict[str, str] | None = None,
+    *,
+    code: str | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
-    """An OpenAI-shaped error body: ``{"error": {"message", "type", "param", "code"}}``."""
-    body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    """An OpenAI-shaped error body: ``{"error": {"message", "type", "param", "code"}}`` (``code``: the
+    status unless given, e.g. ``context_length_exceeded``)."""
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code or status}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -228,7 +235,12 @@ def create_openai_app(
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, start_timeout_s: float = 10.0
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    start_timeout_s: float = 10.0,
+    access_log: bool = False,
 ) -> Iterator[tuple[str, Callable[[], None]]]:
     """Run ``app`` with uvicorn in a daemon thread; yields ``(base_url, stop_fn)`` and stops on exit.
 
@@ -237,6 +249,7 @@ def serve_in_thread(
         host: interface to bind; loopback by default, so nothing outside this machine can connect.
         port: TCP port; 0 picks a free one.
         start_timeout_s: how long to wait for the server to accept connections.
+        access_log: log each request to the ``uvicorn.access`` logger (at INFO), as ``symoe serve`` does.
 
     Raises:
         SymbolicMoEError: the server did not start in time.
@@ -246,7 +259,7 @@ def serve_in_thread(
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
     # log_config=None: library code never configures logging; uvicorn logs through its own loggers.
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn")
     thread.start()

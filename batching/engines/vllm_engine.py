@@ -79,7 +79,7 @@ from batching.engines.vllm_process import (
     watch_engine_core,
 )
 from common.errors import EngineDeadError, EngineUnavailableError, GenerationError
-from common.generation import GenRequest, GenResult, SamplingParams
+from common.generation import GenRequest, GenResult, SamplingParams, context_length_error
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +197,7 @@ class VLLMEngine(Engine):
             "trust_remote_code": cfg.trust_remote_code,
             "tensor_parallel_size": cfg.tensor_parallel_size,
             "gpu_memory_utilization": cfg.gpu_memory_utilization,
+            "use_tqdm_on_load": False,  # library code draws no bars (the CLI shows the loads)
         }
         if cfg.kv_cache_memory_bytes is not None:
             kwargs["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes
@@ -422,14 +423,15 @@ class VLLMEngine(Engine):
         return outputs
 
     def _rejected(self, req: GenRequest, ids: list[int]) -> GenResult:
-        if ids:
-            problem = (
-                f"prompt has {len(ids)} tokens but {self.config.model_id} is served with "
-                f"max_model_len={self._max_model_len}; shorten the prompt or raise max_model_len"
-            )
-        else:
+        if not ids:
             problem = "prompt is empty (no tokens); send a non-empty prompt or chat messages"
-        message = f"{problem} (prompt: {prompt_excerpt(req)!r})"
+            message = f"{problem} (prompt: {prompt_excerpt(req)!r})"
+        else:
+            message = context_length_error(
+                f"prompt has {len(ids)} tokens but {self.config.model_id} is served with "
+                f"max_model_len={self._max_model_len}; shorten the prompt or raise max_model_len "
+                f"(prompt: {prompt_excerpt(req)!r})"
+            )
         logger.debug("vllm: request %s not generated: %s", req.request_id, message)
         return GenResult(req.request_id, text=None, prompt_tokens=len(ids), error=message)
 

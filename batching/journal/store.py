@@ -145,26 +145,63 @@ class RunStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise ConfigError(
-                f"run store {self.path}: cannot open ({exc}); pass another --store path"
-            ) from exc
+            raise ConfigError(self._describe(exc)) from exc
         self._lock = threading.Lock()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it commits or none of it does."""
-        with self._lock:
+        with self._lock, self._unusable_is_config_error():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, self._unusable_is_config_error():
             return self._db.execute(sql, args).fetchall()
+
+    @contextmanager
+    def _unusable_is_config_error(self) -> Iterator[None]:
+        """A damaged or locked file raises ConfigError naming it; IntegrityError (a caller's bug or a
+        duplicate run id) passes through for the caller to handle."""
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(self._describe(exc)) from exc
+
+    def _describe(self, exc: sqlite3.Error) -> str:
+        if "locked" in str(exc):
+            return f"run store {self.path}: {exc}; another process holds it: wait, or pass another --store"
+        if "unable to open" in str(exc) or "readonly" in str(exc):
+            return (
+                f"run store {self.path}: {exc}; check the path and its permissions, or pass another --store"
+            )
+        return (
+            f"run store {self.path}: {exc}; the file is damaged: move it aside (or pass another --store / "
+            "SYMOE_STORE) and run again; `sqlite3 FILE .recover` may save its runs"
+        )
+
+    def check(self, *, full: bool = False) -> None:
+        """Check that the store is usable: a cheap read, or with ``full`` SQLite's ``quick_check`` of every
+        page (seconds per GiB).
+
+        Raises:
+            ConfigError: the file is damaged or cannot be read (the message names it).
+        """
+        if not full:
+            self._query("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1")
+            return
+        rows = self._query("PRAGMA quick_check")
+        problems = [r[0] for r in rows if r[0] != "ok"]
+        if problems:
+            raise ConfigError(self._describe(sqlite3.DatabaseError("; ".join(problems[:3]))))
 
     # -- runs ------------------------------------------------------------------------------------
     def create_run(

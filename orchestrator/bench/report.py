@@ -198,24 +198,51 @@ class BenchReport(BaseModel):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
 
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        results: dict[tuple[float, float], list[str]] = {}
         for name, r in self.methods.items():
+            results.setdefault((round(r.calls_per_question, 2), round(r.accuracy, 2)), []).append(name)
+        points = sorted(results.items(), key=lambda p: (-p[0][1], p[0][0]))  # best first
+        fig, ax = plt.subplots(figsize=(10, 4.8))
+        handles, labels = [], []
+        for number, ((calls, acc), names) in enumerate(points, 1):
             colour = (
-                "tab:green" if name == self.best_policy else ("tab:grey" if name == "oracle" else "tab:blue")
+                "tab:green" if self.best_policy in names else "tab:grey" if "oracle" in names else "tab:blue"
             )
-            ax.scatter(r.calls_per_question, r.accuracy, color=colour)
-            ax.annotate(
-                name,
-                (r.calls_per_question, r.accuracy),
-                fontsize=8,
-                xytext=(4, 3),
-                textcoords="offset points",
-            )
+            ax.scatter(calls, acc, color=colour, s=36, zorder=3)
+            shown = [f"{n} (best policy)" if n == self.best_policy else n for n in names]
+            handles.append(Line2D([], [], marker="o", linestyle="", color=colour))
+            labels.append(f"{number}. {', '.join(shown)}: {acc:.1f}%, {calls:g} calls/q")
+        for (calls, acc), numbers in _label_groups([xy for xy, _ in points], ax):
+            ax.annotate(", ".join(map(str, numbers)), (calls, acc), fontsize=8, xytext=(5, 2),
+                        textcoords="offset points")  # fmt: skip
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+                  handletextpad=0.3, borderaxespad=0.0)  # fmt: skip
         ax.set_xlabel("expert calls per question")
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"{self.name} (n={self.n_test})")
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
+
+
+def _label_groups(
+    points: list[tuple[float, float]], ax: Any, dx_px: float = 32.0, dy_px: float = 11.0
+) -> list[tuple[Any, list[int]]]:
+    """Points (numbered from 1) grouped so that points whose labels would touch (within ``dx_px`` across
+    and ``dy_px`` up or down) share one label at the group's first point: ``[((x, y), [numbers])]``."""
+    ax.update_datalim(points)
+    ax.autoscale_view()
+    pixels = ax.transData.transform(points)
+    groups: list[tuple[Any, list[int]]] = []
+    anchors: list[Any] = []
+    for number, (xy, px) in enumerate(zip(points, pixels, strict=True), 1):
+        for anchor, (_, numbers) in zip(anchors, groups, strict=True):
+            if abs(px[0] - anchor[0]) < dx_px and abs(px[1] - anchor[1]) < dy_px:
+                numbers.append(number)
+                break
+        else:
+            groups.append((xy, [number]))
+            anchors.append(px)
+    return groups

@@ -136,9 +136,10 @@ def run_bench(
             engine.close()
     if cfg.methods:  # the baselines need neither embeddings nor skills
         embedder = embedder or _default_embedder(cfg)
+        bar = stage_hook("embeddings")  # the slowest stage of a cold bench: a bar per split
         with timer.stage("embeddings + skills"):
-            emb_prof, skills_prof = _embed_and_annotate(cfg, embedder, data.profile)
-            emb_test, skills_test = _embed_and_annotate(cfg, embedder, data.test)
+            emb_prof, skills_prof = _embed_and_annotate(cfg, embedder, data.profile, bar, "profile split")
+            emb_test, skills_test = _embed_and_annotate(cfg, embedder, data.test, bar, "test split")
     else:
         emb_prof, emb_test = np.zeros((len(data.profile), 1)), np.zeros((len(data.test), 1))
         skills_prof, skills_test = [[] for _ in data.profile], [[] for _ in data.test]
@@ -230,13 +231,19 @@ def _default_embedder(cfg: BenchConfig) -> Embedder:
 
 
 def _embed_and_annotate(
-    cfg: BenchConfig, embedder: Embedder, instances: list[Instance]
+    cfg: BenchConfig,
+    embedder: Embedder,
+    instances: list[Instance],
+    progress: ProgressHook | None = None,
+    label: str = "",
 ) -> tuple[np.ndarray, list[list[str]]]:
-    """Question embeddings and skills (nearest vocabulary names) for a list of instances."""
+    """Question embeddings and skills (nearest vocabulary names) for a list of instances; ``progress``
+    gets (label, texts embedded, texts to embed)."""
     texts = [i.question for i in instances]
     vocabulary = load_vocabulary(cfg.skills.vocabulary).skills
     annotator = EmbeddingSkillAnnotator(embedder, vocabulary, top_n=cfg.skills.top_n)
-    return embedder.embed(texts), annotator.annotate(texts)
+    on_progress = None if progress is None else (lambda done, total: progress(label, done, total))
+    return embedder.embed(texts, on_progress=on_progress), annotator.annotate(texts)
 
 
 def profiling_for_tuning(

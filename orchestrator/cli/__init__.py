@@ -11,7 +11,7 @@ from batching.engines.cpu_threads import passive_openmp
 
 passive_openmp()
 
-from orchestrator.cli import audio, bench, kb, run, runs, serve  # noqa: E402, F401  (registers commands)
+from orchestrator.cli import audio, bench, data, kb, run, runs, serve  # noqa: E402, F401  (registers commands)
 from orchestrator.cli.main import app  # noqa: E402
 
 __all__ = ["app"]

@@ -26,7 +26,13 @@ def audio(
         "results/audio"
     ),
     config: Annotated[
-        Path, typer.Option("--config", help="Audio team config (a resumed job keeps its own)")
+        Path,
+        typer.Option(
+            "--config",
+            metavar="YAML",
+            help="Audio team config (a resumed job keeps its own)",
+            show_default="the packaged audio-cpu.yaml",
+        ),
     ] = DEFAULT_AUDIO_CONFIG,
     pool: Annotated[
         Path | None, typer.Option("--pool", help="LLM pool for the planner/critic roles named in the config")
@@ -37,11 +43,15 @@ def audio(
     critic: Annotated[str | None, typer.Option(help="A --pool expert to critique clips")] = None,
     brief: Annotated[Path | None, typer.Option("--brief", help="A brief for a video input")] = None,
     store: Annotated[
-        Path, typer.Option("--store", envvar="SYMOE_STORE", help="Run store (SQLite) journaling every step")
+        Path,
+        typer.Option(
+            "--store", envvar="SYMOE_STORE", metavar="FILE", help="Run store (SQLite) journaling each step"
+        ),
     ] = DEFAULT_STORE_PATH,
     resume: Annotated[str | None, typer.Option("--resume", help="Resume this job's run id")] = None,
     update_profiles: Annotated[
-        bool, typer.Option(help="Write learned generator profiles back beside the config")
+        bool,
+        typer.Option("--update-profiles", help="Write learned generator profiles back beside the config"),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per stage")] = True,
 ) -> None:

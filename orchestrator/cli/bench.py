@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from common.errors import SymbolicMoEError
-from orchestrator.cli.main import app, console, fail, quiet_transformers
+from orchestrator.cli.main import VerboseOption, app, check_out_dir, console, fail, route_logs
 from orchestrator.cli.progress import StageBars, progress_bars
 
 if TYPE_CHECKING:
@@ -18,26 +18,33 @@ if TYPE_CHECKING:
 
 @app.command()
 def bench(
-    config: Annotated[Path, typer.Argument(help="Bench YAML, e.g. configs/bench/mmlu_pro_paper_small.yaml")],
+    config: Annotated[
+        Path, typer.Argument(metavar="CONFIG", help="Bench YAML, e.g. a file in configs/bench")
+    ],
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data folder; default ../shared/data when it exists")
+        Path | None,
+        typer.Option("--data-dir", metavar="DIR", help="Data folder [default: ../shared/data if there]"),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder for report, traces and plot")] = Path(
-        "results/bench"
-    ),
-    limit: Annotated[int | None, typer.Option(help="Only the first N test questions")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Output folder for report, traces and plot")
+    ] = Path("results/bench"),
+    limit: Annotated[
+        int | None, typer.Option(metavar="N", help="Only the first N test questions", min=1)
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+    verbose: VerboseOption = False,
     retrieval: Annotated[
         str | None,
-        typer.Option("--retrieval", help="Run every method with this retrieval mode: never, always or gated"),
+        typer.Option("--retrieval", metavar="MODE", help="Every method retrieves: never, always or gated"),
     ] = None,
 ) -> None:
     """Run a benchmark end to end (replayed or live experts) and print the comparison table."""
+    route_logs("bench", verbose=verbose)
     from orchestrator.bench import load_bench_config, resolve_data_dir
     from orchestrator.bench.data import needs_data_dir
 
-    quiet_transformers()
     try:
+        check_out_dir(out)
         cfg = load_bench_config(config)
         if limit is not None:
             cfg = cfg.model_copy(update={"limit": limit})
@@ -73,13 +80,18 @@ def demo(
     engine: Annotated[
         str, typer.Option(help="auto (vLLM when installed, else transformers), vllm or transformers")
     ] = "auto",
-    out: Annotated[Path, typer.Option("--out", help="Output folder for report, traces and plot")] = Path(
-        "results/demo"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Output folder for report, traces and plot")
+    ] = Path("results/demo"),
     sample: Annotated[
-        int | None, typer.Option(help="Only N test questions, spread evenly over the skills")
+        int | None,
+        typer.Option(metavar="N", help="Only N test questions, spread evenly over the skills", min=1),
+    ] = None,
+    cpu_threads: Annotated[
+        int | None, typer.Option(min=1, help="transformers: torch threads (default: 1 for the tiny zoo)")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+    verbose: VerboseOption = False,
 ) -> None:
     """The whole method live on this machine: the skill zoo, profiled, routed, answered, compared.
 
@@ -87,11 +99,12 @@ def demo(
     profiled on the zoo's validation split and every method is compared on its test split: best single
     expert, top-3 majority, the paper's policy, our policies, the oracle. No download, no GPU needed.
     """
+    route_logs("demo", verbose=verbose)
     from orchestrator.bench.demo import demo_config, ensure_zoo, pick_engine
 
-    quiet_transformers()
     start = time.perf_counter()
     try:
+        check_out_dir(out)
         chosen = pick_engine(engine)  # type: ignore[arg-type]
         trained = ensure_zoo()
         cfg = demo_config(chosen, sample=sample)

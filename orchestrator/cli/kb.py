@@ -10,11 +10,13 @@ from rich.table import Table
 
 from common.errors import ConfigError, SymbolicMoEError
 from common.extras import require_extra
-from orchestrator.cli.main import app, console, fail, quiet_transformers, wide_console
+from orchestrator.cli.main import HELP_MARKUP, VerboseOption, app, console, fail, route_logs, wide_console
 from orchestrator.cli.progress import progress_bars
 from orchestrator.retrieval.config import DEFAULT_KB_DIR
 
-kb_app = typer.Typer(help="Build and query the knowledge store (LanceDB).", no_args_is_help=True)
+kb_app = typer.Typer(
+    help="Build and query the knowledge store (LanceDB).", no_args_is_help=True, rich_markup_mode=HELP_MARKUP
+)
 app.add_typer(kb_app, name="kb")
 
 
@@ -47,6 +49,7 @@ def kb_add(
     ] = None,
     actors: Annotated[int, typer.Option(help="Ray backend: embedding actors")] = 2,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+    verbose: VerboseOption = False,
 ) -> None:
     """Ingest documents: new files are added, changed ones replaced, unchanged ones left as they are."""
     from pydantic import ValidationError
@@ -60,7 +63,7 @@ def kb_add(
         cfg = _config(kb, chunk_chars=chunk_chars, chunk_overlap=overlap)
     except ValidationError as exc:
         fail(ConfigError(f"kb add: {exc.errors()[0]['msg'].removeprefix('Value error, ')}"))
-    quiet_transformers()
+    route_logs("kb-add", verbose=verbose)
     try:
         store = KnowledgeStore.open(cfg, create=True)
         with progress_bars(progress) as bars, _pipeline(store, backend, ray_address, actors) as pipeline:
@@ -119,13 +122,14 @@ def _pipeline(store: Any, backend: str, address: str | None, actors: int) -> Any
 def kb_search(
     query: Annotated[str, typer.Argument(help="The query")],
     kb: KbOption = DEFAULT_KB_DIR,
-    k: Annotated[int, typer.Option("--k", help="Hits")] = 5,
+    k: Annotated[int, typer.Option("--k", help="Hits", min=1)] = 5,
     mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
+    verbose: VerboseOption = False,
 ) -> None:
     """Print the best hits with their scores and sources."""
+    route_logs("kb-search", verbose=verbose, announce=False)
     from orchestrator.retrieval.store import KnowledgeStore
 
-    quiet_transformers()
     try:
         store = KnowledgeStore.open(_config(kb))
         (result,) = store.retrieve([query], k=k, mode=mode)  # type: ignore[arg-type]

@@ -2,130 +2,201 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from batching.journal.store import DEFAULT_STORE_PATH
 from common.errors import ConfigError, SymbolicMoEError
-from orchestrator.cli.main import app, console, fail, quiet_transformers
+from orchestrator.cli.main import (
+    VerboseOption,
+    app,
+    check_out_dir,
+    check_out_file,
+    console,
+    err_console,
+    fail,
+    route_logs,
+)
 from orchestrator.cli.progress import RunBars, StageBars, progress_bars
+
+if TYPE_CHECKING:
+    from batching.journal.store import RunStore
+    from common.records import Instance
+    from orchestrator.pool import PoolConfig
 
 
 @app.command()
 def run(
     pool: Annotated[
-        Path | None, typer.Option("--pool", help="Pool YAML, e.g. configs/pools/tiny-cpu.yaml")
+        Path | None, typer.Option("--pool", metavar="YAML", help="Pool config, e.g. a file in configs/pools")
     ] = None,
     input: Annotated[
-        Path | None, typer.Option("--input", help="Questions: JSONL/JSON/Parquet rows with `question`")
+        Path | None, typer.Option("--input", metavar="FILE", help="Questions: JSONL, JSON or Parquet rows")
     ] = None,
     out: Annotated[
-        Path, typer.Option("--out", help="Output folder for answers.jsonl and report.json")
+        Path, typer.Option("--out", metavar="DIR", help="Folder for answers.jsonl and report.json")
     ] = Path("results/run"),
     skip_malformed: Annotated[
-        bool, typer.Option(help="Skip and count malformed rows instead of failing")
+        bool, typer.Option("--skip-malformed", help="Skip and count malformed rows instead of failing")
     ] = False,
-    limit: Annotated[int | None, typer.Option(help="Only the first N questions")] = None,
+    limit: Annotated[int | None, typer.Option(metavar="N", help="Only the first N questions", min=1)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
     store: Annotated[
         Path,
-        typer.Option("--store", envvar="SYMOE_STORE", help="Run store (SQLite) journaling every generation"),
+        typer.Option("--store", envvar="SYMOE_STORE", metavar="FILE", help="Run store (SQLite)"),
     ] = DEFAULT_STORE_PATH,
     resume: Annotated[
-        str | None, typer.Option("--resume", help="Resume this run id: reuse every journaled generation")
+        str | None, typer.Option("--resume", metavar="RUN_ID", help="Resume this run, reusing its work")
     ] = None,
     cache: Annotated[
-        bool, typer.Option(help="Reuse identical generations (same prompt hash) of other runs in the store")
+        bool, typer.Option("--cache", help="Reuse identical generations of other runs in the store")
     ] = False,
-    backend: Annotated[str, typer.Option("--backend", help="Expert stage backend: local or ray")] = "local",
+    backend: Annotated[str, typer.Option("--backend", metavar="NAME", help="Expert stage: local or ray")] = (
+        "local"
+    ),
     ray_address: Annotated[
-        str | None, typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Attach to this Ray cluster")
+        str | None,
+        typer.Option(
+            "--ray-address", envvar="RAY_ADDRESS", metavar="ADDR", help="Attach to this Ray cluster"
+        ),
     ] = None,
-    num_gpus: Annotated[int | None, typer.Option(help="Local Ray only: GPUs to offer")] = None,
-    gpu_mem_gib: Annotated[float | None, typer.Option(help="GPU memory per GPU, GiB (Ray backend)")] = None,
-    log_json: Annotated[bool, typer.Option(help="Log JSON lines (with run id and expert) to stderr")] = False,
+    num_gpus: Annotated[
+        int | None, typer.Option(metavar="N", help="Local Ray only: GPUs to offer", min=0)
+    ] = None,
+    gpu_mem_gib: Annotated[
+        float | None, typer.Option(metavar="GIB", help="Ray: GPU memory per GPU", min=0)
+    ] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Our log records as JSON lines")] = False,
+    verbose: VerboseOption = False,
     retrieval: Annotated[
         str | None,
-        typer.Option("--retrieval", help="Retrieval mode: never, always or gated (default: the pool's)"),
+        typer.Option(
+            "--retrieval", metavar="MODE", help="Retrieval: never, always or gated (pool's default)"
+        ),
     ] = None,
     retrieval_audit: Annotated[
         float | None,
-        typer.Option("--retrieval-audit", help="Also answer this share of questions the other way (0-1)"),
+        typer.Option("--retrieval-audit", metavar="P", help="Also answer share P of questions the other way"),
     ] = None,
 ) -> None:
     """Run the full method live: annotate, recruit, retrieve (gated), experts batched per model, aggregate.
 
-    The first line printed is ``run: <id>``; ``symoe run --resume <id>`` continues that run.
+    The first line printed is `run: RUN_ID` (once the inputs and the pool are checked);
+    `symoe run --resume RUN_ID` continues that run.
     """
-    from batching.journal.store import RunStore, new_run_id
-    from common.logs import configure_run_logging
-    from orchestrator.datasets import load_questions
-    from orchestrator.pool import load_pool_config, with_retrieval
+    log_path = route_logs("run", verbose=verbose, json_lines=log_json, announce=False)
+    from batching.journal.store import new_run_id
+    from orchestrator.pool import with_retrieval
     from orchestrator.ray.slots import ControllerConfig
     from orchestrator.runs.report import write_run
     from orchestrator.runs.runner import RunOptions, resume_run, run_pool
 
-    configure_run_logging(os.environ.get("SYMOE_LOG_LEVEL", "WARNING"), json_lines=log_json)
-    quiet_transformers()
-    try:
+    try:  # everything that can be wrong with the inputs fails here, before a run id exists
         if backend not in ("local", "ray"):
             raise ConfigError(f"--backend {backend!r}: expected local or ray")
-        if resume is None and (pool is None or input is None):
-            raise ConfigError("symoe run needs --pool and --input (or --resume <run-id>)")
-        db = RunStore(store)
+        check_out_dir(out)
+        cfg, instances, db, skipped = _inputs(pool, input, resume, store, skip_malformed, limit)
+        overridden = retrieval is not None or retrieval_audit is not None
+        cfg = with_retrieval(cfg, retrieval, retrieval_audit)
         ray_cfg = ControllerConfig(address=ray_address, num_gpus=num_gpus, gpu_mem_gib=gpu_mem_gib)
         opts = RunOptions(store=db, run_id=resume or new_run_id(), resume=resume is not None, cache=cache,
                           backend=backend, ray=ray_cfg)  # type: ignore[arg-type]  # fmt: skip
-        typer.echo(f"run: {opts.run_id}")
+    except SymbolicMoEError as exc:
+        fail(exc)
+    typer.echo(f"run: {opts.run_id}")
+    err_console.print(f"[dim]logs: {log_path}[/]", highlight=False)
+    if skipped:
+        err_console.print(f"[yellow]skipped {skipped} malformed row(s) of {input} (--skip-malformed)[/]")
+    console.print(f"pool {cfg.name}: {len(instances)} questions; store {db.path}")
+    try:
         with progress_bars(progress, with_rate=True) as bars:
             hooks = RunBars(bars)
-            if resume is not None and pool is None:
+            if resume is not None and pool is None and not overridden:
                 cfg, report, finals = resume_run(db, resume, progress=hooks.progress, options=opts,
                                                  on_tokens=hooks.tokens)  # fmt: skip
             else:
-                assert pool is not None  # checked above
-                cfg = with_retrieval(load_pool_config(pool), retrieval, retrieval_audit)
-                if resume is not None:  # the stored questions; a given --pool must match the stored one
-                    instances = db.instances(resume)
-                else:
-                    assert input is not None
-                    loaded = load_questions(input, skip_malformed=skip_malformed)
-                    instances = loaded.instances[:limit] if limit else loaded.instances
-                console.print(f"pool {cfg.name}: {len(instances)} questions; store {db.path}")
                 report, finals = run_pool(cfg, instances, progress=hooks.progress, options=opts,
                                           on_tokens=hooks.tokens)  # fmt: skip
+        report = report.model_copy(update={"skipped_rows": skipped})
         paths = write_run(out, report, finals)
     except SymbolicMoEError as exc:
         fail(exc)
     _print_run(report)
     if report.retrieval is not None:
         _print_retrieval(report.retrieval)
+    errors = report.counts.get("errors", 0)
+    if errors:
+        err_console.print(
+            f"[yellow]{errors} question(s) have no answer: every recruited expert failed; "
+            "see 'error' in answers.jsonl[/]"
+        )
     console.print(
         f"generations: {report.generations_computed} computed, {report.generations_reused} reused; "
         f"wrote {', '.join(str(p) for p in paths)}"
     )
 
 
+def _inputs(
+    pool: Path | None,
+    input: Path | None,
+    resume: str | None,
+    store: Path,
+    skip_malformed: bool,
+    limit: int | None,
+) -> tuple[PoolConfig, list[Instance], RunStore, int]:
+    """The run's pool, questions, store and skipped-row count, every one checked (no model loads).
+
+    Raises:
+        SymbolicMoEError: a missing option, a bad pool or input file, an unusable store or unknown run.
+    """
+    from batching.journal.store import RunStore
+    from orchestrator.datasets import load_questions
+    from orchestrator.pool import PoolConfig, load_pool_config
+    from orchestrator.runs.runner import check_pool
+
+    if resume is None and (pool is None or input is None):
+        raise ConfigError("symoe run needs --pool and --input (or --resume RUN_ID)")
+    cfg = load_pool_config(pool) if pool is not None else None
+    db = RunStore(store)
+    db.check()  # a damaged store fails here, not after the run id is printed
+    skipped = 0
+    if resume is not None:
+        record = db.get_run(resume)
+        instances = db.instances(resume)
+        cfg = cfg or PoolConfig.model_validate(record.config)
+    else:
+        assert input is not None  # checked above
+        loaded = load_questions(input, skip_malformed=skip_malformed)
+        instances = loaded.instances[:limit] if limit is not None else loaded.instances
+        skipped = loaded.skipped
+    assert cfg is not None  # given, or the stored run's
+    check_pool(cfg)
+    return cfg, instances, db, skipped
+
+
 @app.command()
 def profile(
-    pool: Annotated[Path, typer.Option("--pool", help="Pool YAML")],
-    input: Annotated[Path, typer.Option("--input", help="Validation questions with gold answers")],
-    out: Annotated[Path, typer.Option("--out", help="Profiling record JSON to write")],
+    pool: Annotated[Path, typer.Option("--pool", metavar="YAML", help="Pool config")],
+    input: Annotated[
+        Path, typer.Option("--input", metavar="FILE", help="Validation questions with gold answers")
+    ],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Profiling record (JSON) to write")],
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+    verbose: VerboseOption = False,
     retrieval: Annotated[
         bool, typer.Option("--retrieval", help="Also profile every expert open-book (the pool's store)")
     ] = False,
 ) -> None:
     """Profile every expert of a pool on validation questions (the record `profiles:` points at)."""
+    route_logs("profile", verbose=verbose)
     from orchestrator.datasets import load_questions
     from orchestrator.pool import load_pool_config
     from orchestrator.runs.runner import profile_pool
 
-    quiet_transformers()
     try:
+        check_out_file(out)
         cfg = load_pool_config(pool)
         instances = load_questions(input).instances
         with progress_bars(progress) as bars:

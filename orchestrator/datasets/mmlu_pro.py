@@ -11,7 +11,13 @@ from pydantic import ValidationError
 
 from common.errors import DataError
 from common.records import LETTERS, AnswerFormat, Instance
-from orchestrator.datasets.readers import LoadResult, Row, describe_validation_error, read_numbered_rows
+from orchestrator.datasets.readers import (
+    SKIP_HINT,
+    LoadResult,
+    Row,
+    describe_validation_error,
+    read_numbered_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +113,7 @@ def mmlu_pro_from_rows(
             instances.append(mmlu_pro_instance(row))
         except DataError as exc:
             if not skip_malformed:
-                raise DataError(
-                    f"{exc}; fix the row or load with skip_malformed=True", path=path, line=line
-                ) from None
+                raise DataError(f"{exc}; {SKIP_HINT}", path=path, line=line) from None
             skipped += 1
             logger.debug("%s:%d: skipped invalid MMLU-Pro row: %s", path, line, exc)
     if skipped:

@@ -6,6 +6,7 @@ import gzip
 import json
 import logging
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,34 +62,34 @@ def _suffix(path: Path) -> str:
     raise DataError(f"unsupported file type; expected one of {', '.join(SUPPORTED_SUFFIXES)}", path=str(path))
 
 
-def _read_jsonl(path: Path, *, skip_malformed: bool) -> tuple[list[tuple[int, Row]], int]:
-    rows: list[tuple[int, Row]] = []
-    skipped = 0
+SKIP_HINT = "fix the row, or skip such rows with --skip-malformed (skip_malformed=True in Python)"
+"""The fix every malformed-row error names (the CLI flag first: most users meet it there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A row that is not a JSON object (or not JSON at all): what is wrong with it."""
+
+    problem: str
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, Row | Malformed]]:
     with open_text(path) as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                problem = None if isinstance(row, dict) else f"row is a JSON {type(row).__name__}"
             except json.JSONDecodeError as exc:
-                problem = f"invalid JSON ({exc.msg} at column {exc.colno})"
-            if problem is None:
-                rows.append((line_no, row))
-            elif skip_malformed:
-                skipped += 1
-                logger.debug("%s:%d: skipped malformed row: %s", path, line_no, problem)
+                yield line_no, Malformed(f"invalid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            if isinstance(row, dict):
+                yield line_no, row
             else:
-                raise DataError(
-                    f"{problem}, expected one JSON object per line; "
-                    "fix the row or load with skip_malformed=True",
-                    path=str(path),
-                    line=line_no,
-                )
-    return rows, skipped
+                yield line_no, Malformed(f"row is a JSON {type(row).__name__}")
 
 
-def _read_json_list(path: Path, *, skip_malformed: bool) -> tuple[list[tuple[int, Row]], int]:
+def _iter_json_list(path: Path) -> Iterator[tuple[int, Row | Malformed]]:
     with open_text(path) as f:
         try:
             data = json.load(f)
@@ -99,22 +100,11 @@ def _read_json_list(path: Path, *, skip_malformed: bool) -> tuple[list[tuple[int
             ) from exc
     if not isinstance(data, list):
         raise DataError(f"expected a JSON list of objects, got a JSON {type(data).__name__}", path=str(path))
-    rows: list[tuple[int, Row]] = []
-    skipped = 0
     for index, row in enumerate(data, start=1):
         if isinstance(row, dict):
-            rows.append((index, row))
-        elif skip_malformed:
-            skipped += 1
-            logger.debug("%s:%d: skipped malformed row: a JSON %s", path, index, type(row).__name__)
+            yield index, row
         else:
-            raise DataError(
-                f"row {index} is a JSON {type(row).__name__}, expected an object; "
-                "fix the row or load with skip_malformed=True",
-                path=str(path),
-                line=index,
-            )
-    return rows, skipped
+            yield index, Malformed(f"row {index} is a JSON {type(row).__name__}")
 
 
 def _read_parquet(path: Path) -> list[tuple[int, Row]]:
@@ -126,6 +116,31 @@ def _read_parquet(path: Path) -> list[tuple[int, Row]]:
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"cannot read Parquet file: {exc}", path=str(path)) from exc
     return list(enumerate(table.to_pylist(), start=1))
+
+
+def iter_numbered_rows(path: str | Path) -> Iterator[tuple[int, Row | Malformed]]:
+    """A dataset file's rows in file order, each with its 1-based line (JSONL) or row number (JSON list,
+    Parquet); a row that is not a JSON object comes as :class:`Malformed`, so callers can validate rows
+    and report the first problem of either kind in file order.
+
+    Raises:
+        DataError: the file is missing, of an unsupported type, or not decodable (names the file).
+    """
+    p = Path(path)
+    suffix = _suffix(p)
+    if not p.is_file():
+        raise DataError("file not found", path=str(p))
+    try:
+        if suffix == ".parquet":
+            yield from _read_parquet(p)
+        elif suffix.startswith(".jsonl"):
+            yield from _iter_jsonl(p)
+        else:
+            yield from _iter_json_list(p)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataError(f"corrupt or truncated gzip data: {exc}", path=str(p)) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text (byte {exc.start})", path=str(p)) from exc
 
 
 def read_numbered_rows(
@@ -146,20 +161,24 @@ def read_numbered_rows(
         DataError: the file is missing, of an unsupported type, not decodable, or (without
             ``skip_malformed``) holds a malformed row; the message names the file and line.
     """
-    p = Path(path)
-    suffix = _suffix(p)
-    if not p.is_file():
-        raise DataError("file not found", path=str(p))
-    try:
-        if suffix == ".parquet":
-            return _read_parquet(p), 0
-        if suffix.startswith(".jsonl"):
-            return _read_jsonl(p, skip_malformed=skip_malformed)
-        return _read_json_list(p, skip_malformed=skip_malformed)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise DataError(f"corrupt or truncated gzip data: {exc}", path=str(p)) from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text (byte {exc.start})", path=str(p)) from exc
+    rows: list[tuple[int, Row]] = []
+    skipped = 0
+    for number, row in iter_numbered_rows(path):
+        if not isinstance(row, Malformed):
+            rows.append((number, row))
+            continue
+        if not skip_malformed:
+            raise malformed_error(row, path, number)
+        skipped += 1
+        logger.debug("%s:%d: skipped malformed row: %s", path, number, row.problem)
+    return rows, skipped
+
+
+def malformed_error(row: Malformed, path: str | Path, number: int) -> DataError:
+    """The error of a malformed row (names file, line, the problem and the fix)."""
+    return DataError(
+        f"{row.problem}, expected one JSON object per row; {SKIP_HINT}", path=str(path), line=number
+    )
 
 
 def read_rows(path: str | Path, *, skip_malformed: bool = False) -> tuple[list[Row], int]:

@@ -16,7 +16,13 @@ from pydantic import ValidationError
 
 from common.errors import ConfigError, DataError
 from common.records import LETTERS, AnswerFormat, Instance
-from orchestrator.datasets.readers import LoadResult, Row, describe_validation_error, read_numbered_rows
+from orchestrator.datasets.readers import (
+    SKIP_HINT,
+    LoadResult,
+    Row,
+    describe_validation_error,
+    read_numbered_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +102,12 @@ def parse_inline_options(question: str, max_options: int = len(LETTERS)) -> list
         pos = found.end()
     ends = [start for start, _ in starts[1:]] + [len(text)]
     return [text[body:end].strip() for (_, body), end in zip(starts, ends, strict=True)]
+
+
+def strip_inline_options(question: str) -> str:
+    """The question without its inline ``The options are: (A) ...`` part (unchanged without one)."""
+    marker = _OPTIONS_MARKER_RE.search(question)
+    return question if marker is None else question[: marker.start()].rstrip()
 
 
 def _split_instance(spec: SplitTask, split: str, index: int, row: Row) -> Instance:
@@ -185,9 +197,7 @@ def load_split(data_dir: str | Path, task: str, split: str, *, skip_malformed: b
             instances.append(_split_instance(spec, split, number - 1, row))
         except DataError as exc:
             if not skip_malformed:
-                raise DataError(
-                    f"{exc}; fix the row or load with skip_malformed=True", path=str(path), line=number
-                ) from None
+                raise DataError(f"{exc}; {SKIP_HINT}", path=str(path), line=number) from None
             skipped += 1
             logger.debug("%s:%d: skipped malformed split row: %s", path, number, exc)
     if skipped:

@@ -21,7 +21,7 @@ import numpy as np
 
 from batching.engines.base import EngineCounters
 from batching.journal.engine import Journal, JournalEngine
-from common.generation import GenResult
+from common.generation import CONTEXT_LENGTH_EXCEEDED, GenResult, is_context_length_error
 from common.records import (
     AuditTrace,
     ExpertAnswer,
@@ -170,20 +170,25 @@ class Job:
         for inst, d in zip(self.instances, self.decisions, strict=True):
             final = self.decided[inst.id]
             experts = list(dict.fromkeys(d.experts))
+            error, code = question_error([(e, self.results[(inst.id, e)]) for e in experts])
+            answer = None if error else final.answer  # no expert answered: nothing to aggregate
             out.append(
                 FinalAnswer(
                     instance_id=inst.id,
-                    answer=final.answer,
-                    correct=is_correct(final.answer, inst.gold, inst.answer_format) if inst.gold else None,
+                    answer=answer,
+                    correct=is_correct(answer, inst.gold, inst.answer_format) if inst.gold else None,
                     method=self.fitted.method.policy,
                     aggregation=final.how,
                     aggregator_called=final.aggregator_called,
                     routing=d,
-                    text=final.text,
+                    text=None if error else final.text,
                     expert_answers=[self.expert_answer(inst, e) for e in experts],
+                    error=error,
+                    error_code=code,
                     retrieval=self._retrieval_trace(inst.id),
                 )
             )
+        self.counts["errors"] = sum(1 for f in out if f.error)
         return out
 
     def _retrieval_trace(self, instance_id: str) -> RetrievalTrace | None:
@@ -201,9 +206,24 @@ class Job:
             text=r.text,
             answer=parse(r, inst),
             missing=r.missing,
+            error=r.error,
             prompt_tokens=r.prompt_tokens,
             generated_tokens=r.generated_tokens,
         )
+
+
+def question_error(results: Sequence[tuple[str, GenResult]]) -> tuple[str | None, str | None]:
+    """A question's error (each expert's, ``expert: error; ...``) and its code when every recruited
+    expert failed to generate, else (None, None).
+
+    The code is ``context_length_exceeded`` when every failure was a prompt over the expert's context
+    (the service answers 400 then), else ``generation_failed``.
+    """
+    if not results or any(r.error is None for _, r in results):
+        return None, None
+    message = "; ".join(f"{e}: {r.error}" for e, r in results)
+    too_long = all(is_context_length_error(r.error) for _, r in results)
+    return message, CONTEXT_LENGTH_EXCEEDED if too_long else "generation_failed"
 
 
 def parse(result: GenResult, inst: Instance) -> str | None:

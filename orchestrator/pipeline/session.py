@@ -159,11 +159,7 @@ class Session:
     def _fit(self, record: ProfilingRecord | None) -> FittedMethod:
         method = self.pool.method
         policy = method.build_policy()
-        if record is None and policy.needs_profiles:
-            raise ConfigError(
-                f"policy {method.policy!r} needs expert profiles: set `profiles:` in the pool config "
-                "(build one with `symoe profile`) or use policy random_k / global_top_k"
-            )
+        require_profiles(self.pool, policy, has_profiles=record is not None)
         profiling = vocabulary = None
         retrieving = self.pool.retrieval.mode != "never"
         if record is not None:
@@ -199,6 +195,15 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def require_profiles(pool: PoolConfig, policy: Any, *, has_profiles: bool) -> None:
+    """Raise ConfigError when ``policy`` (the pool's, built) needs expert profiles and there are none."""
+    if policy.needs_profiles and not has_profiles:
+        raise ConfigError(
+            f"policy {pool.method.policy!r} needs expert profiles: set `profiles:` in the pool config "
+            "(build one with `symoe profile`) or use policy random_k / global_top_k"
+        )
 
 
 def _residency(pool: PoolConfig, keep_resident: bool) -> ResidencyManager:

@@ -33,6 +33,7 @@ from batching.engines.base import Engine, EngineCounters
 from common.errors import EngineDeadError, SymbolicMoEError
 from common.generation import GenRequest, GenResult
 from orchestrator.ray.controller import ExpertController
+from orchestrator.ray.local import init_local_ray
 from orchestrator.ray.slots import MEMORY_RESOURCE, ControllerConfig, StageSpec, StreamItem
 
 logger = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ EventHook = Callable[[str, str, str, float, str], None]  # (stage, expert, kind,
 def connect_ray(cfg: ControllerConfig) -> bool:
     """Connect this process to Ray: attach to ``cfg.address``, or start an embedded local instance.
 
-    The local instance gets explicit resources (``num_cpus``, ``num_gpus`` and, when both GPUs and
-    ``gpu_mem_gib`` are given, the GPU-memory resource) and ``RAY_AUTH_MODE=disabled``; an attached
-    cluster keeps its own resources and settings.
+    The local instance listens on 127.0.0.1 only (:mod:`orchestrator.ray.local`) and gets explicit
+    resources (``num_cpus``, ``num_gpus`` and, when both GPUs and ``gpu_mem_gib`` are given, the
+    GPU-memory resource) and ``RAY_AUTH_MODE=disabled``; an attached cluster keeps its own resources and
+    settings.
 
     Returns:
         True when this call connected (so :meth:`RayBackend.close` disconnects), False when this process
@@ -61,15 +63,13 @@ def connect_ray(cfg: ControllerConfig) -> bool:
     resources = None
     if cfg.num_gpus and cfg.gpu_mem_gib:
         resources = {MEMORY_RESOURCE: cfg.num_gpus * cfg.gpu_mem_gib}
-    logger.info("ray: starting a local instance (cpus=%s gpus=%s %s)", cfg.num_cpus, cfg.num_gpus, resources)
-    ray.init(
-        address="local",
-        num_cpus=cfg.num_cpus,
-        num_gpus=cfg.num_gpus,
-        resources=resources,
-        namespace=cfg.namespace,
-        include_dashboard=False,
+    logger.info(
+        "ray: starting a local instance on 127.0.0.1 (cpus=%s gpus=%s %s)",
+        cfg.num_cpus,
+        cfg.num_gpus,
+        resources,
     )
+    init_local_ray(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, resources=resources, namespace=cfg.namespace)
     return True
 
 

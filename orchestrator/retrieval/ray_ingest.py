@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -28,6 +27,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.extras import require_extra
+from orchestrator.ray.local import init_local_ray
 from orchestrator.retrieval.ingest import FileStatus, Pipeline, chunk_file
 from orchestrator.retrieval.readers import Checked
 from orchestrator.retrieval.schema import META_COLUMNS, ChunkRow, meta_table, with_vectors
@@ -56,8 +56,8 @@ class RayIngestConfig(BaseModel):
 def connect_local_ray(cfg: RayIngestConfig) -> bool:
     """Attach to ``cfg.address``, or start a local Ray on 127.0.0.1 without a dashboard.
 
-    (:func:`orchestrator.ray.backend.connect_ray` takes the expert controller's GPU settings and does
-    not bind the loopback address, which a private ingestion Ray should.)
+    (:func:`orchestrator.ray.backend.connect_ray` takes the expert controller's GPU settings; both start
+    a local Ray through :func:`orchestrator.ray.local.init_local_ray`.)
 
     Returns:
         True when this call connected (the caller disconnects), False when already connected.
@@ -74,15 +74,8 @@ def connect_local_ray(cfg: RayIngestConfig) -> bool:
         logger.info("ray ingest: attaching to %s", cfg.address)
         ray.init(address=cfg.address, namespace=cfg.namespace)
         return True
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # the embedded instance is private to this process
     logger.info("ray ingest: starting a local Ray on 127.0.0.1 (cpus=%s)", cfg.num_cpus)
-    ray.init(
-        address="local",
-        num_cpus=cfg.num_cpus,
-        include_dashboard=False,
-        namespace=cfg.namespace,
-        _node_ip_address="127.0.0.1",
-    )
+    init_local_ray(num_cpus=cfg.num_cpus, namespace=cfg.namespace)
     return True
 
 

@@ -53,6 +53,7 @@ class RunReport(BaseModel):
     generations_reused: int = Field(
         default=0, description="Generations read back from the store (earlier attempts, or the cache)."
     )
+    skipped_rows: int = Field(default=0, description="Malformed input rows skipped (--skip-malformed).")
     experts: list[StageExpertStats] = Field(default_factory=list)
     ray: dict[str, Any] | None = Field(
         default=None,

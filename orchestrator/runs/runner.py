@@ -26,6 +26,7 @@ from orchestrator.pipeline import LIVE_STAGES, Job, ProgressHook, Session, run_s
 from orchestrator.pipeline.annotate import annotate
 from orchestrator.pipeline.experts import answer_pairs
 from orchestrator.pipeline.job import n_options
+from orchestrator.pipeline.session import require_profiles
 from orchestrator.pool import PoolConfig
 from orchestrator.profiling import ProfilingRecord
 from orchestrator.rag.report import RetrievalReport, retrieval_report
@@ -88,6 +89,19 @@ def open_session(
                                  batch_size=pool.batch_size)  # fmt: skip
         return Session(pool, embedder=embedder, backend=ray_backend, keep_resident=keep_resident)
     return Session(pool, embedder=embedder, keep_resident=keep_resident)
+
+
+def check_pool(pool: PoolConfig) -> None:
+    """Check what a run needs of ``pool`` before it starts, loading no model: its local models resolve,
+    and its profiling record (when the policy needs one) is there and readable.
+
+    Raises:
+        ConfigError: a model or the profiling record is missing or invalid (names it and the fix).
+    """
+    pool.resolved()
+    if pool.profiles:
+        ProfilingRecord.load(pool.profiles)
+    require_profiles(pool, pool.method.build_policy(), has_profiles=bool(pool.profiles))
 
 
 def _open_run(pool: PoolConfig, instances: list[Instance], opts: RunOptions, store: RunStore) -> str:

@@ -86,32 +86,41 @@ def _table(title: str, columns: Sequence[tuple[str, int]]) -> Table:
     return table
 
 
+def latest_attempt(record: RunRecord) -> tuple[str, str, str]:
+    """(computed, reused, seconds) of the run's latest attempt, from its stored report ("" before one
+    finished): what both ``runs list`` and ``runs show`` print, so they agree after a resume."""
+    rep = record.report or {}
+    seconds = f"{rep['total_seconds']:.1f}" if "total_seconds" in rep else ""
+    return str(rep.get("generations_computed", "")), str(rep.get("generations_reused", "")), seconds
+
+
 def runs_table(runs: list[RunRecord]) -> Table:
-    """The ``symoe runs list`` table: one row per run, newest first (ids start with their start time)."""
+    """The ``symoe runs list`` table: one row per run, newest first (ids start with their start time);
+    status and figures are the latest attempt's."""
     cols = [("run id", 22), ("status", 7), ("pool", 8), ("backend", 7), ("n", 0), ("computed", 0),
             ("reused", 0), ("s", 0)]  # fmt: skip
-    table = _table("runs", cols)
+    table = _table("runs (latest attempt of each)", cols)
     for r in runs:
-        rep = r.report or {}
-        table.add_row(
-            r.run_id,
-            r.status,
-            r.pool,
-            r.backend,
-            str(r.n_instances),
-            str(rep.get("generations_computed", "")),
-            str(rep.get("generations_reused", "")),
-            f"{rep['total_seconds']:.1f}" if "total_seconds" in rep else "",
-        )
+        table.add_row(r.run_id, r.status, r.pool, r.backend, str(r.n_instances), *latest_attempt(r))
     return table
 
 
 def run_table(store: RunStore, record: RunRecord) -> Table:
-    """The ``symoe runs show`` table: per stage and expert loads, times, tokens/s, calls and failures."""
+    """The ``symoe runs show`` table: the run's status and its latest report's figures (as ``runs list``)
+    in the title, then per stage and expert over every attempt: calls, generated, cached from other runs,
+    failures, loads, times and tokens/s."""
     n = len(store.generations(record.run_id))
-    cols = [("stage", 8), ("expert", 12), ("calls", 0), ("new", 0), ("reused", 0), ("failed", 0),
+    computed, reused, seconds = latest_attempt(record)
+    latest = (
+        f"last report: computed {computed}, reused {reused}, {seconds} s" if computed else "no report yet"
+    )
+    cols = [("stage", 8), ("expert", 12), ("calls", 0), ("generated", 0), ("cached", 0), ("failed", 0),
             ("loads", 0), ("load s", 0), ("gen s", 0), ("tokens", 0), ("tok/s", 0)]  # fmt: skip
-    table = _table(f"run {record.run_id}: pool {record.pool}, {record.status}, {n} generations", cols)
+    title = (
+        f"run {record.run_id}: pool {record.pool}, {record.status}; {latest}\n"
+        f"{n} generations journaled over all attempts, per stage and expert:"
+    )
+    table = _table(title, cols)
     for s in expert_stats(store, record.run_id):
         table.add_row(
             s.stage,

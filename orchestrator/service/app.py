@@ -16,9 +16,10 @@ Routes:
   the run store (``store_path``, default ``data_dir/runs.sqlite``) run by the worker
   (:mod:`~.batch_worker`), with live ``request_counts`` and expiry after ``completion_window``;
   batches left unfinished by a crash resume at startup from their journaled generations.
-- ``GET /v1/models``; ``GET /health`` (the process is up); ``GET /ready`` (the pool config is valid and its
-  models resolved; 503 otherwise); ``GET /metrics`` (Prometheus text: requests, latency histogram, expert
-  calls, model loads, solve batches and their sizes, queue depth).
+- ``GET /v1/models``; ``GET /health`` (the process is up); ``GET /ready`` (the pool config is valid, its
+  models resolved and the run store readable; 503 with the reason otherwise); ``GET /metrics`` (Prometheus
+  text: requests, latency histogram, expert calls, model loads, solve batches and their sizes, queue
+  depth; it needs an API key like the API unless ``public_metrics``).
 
 **Online micro-batching.** The first request to arrive waits ``batch_window_s`` (default 20 ms) for others;
 every request that arrives in that window (up to ``max_batch_size``) goes into ONE ``SymbolicMoE.solve``
@@ -34,7 +35,9 @@ Use a small window for interactive use and a larger one (0.1-1 s) for throughput
 loopback only (`bind_host`). Bodies over ``max_body_bytes`` get 413 before they are read; bad JSON or
 fields get 400 in OpenAI's error shape (never 5xx); ``rate_limit_per_min`` caps requests per key (429 with
 ``Retry-After``); uploads to ``/v1/files`` have their own limit, ``max_upload_bytes``. Errors map to
-status codes in one exception handler for the project's errors.
+status codes in one exception handler for the project's errors: a question longer than its experts'
+context gets 400 ``context_length_exceeded`` naming the limit, never an empty answer. API keys put in a URL
+query (``api_key``, ``key``, ``token``) are redacted from the access log.
 
 Example::
 
@@ -77,13 +80,16 @@ from batching.journal.store import RunStore
 from batching.microbatch import WindowBatcher
 from common.errors import (
     ConfigError,
+    ContextLengthError,
     DataError,
     EngineError,
     EngineUnavailableError,
+    GenerationError,
     RegistryError,
     RoutingError,
     SymbolicMoEError,
 )
+from common.generation import CONTEXT_LENGTH_EXCEEDED
 from common.records import FinalAnswer, Instance
 from orchestrator.api import SymbolicMoE
 from orchestrator.datasets.questions import question_instance
@@ -95,6 +101,7 @@ from orchestrator.service.auth import (
     RateLimiter,
     ServiceError,
     bind_host,
+    redact_access_log,
 )
 from orchestrator.service.batch_files import DEFAULT_DATA_DIR, BatchCatalog
 from orchestrator.service.batch_jobs import ChatCodec
@@ -110,6 +117,7 @@ _STATUS: tuple[ErrorStatus, ...] = (
     (DataError, 400, "invalid_request_error"),
     (RegistryError, 404, "model_not_found"),
     (RoutingError, 422, "routing_error"),
+    (GenerationError, 422, "generation_error"),  # every recruited expert failed on this question
     (EngineUnavailableError, 503, "service_unavailable"),
     (ConfigError, 503, "service_unavailable"),
 )
@@ -286,7 +294,14 @@ class _Runtime:
         self.per_call = False
 
     async def start(self) -> None:
-        """Resolve the pool, start the solve batcher, and start the batch worker (resuming open batches)."""
+        """Check the run store, resolve the pool, start the solve batcher, and start the batch worker
+        (resuming open batches)."""
+        try:
+            await asyncio.to_thread(self.store.check, full=True)
+        except ConfigError as exc:
+            logger.error("service: %s", exc)
+            self.not_ready = str(exc)
+            return
         try:
             # one session for online requests and batch jobs: models stay resident across calls, and the
             # policy, profiles and embedder are built once (its lock interleaves the two per model batch)
@@ -314,6 +329,16 @@ class _Runtime:
             await asyncio.to_thread(self.moe.close)
         self.catalog.close()
         self.store.close()
+
+    async def not_ready_reason(self) -> str | None:
+        """Why the service cannot serve now (starting, an unusable pool, a damaged run store), or None."""
+        if self.not_ready is not None:
+            return self.not_ready
+        try:
+            await asyncio.to_thread(self.store.check)
+        except ConfigError as exc:  # damaged since startup: batches cannot be journaled
+            return str(exc)
+        return None
 
     def batcher(self) -> _SolveBatcher:
         if self._batcher is None:
@@ -374,6 +399,14 @@ def _usage(final: FinalAnswer) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
+def _unanswered(final: FinalAnswer) -> GenerationError:
+    """The error of a question no recruited expert answered (never an empty 200)."""
+    if final.error_code == CONTEXT_LENGTH_EXCEEDED:
+        detail = (final.error or "").replace(f"{CONTEXT_LENGTH_EXCEEDED}: ", "")
+        return ContextLengthError(f"the question does not fit its experts' context ({detail})")
+    return GenerationError(f"every recruited expert failed ({final.error})")
+
+
 def _trace(final: FinalAnswer, batch_size: int) -> dict[str, Any]:
     return {"batch_size": batch_size, **final.model_dump(mode="json")}
 
@@ -418,6 +451,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _on_service_error(_: Request, exc: ServiceError) -> JSONResponse:
         return error_response(exc.status, str(exc), exc.kind, exc.headers)
 
+    @app.exception_handler(ContextLengthError)
+    async def _on_too_long(_: Request, exc: ContextLengthError) -> JSONResponse:
+        return error_response(400, str(exc), "invalid_request_error", code=CONTEXT_LENGTH_EXCEEDED,
+                              param="messages")  # fmt: skip
+
     @app.exception_handler(StarletteHTTPException)
     async def _on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail), "invalid_request_error")
@@ -436,6 +474,7 @@ def create_app(
     store_path: str | Path | None = None,
     max_upload_bytes: int = 50_000_000,
     session_per_call: bool = False,
+    public_metrics: bool = False,
 ) -> FastAPI:
     """Build the service for ``pool``.
 
@@ -452,6 +491,8 @@ def create_app(
         max_upload_bytes: larger uploads to ``/v1/files`` get 413.
         session_per_call: open and close a session per solve call (models load every call) instead of
             keeping one; only for measuring the difference (``benchmarks/load_test.py --compare-per-call``).
+        public_metrics: serve ``/metrics`` without an API key (for a Prometheus scraper without one);
+            by default it needs a key like the API.
 
     Returns:
         The FastAPI app; run it with uvicorn or `batching.engines.openai_server.serve_in_thread`.
@@ -459,6 +500,7 @@ def create_app(
     Raises:
         ConfigError: ``data_dir`` or the run store cannot be opened.
     """
+    redact_access_log()  # a key sent in a URL query never reaches the access log
     metrics = _Metrics()
     keys = KeyChecker(api_keys)
     limiter = RateLimiter(rate_limit_per_min)
@@ -516,11 +558,12 @@ def create_app(
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        if runtime.not_ready is not None:
-            return JSONResponse({"status": "not_ready", "reason": runtime.not_ready}, status_code=503)
+        reason = await runtime.not_ready_reason()
+        if reason is not None:
+            return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready", "pool": pool.name, "models": model_ids})
 
-    @app.get("/metrics", dependencies=[Depends(authenticated)])
+    @app.get("/metrics", dependencies=[] if public_metrics else [Depends(authenticated)])
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -539,6 +582,8 @@ def create_app(
         instance = _question(body, rid)
         logger.debug("service: %s from %s: %.200s", rid, caller, instance.question)
         final, batch_size = await runtime.batcher().submit(instance)
+        if final.error is not None:
+            raise _unanswered(final)
         if body.stream:
             return StreamingResponse(
                 _sse_chunks(rid, body.model, final, batch_size), media_type="text/event-stream"

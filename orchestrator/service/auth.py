@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -97,6 +98,37 @@ def bind_host(requested_host: str, api_keys: Sequence[str]) -> str:
             requested_host,
         )
     return LOOPBACK_HOST
+
+
+_SECRET_QUERY = re.compile(r"([?&](?:api[_-]?key|key|token|access[_-]?token)=)[^&#\s\"]*", re.IGNORECASE)
+_SECRET_HEADER = re.compile(r"((?:authorization|x-api-key)[\"']?\s*[:=,]\s*[\"']?(?:bearer\s+)?)[^\s\"',]+",
+                            re.IGNORECASE)  # fmt: skip
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the values of ``api_key``/``key``/``token`` query parameters and of Authorization
+    headers replaced by ``***`` (what an access log may print of a request)."""
+    return _SECRET_HEADER.sub(r"\1***", _SECRET_QUERY.sub(r"\1***", text))
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Redacts secrets (:func:`redact_secrets`) in a record's message and string arguments, so a key a
+    client put in a URL never reaches the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_secrets(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_secrets(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def redact_access_log(logger_names: Sequence[str] = ("uvicorn.access", "uvicorn.error")) -> None:
+    """Install :class:`RedactSecretsFilter` on the server's loggers (once each)."""
+    for name in logger_names:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecretsFilter) for f in target.filters):
+            target.addFilter(RedactSecretsFilter())
 
 
 class KeyChecker:

@@ -260,6 +260,11 @@ class BatchFinisher:
             if final is None:
                 errors.append(error_line(line.custom_id, **unanswered))
                 continue
+            if final.error is not None:  # every recruited expert failed (e.g. the question is too long)
+                errors.append(
+                    error_line(line.custom_id, final.error, final.error_code or "generation_failed")
+                )
+                continue
             response = {
                 "status_code": 200,
                 "request_id": f"req_{secrets.token_hex(12)}",

@@ -183,3 +183,42 @@ def test_log_records_carry_run_id_and_expert_as_json_lines() -> None:
         ("r-1", "-", "outside expert"),
         ("r-1", "qwen", "inside"),
     ]
+
+
+def test_a_damaged_store_is_a_config_error_naming_the_file_everywhere(
+    tmp_path: Path, damaged_store: tuple[Path, str]
+) -> None:
+    db, run_id = damaged_store
+    store = RunStore(db)  # the schema page is intact: opening works, reading does not
+    for read in (lambda: store.list_runs(), lambda: store.get_run(run_id), lambda: store.instances(run_id),
+                 lambda: store.generations(run_id), store.check, lambda: store.check(full=True)):  # fmt: skip
+        with pytest.raises(ConfigError, match=rf"run store {db}: .*damaged: move it aside"):
+            read()
+    with pytest.raises(ConfigError, match="damaged"):
+        store.create_run(_pool(), _instances(), backend="local")
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(
+        ConfigError, match=rf"run store {garbage}: file is not a database; the file is damaged"
+    ):
+        RunStore(garbage)
+
+
+def test_cli_on_a_damaged_store_fails_cleanly_without_a_run_id(
+    tmp_path: Path, damaged_store: tuple[Path, str]
+) -> None:
+    db, run_id = damaged_store
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "What is 2 plus 2?"}\n')
+    pool = Path(__file__).resolve().parents[2] / "configs" / "pools" / "zoo-cpu.yaml"
+    runner = CliRunner()
+    for args in (
+        ["runs", "list"],
+        ["runs", "show", run_id],
+        ["run", "--resume", run_id, "--out", str(tmp_path / "out")],
+        ["run", "--pool", str(pool), "--input", str(questions), "--out", str(tmp_path / "out")],
+    ):
+        result = runner.invoke(app, [*args, "--store", str(db)])
+        assert result.exit_code == 2, (args, result.output)
+        assert f"run store {db}" in result.stderr and "damaged" in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.output and "run: " not in result.stdout, (args, result.output)

@@ -74,16 +74,19 @@ def ray_cluster() -> Iterator[Any]:
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(
-        initialize_head=True,
-        connect=True,
-        head_node_args={
-            "num_cpus": 2,
-            "num_gpus": 1,
-            "resources": {MEMORY_RESOURCE: 1.0},
-            "include_dashboard": False,
-        },
-    )
+    from orchestrator.ray.local import loopback_only
+
+    with loopback_only():  # every server of the test cluster listens on 127.0.0.1 only
+        cluster = Cluster(
+            initialize_head=True,
+            connect=True,
+            head_node_args={
+                "num_cpus": 2,
+                "num_gpus": 1,
+                "resources": {MEMORY_RESOURCE: 1.0},
+                "include_dashboard": False,
+            },
+        )
     yield cluster
     ray.shutdown()
     cluster.shutdown()
@@ -191,8 +194,10 @@ def test_a_worker_that_cannot_start_fails_naming_expert_and_cause(ray_cluster: A
 @pytest.mark.ray
 def test_two_nodes_run_groups_in_parallel_one_node_each(ray_cluster: Any, tmp_path: Path) -> None:
     from orchestrator.ray.backend import RayBackend
+    from orchestrator.ray.local import loopback_only
 
-    node = ray_cluster.add_node(num_cpus=1, num_gpus=1, resources={MEMORY_RESOURCE: 1.0})
+    with loopback_only():
+        node = ray_cluster.add_node(num_cpus=1, num_gpus=1, resources={MEMORY_RESOURCE: 1.0})
     ray_cluster.wait_for_nodes()
     names = ["a", "b", "c", "d"]
     models = [m.model_copy(update={"footprint_gib": 0.6}) for m in _replay_pool(tmp_path, names, 4)]
@@ -215,3 +220,64 @@ def test_two_nodes_run_groups_in_parallel_one_node_each(ray_cluster: Any, tmp_pa
     for slot in stream.assignment:
         assert len({nodes[e] for e in slot}) == 1
     assert all(c["loads"] == 1 for c in stats["counters"].values())
+
+
+# -- listening sockets -------------------------------------------------------------------------------
+LOCAL_RAY = """
+import json, sys, time
+import psutil
+from orchestrator.ray.backend import connect_ray
+from orchestrator.ray.slots import ControllerConfig
+
+connect_ray(ControllerConfig(num_cpus=1))
+time.sleep(3)  # let the raylet start its workers and agents
+tree = [psutil.Process()] + psutil.Process().children(recursive=True)
+print(json.dumps([p.pid for p in tree]))
+"""
+
+
+def _listeners(pids: set[int]) -> list[tuple[str, str]]:
+    """(local address, process) of every TCP listener ``ss -ltnp`` shows for ``pids``."""
+    import re
+    import subprocess
+
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        if owners & pids:
+            found.append((line.split()[3], line.split("users:")[-1]))
+    return found
+
+
+def _loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return host.startswith(("127.", "::ffff:127.")) or host in ("::1", "localhost")
+
+
+@pytest.mark.ray
+def test_a_local_ray_listens_on_loopback_only(ray_cluster: Any) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import psutil
+
+    if shutil.which("ss") is None:
+        pytest.skip("needs ss (iproute2) to list listening sockets")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen([sys.executable, "-c", LOCAL_RAY], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        pids = set(json.loads(proc.stdout.readline()))
+        runs_listeners = _listeners(pids)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert len(runs_listeners) >= 3, runs_listeners  # gcs_server, raylet, workers...
+    assert all(_loopback(address) for address, _ in runs_listeners), runs_listeners
+    ours = psutil.Process()
+    tests_listeners = _listeners({p.pid for p in [ours, *ours.children(recursive=True)]})
+    assert tests_listeners and all(_loopback(address) for address, _ in tests_listeners), tests_listeners
