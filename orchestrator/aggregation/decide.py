@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.records import LETTERS
 from orchestrator.aggregation.reliability import logodds_weight
 from orchestrator.aggregation.stacked import StackedVote
 from orchestrator.aggregation.vote import Ballot, consensus, majority_vote, weighted_vote
@@ -129,6 +130,41 @@ class Decider:
             return Decided(aggregator_answer, "llm", True, text)
         vote = majority_vote([Ballot(e, a) for e, a in zip(q.experts, q.answers, strict=True)])
         return Decided(vote, "llm", True, text, fallback=True)
+
+    def confidence(self, q: Question, answer: str | None) -> float:
+        """How sure the method's vote is of ``answer`` (0-1): the stacked vote's probability of it, the
+        weighted vote's share of the log-odds weight, or the share of experts that voted for it."""
+        if answer is None:
+            return 0.0
+        votes = [a for a in q.answers if a is not None]
+        if not votes:
+            return 0.0
+        agg = self.method.aggregation
+        if agg == "stacked" and self.stacked is not None and q.n_options > 0 and q.local_accuracy is not None:
+            return self._stacked_posterior(q, answer)
+        if agg in ("weighted", "stacked") and q.local_accuracy is not None:
+            w = logodds_weight(np.array([q.local_accuracy[e] for e in q.experts]), q.n_options)
+            totals: dict[str, float] = {}
+            for a, x in zip(q.answers, w, strict=True):
+                if a is not None:
+                    totals[a] = totals.get(a, 0.0) + float(x)
+            z = np.array(list(totals.values()))
+            p = np.exp(z - z.max())
+            return float(p[list(totals).index(answer)] / p.sum()) if answer in totals else 0.0
+        return sum(1 for a in votes if a == answer) / len(q.answers)
+
+    def _stacked_posterior(self, q: Question, answer: str) -> float:
+        assert self.stacked is not None and q.local_accuracy is not None
+        m = len(self._col)
+        mask = np.zeros((1, m), dtype=bool)
+        row: list[str | None] = [None] * m
+        acc = np.zeros((1, m))
+        for e, a in zip(q.experts, q.answers, strict=True):
+            mask[0, self._col[e]], row[self._col[e]] = True, a
+        for e, j in self._col.items():
+            acc[0, j] = q.local_accuracy[e]
+        probs = self.stacked.posterior([row], mask, acc, np.array([q.n_options]))[0]
+        return float(probs[LETTERS.index(answer)]) if answer in LETTERS else 0.0
 
     def _stacked(self, experts: Sequence[str], answers: Sequence[str | None], q: Question) -> str | None:
         assert self.stacked is not None and q.local_accuracy is not None

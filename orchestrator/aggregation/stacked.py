@@ -83,6 +83,19 @@ class StackedVote:
         self.theta = minimize(loss, self.theta, method="L-BFGS-B").x
         return self
 
+    def posterior(
+        self,
+        answers: Sequence[Sequence[str | None]],
+        recruited: np.ndarray,
+        accuracy: np.ndarray,
+        n_options: np.ndarray,
+    ) -> np.ndarray:
+        """(n, 10) the model's probability of each option letter per question (0 past the options)."""
+        votes = one_hot_votes(answers, recruited)
+        s = self._scores(self.theta, votes, _logit(accuracy), np.asarray(n_options))
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        return np.asarray(p / p.sum(axis=1, keepdims=True))
+
     def decide(
         self,
         answers: Sequence[Sequence[str | None]],

@@ -39,7 +39,7 @@ from orchestrator.bench.stages import AnswerMatrix, ProgressHook, answer_matrix
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.prompts import expert_prompt
-from orchestrator.rag.branch import Book, Branch, fit_branch, vote_features
+from orchestrator.rag.branch import Book, Branch, fit_branch
 from orchestrator.rag.config import RetrievalConfig
 from orchestrator.rag.gate import GateDecision, GateInputs, RetrievalGate, first_skills
 from orchestrator.rag.knowledge import open_knowledge, retrieve_for
@@ -339,14 +339,16 @@ class _Plan:
         books = self.inputs.books
         out = list(decided)
         rows: list[int] = []
-        votes: list[tuple[float, float, float]] = []
+        votes: list[np.ndarray] = []
+        acc = self.acc["closed"]
         for i, inst in enumerate(self.inputs.test_instances):
             d = self.closed_dec[i]
             if self.open[i] or len(d.experts) < 2:
                 continue
-            answers = [books.closed.answers.get((inst.id, e)) for e in d.experts]
-            vote = vote_features(answers, decided[i].answer)
-            traces[i] = traces[i].model_copy(update={"agreement": vote[0]})
+            answers = {e: books.closed.answers.get((inst.id, e)) for e in d.experts}
+            row = acc[i : i + 1] if acc is not None else None
+            (vote,) = self.closed.vote_signals([d], [answers], row, [_n_options(inst)], [decided[i].answer])
+            traces[i] = traces[i].model_copy(update={"agreement": float(vote[0])})
             if vote[0] < threshold:
                 rows.append(i)
                 votes.append(vote)

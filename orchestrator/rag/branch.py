@@ -99,6 +99,22 @@ class Branch:
             out.append(decided)
         return out
 
+    def vote_signals(
+        self,
+        decisions: Sequence[RoutingDecision],
+        answers: Sequence[Mapping[str, str | None]],
+        acc: np.ndarray | None,
+        n_options: Sequence[int],
+        finals: Sequence[str | None],
+    ) -> np.ndarray:
+        """(q, 4) :func:`vote_features` of decided questions (``acc``: the decider's local accuracy)."""
+        out = np.zeros((len(decisions), 4))
+        for i, d in enumerate(decisions):
+            ans = [answers[i].get(e) for e in d.experts]
+            q = Question(d.experts, ans, int(n_options[i]), self.decider.accuracy_row(acc, i))
+            out[i] = vote_features(ans, finals[i], self.decider.confidence(q, finals[i]))
+        return out
+
     def recruited_accuracy(self, decisions: Sequence[RoutingDecision], acc: np.ndarray) -> np.ndarray:
         """(q, 3): mean, max and spread of the recruited experts' local accuracies, per question."""
         col = {e: j for j, e in enumerate(self.experts)}
@@ -128,11 +144,16 @@ def branch_of(
     return Branch(book, method, policy, decider, reliability, profiling)
 
 
-def vote_features(answers: Sequence[str | None], final: str | None) -> tuple[float, float, float]:
-    """Post-generation signals of one question: agreement, vote margin and spread of its experts' answers.
+VoteSignals = tuple[float, float, float, float]
+
+
+def vote_features(answers: Sequence[str | None], final: str | None, confidence: float) -> VoteSignals:
+    """Post-generation signals of one question: agreement, margin, spread and the vote's confidence.
 
     Agreement is the share of recruited experts (with repeats) whose answer is the final one; the margin
-    is (top count - runner-up count) / experts; the spread is the distinct answers / experts.
+    is (top count - runner-up count) / experts; the spread is the distinct answers / experts; the
+    confidence is the method's own (:meth:`~orchestrator.aggregation.decide.Decider.confidence`: the
+    stacked vote's probability of its answer, say).
     """
     n = max(len(answers), 1)
     counts: dict[str, int] = {}
@@ -141,4 +162,4 @@ def vote_features(answers: Sequence[str | None], final: str | None) -> tuple[flo
             counts[a] = counts.get(a, 0) + 1
     top = sorted(counts.values(), reverse=True) + [0, 0]
     agree = sum(1 for a in answers if a is not None and a == final) / n
-    return agree, (top[0] - top[1]) / n, len(counts) / n
+    return agree, (top[0] - top[1]) / n, len(counts) / n, confidence

@@ -57,7 +57,12 @@ class GateConfig(_Strict):
     neighbours: int = Field(
         default=20, ge=1, description="Profiled questions in the kNN estimate of the routed answer's outcome."
     )
-    l2: float = Field(default=1.0, ge=0, description="L2 penalty of the gate's logistic models.")
+    l2: float = Field(
+        default=10.0,
+        ge=0,
+        description="L2 penalty of the gate's logistic models (standardised inputs; a few hundred profiling "
+        "questions fit a dozen weights).",
+    )
     fallback_accuracy: float = Field(
         default=0.5,
         ge=0,

@@ -6,11 +6,13 @@ honest routed outcome and the signals the method saw for it. :class:`OutcomeMode
 of that outcome from:
 
 - the recruited experts' kNN local accuracy (logit of mean and max, and their spread);
-- the kNN estimate of the routed outcome itself (the method's own track record near the question);
+- the kNN estimate of the routed outcome itself (the method's own track record near the question), and
+  of the whole pool's accuracy near it (how hard such questions are for everyone);
 - the shrunk outcome rate of the question's group (its first skill, or a category);
 - the question's length and option count;
 - with a knowledge store, the coverage signal (top dense and BM25 scores and margins);
-- after generation (``post=True``), the vote: agreement, margin and spread of the recruited answers.
+- after generation (``post=True``), the vote: agreement, margin and spread of the recruited answers, and
+  the vote's own confidence (the stacked vote's probability of its answer).
 
 The gate uses one model per book (closed, open); ``benchmarks/gate_quality.py`` grades the closed one as
 a predictor of wrong answers.
@@ -28,7 +30,7 @@ from orchestrator.answers import is_correct
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.policies.reliability import LocalReliability, ReliabilityConfig
-from orchestrator.rag.branch import Book, fit_branch, vote_features
+from orchestrator.rag.branch import Book, fit_branch
 from orchestrator.rag.logistic import LogisticModel, logit
 from orchestrator.retrieval.hits import Coverage
 
@@ -43,14 +45,17 @@ class Outcomes:
     Attributes:
         correct: (n,) the routed, decided answer was right.
         accuracy: (n, 3) mean, max and spread of the recruited experts' local accuracies.
-        vote: (n, 3) agreement, margin and spread of the recruited experts' answers.
+        vote: (n, 4) agreement, margin, spread and confidence of the vote (:func:`~orchestrator.rag.
+            branch.vote_features`).
         answers: (n,) the decided answers.
+        pool: (n,) the share of all experts right on the question (its difficulty for the pool).
     """
 
     correct: np.ndarray
     accuracy: np.ndarray
     vote: np.ndarray
     answers: list[str | None]
+    pool: np.ndarray
 
 
 def cross_validate(
@@ -79,7 +84,7 @@ def cross_validate(
     perm = np.random.default_rng(seed).permutation(n)
     correct = np.zeros(n, dtype=bool)
     acc_feats = np.zeros((n, 3))
-    vote = np.zeros((n, 3))
+    vote = np.zeros((n, 4))
     answers: list[str | None] = [None] * n
     col = {e: j for j, e in enumerate(profiling.experts)}
     for f in range(folds):
@@ -101,11 +106,14 @@ def cross_validate(
         rows = [{e: profiling.answers[i][col[e]] for e in profiling.experts} for i in held]
         decided = branch.decide_rows(decisions, rows, acc, [int(x) for x in profiling.n_options[held]])
         acc_feats[held] = branch.recruited_accuracy(decisions, acc)
-        for k, (i, d, out) in enumerate(zip(held, decisions, decided, strict=True)):
+        finals = [out.answer for out in decided]
+        vote[held] = branch.vote_signals(
+            decisions, rows, acc, [int(x) for x in profiling.n_options[held]], finals
+        )
+        for i, out in zip(held, decided, strict=True):
             answers[i] = out.answer
             correct[i] = _right(out.answer, gold[i], instances[i] if instances else None, profiling, i)
-            vote[i] = vote_features([rows[k][e] for e in d.experts], out.answer)
-    return Outcomes(correct, acc_feats, vote, answers)
+    return Outcomes(correct, acc_feats, vote, answers, profiling.correct.mean(axis=1))
 
 
 def _right(answer: str | None, gold: str, inst: Instance | None, profiling: ProfilingData, i: int) -> bool:
@@ -118,9 +126,20 @@ def _right(answer: str | None, gold: str, inst: Instance | None, profiling: Prof
     return is_correct(answer, gold, AnswerFormat(kind="math"))
 
 
-def question_features(questions: Sequence[str], n_options: Sequence[int]) -> np.ndarray:
-    """(n, 2): log question length in characters, and the option count (0 for free-form)."""
-    return np.c_[np.log1p([len(q) for q in questions]), np.asarray(n_options, dtype=float)]
+def question_features(
+    questions: Sequence[str], n_options: Sequence[int], options: Sequence[Sequence[str]] | None = None
+) -> np.ndarray:
+    """(n, 2): log question length in characters and the option count (0 for free-form); with
+    ``options``, a third column: the share of options holding a digit (numeric answers).
+
+    Fit and use an outcome model with the same columns: live profiling records keep no options, so
+    live runs pass none.
+    """
+    cols = [np.log1p([len(q) for q in questions]), np.asarray(n_options, dtype=float)]
+    if options is not None:
+        cols.append(np.array([np.mean([any(c.isdigit() for c in o) for o in opts]) if opts else 0.0
+                              for opts in options]))  # fmt: skip
+    return np.column_stack(cols)
 
 
 def coverage_features(coverage: Sequence[Coverage | None]) -> np.ndarray:
@@ -175,10 +194,11 @@ class OutcomeModel:
         post: also read the vote (agreement, margin, spread): a post-generation estimate.
     """
 
-    def __init__(self, *, neighbours: int = 20, l2: float = 1.0, post: bool = False) -> None:
+    def __init__(self, *, neighbours: int = 20, l2: float = 10.0, post: bool = False) -> None:
         self.post = post
         self.l2 = l2
         self._knn = LocalReliability(ReliabilityConfig(neighbours, alpha=2.0, tau=0.05))
+        self._difficulty = LocalReliability(ReliabilityConfig(neighbours, alpha=2.0, tau=0.05))
         self._rates: dict[str, tuple[float, int]] = {}
         self._overall = 0.5
         self._model = LogisticModel(l2)
@@ -187,11 +207,15 @@ class OutcomeModel:
         """Fit on the profiling questions' cross-validated outcomes (leave-one-out kNN and group rates)."""
         y = outcomes.correct.astype(float)
         self._knn.fit(signals.embeddings, y[:, None])
+        self._difficulty.fit(signals.embeddings, outcomes.pool[:, None])
         self._overall = float(y.mean())
         for g in set(signals.groups):
             rows = np.array([x == g for x in signals.groups])
             self._rates[g] = (float(y[rows].sum()), int(rows.sum()))
-        knn = self._knn.estimate(signals.embeddings, exclude_self=True)[:, 0]
+        knn = np.c_[
+            self._knn.estimate(signals.embeddings, exclude_self=True)[:, 0],
+            self._difficulty.estimate(signals.embeddings, exclude_self=True)[:, 0],
+        ]
         rates = self._group_rates(signals.groups, leave_out=y)
         self._model.fit(self._design(outcomes.accuracy, knn, rates, signals, outcomes.vote), y)
         return self
@@ -200,7 +224,9 @@ class OutcomeModel:
         """P(right) for new questions: their recruited accuracy features (q, 3), signals and (post) vote."""
         if self.post and vote is None:
             raise ValueError("a post-generation outcome model needs the vote features")
-        knn = self._knn.estimate(signals.embeddings)[:, 0]
+        knn = np.c_[
+            self._knn.estimate(signals.embeddings)[:, 0], self._difficulty.estimate(signals.embeddings)[:, 0]
+        ]
         rates = self._group_rates(signals.groups)
         return self._model.predict(self._design(accuracy, knn, rates, signals, vote))
 
