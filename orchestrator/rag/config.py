@@ -47,6 +47,13 @@ class GateConfig(_Strict):
         "calibrated estimates, retrieving exactly when the gain exceeds it maximises accuracy minus "
         "min_gain x retrieval rate.",
     )
+    post_min_gain: float | None = Field(
+        default=None,
+        ge=-1,
+        le=1,
+        description="The gain the post-generation gate needs to answer a disagreeing question again "
+        "open-book (the second pass costs a whole extra expert call); min_gain when unset.",
+    )
     strong_skill_accuracy: float = Field(
         default=0.9, ge=0, le=1, description="Closed-book accuracy (0-1) at which a skill never retrieves."
     )

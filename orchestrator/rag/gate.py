@@ -169,18 +169,21 @@ class RetrievalGate:
     def assess(self, inputs: GateInputs) -> list[GateDecision]:
         """The pre-generation decision for each question of the batch."""
         sig = self._signals(inputs)
-        return self._decide(inputs, self.closed.predict(inputs.closed_accuracy, sig), "gain")
+        return self._decide(
+            inputs, self.closed.predict(inputs.closed_accuracy, sig), "gain", self.config.min_gain
+        )
 
     def assess_post(self, inputs: GateInputs, vote: np.ndarray) -> list[GateDecision]:
         """The post-generation decision for closed-book questions whose experts disagreed.
 
         ``p_closed`` is now read after generation: the closed-book model with the vote's agreement,
         margin and spread (``vote``, (q, 3)); the question is answered again open-book when the open-book
-        estimate beats it by more than ``min_gain`` (reason ``disagreement``).
+        estimate beats it by more than ``post_min_gain`` (reason ``disagreement``).
         """
         assert self.closed_post is not None  # fit() builds it
         p_c = self.closed_post.predict(inputs.closed_accuracy, self._signals(inputs), vote)
-        return self._decide(inputs, p_c, "disagreement")
+        gain = self.config.post_min_gain
+        return self._decide(inputs, p_c, "disagreement", self.config.min_gain if gain is None else gain)
 
     def _signals(self, inputs: GateInputs) -> Signals:
         sig = inputs.signals
@@ -188,7 +191,9 @@ class RetrievalGate:
             sig = Signals(sig.embeddings, sig.groups, sig.questions, None)
         return sig
 
-    def _decide(self, inputs: GateInputs, p_c: np.ndarray, reason: str) -> list[GateDecision]:
+    def _decide(
+        self, inputs: GateInputs, p_c: np.ndarray, reason: str, min_gain: float
+    ) -> list[GateDecision]:
         sig = self._signals(inputs)
         p_o = None
         if self.opened is not None and inputs.open_accuracy is not None:
@@ -205,7 +210,7 @@ class RetrievalGate:
             elif inputs.has_hits is not None and not inputs.has_hits[i]:
                 out.append(GateDecision(False, "coverage", score, pc, po))
             elif po is not None:
-                yes = score > cfg.min_gain
+                yes = score > min_gain
                 out.append(GateDecision(yes, reason if yes else "no_gain", score, pc, po))
             else:
                 yes = pc < cfg.fallback_accuracy
