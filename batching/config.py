@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from batching.cost import call_cost
 from common.generation import SamplingParams
 
 
@@ -42,10 +43,36 @@ class _ExpertBase(BaseModel):
     footprint_gib: float | None = Field(
         default=None, ge=0, description="Memory the loaded model needs; estimated from weights when unset."
     )
+    cost: float | None = Field(
+        default=None,
+        ge=0,
+        description="Cost of one call (bench accuracy-per-cost and cost-aware policies); default: the "
+        "model's parameters in billions parsed from its id (batching/cost.py; MoE at total parameters), "
+        "else 1.",
+    )
+    price_per_1k_tokens: float | None = Field(
+        default=None,
+        ge=0,
+        description="API models: a call costs this x generated tokens / 1000 (overrides `cost`).",
+    )
+    family: str | None = Field(
+        default=None,
+        description="Model family (base-model lineage, e.g. qwen for Qwen fine-tunes); family-max votes "
+        "count one vote per family and answer. Default: the expert is its own family.",
+    )
 
     @property
     def model_id(self) -> str:
         return self.model or self.name
+
+    @property
+    def family_name(self) -> str:
+        """The expert's family (its own name when none is configured)."""
+        return self.family or self.name
+
+    def call_cost(self, generated_tokens: int = 0) -> float:
+        """The cost of one call that generated ``generated_tokens`` (see :mod:`batching.cost`)."""
+        return call_cost(self.cost, self.price_per_1k_tokens, self.model_id, generated_tokens)
 
 
 class ReplayExpertConfig(_ExpertBase):

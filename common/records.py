@@ -89,9 +89,24 @@ class RoutingDecision(_Record):
     skills: list[str] = Field(default_factory=list)
     scores: list[ExpertScore] = Field(default_factory=list)
     experts: list[str] = Field(default_factory=list)
+    consulted: list[str] = Field(
+        default_factory=list,
+        description="Experts also called whose answers do not vote (a cascade's first stage when it "
+        "disagreed and the second stage answered).",
+    )
     aggregator: str | None = None
     policy: str = ""
     why: str = ""
+
+    @property
+    def n_calls(self) -> int:
+        """Expert calls made for the instance: every recruited sample, plus the consulted experts."""
+        return len(self.experts) + sum(1 for e in dict.fromkeys(self.consulted) if e not in self.experts)
+
+    @property
+    def called(self) -> list[str]:
+        """Every expert called once (recruited and consulted), in order."""
+        return list(dict.fromkeys([*self.experts, *self.consulted]))
 
 
 class Passage(_Record):
@@ -192,8 +207,17 @@ class FinalAnswer(_Record):
     retrieval: RetrievalTrace | None = None
 
 
+class PairedComparison(_Record):
+    """A method against the bench's reference (its best baseline) on the same questions."""
+
+    reference: str
+    delta: float = Field(description="Accuracy difference in points (method - reference).")
+    p_bootstrap: float = Field(ge=0, le=1, description="Two-sided paired bootstrap over questions.")
+    p_sign: float = Field(ge=0, le=1, description="Two-sided exact sign test on discordant questions.")
+
+
 class MethodResult(_Record):
-    """One method's outcome in a benchmark run."""
+    """One method's outcome in a benchmark run (under cross-validation: means over the seeds)."""
 
     accuracy: float = Field(ge=0, le=100)
     calls_per_question: float = Field(ge=0)
@@ -202,6 +226,15 @@ class MethodResult(_Record):
     aggregator_calls_per_question: float = 0.0
     per_category: dict[str, float] = Field(default_factory=dict)
     description: str = ""
+    cost_per_question: float = Field(default=0.0, ge=0, description="Mean cost of its calls (pool unit).")
+    accuracy_std: float | None = Field(default=None, description="Std of the accuracy over CV seeds.")
+    seed_accuracies: list[float] = Field(default_factory=list, description="Accuracy of each CV seed.")
+    comparison: PairedComparison | None = None
+    judge_agreement: float | None = Field(
+        default=None,
+        description="Free-form answers: share of final answers where our math-verify verdict equals the "
+        "recording's LLM-judge verdict on the same answer string.",
+    )
     retrieval_rate: float | None = Field(
         default=None, description="Share of questions answered with retrieved passages (0-1)."
     )

@@ -18,6 +18,9 @@ __all__ = [
     "extract_choice",
     "is_correct",
     "math_equal",
+    "math_equivalent",
+    "math_verdicts",
+    "remember_math_verdicts",
     "trim_reasoning",
 ]
 
@@ -187,25 +190,69 @@ def math_equal(pred: str | None, gold: str | None) -> bool:
     return _math_equal(pred, gold)
 
 
-@lru_cache(maxsize=2**16)
+def math_equivalent(a: str, b: str) -> bool:
+    """Whether two free-form answers are the same answer: equal strings, or :func:`math_equal` either way.
+
+    math-verify is not always symmetric (it reads the second argument as the reference), so votes that
+    group answers into classes check both directions.
+    """
+    return a == b or math_equal(a, b) or math_equal(b, a)
+
+
+# Verdicts of math-verify by (pred, gold): a bench compares the same pairs often (every vote groups answers
+# into classes, every fold scores them), and one symbolic comparison can take a tenth of a second.
+_VERDICTS: dict[tuple[str, str], bool] = {}
+_MAX_VERDICTS = 2**20
+
+
+def math_verdicts() -> dict[tuple[str, str], bool]:
+    """A copy of every :func:`math_equal` verdict computed in this process (for a persistent cache)."""
+    return dict(_VERDICTS)
+
+
+def remember_math_verdicts(verdicts: dict[tuple[str, str], bool]) -> None:
+    """Seed :func:`math_equal`'s memo with verdicts computed earlier (read from a persistent cache)."""
+    if len(_VERDICTS) + len(verdicts) <= _MAX_VERDICTS:
+        _VERDICTS.update(verdicts)
+
+
 def _math_equal(pred: str, gold: str) -> bool:
     """:func:`math_equal` on two non-empty answers; memoised, since a bench scores the same pairs often."""
+    key = (pred, gold)
+    hit = _VERDICTS.get(key)
+    if hit is None:
+        hit = _verify(pred, gold)
+        if len(_VERDICTS) >= _MAX_VERDICTS:
+            _VERDICTS.clear()
+        _VERDICTS[key] = hit
+    return hit
+
+
+@lru_cache(maxsize=2**14)
+def _parsed(answer: str, timeout_s: int | None) -> tuple[object, ...]:
+    """math-verify's parse of one answer, memoised: an answer meets many others when votes form classes."""
+    from math_verify import parse  # heavy (sympy); import on first use
+
+    return tuple(parse(_as_latex(answer), parsing_timeout=timeout_s))
+
+
+def _verify(pred: str, gold: str) -> bool:
     if _normalise_math_string(pred) == _normalise_math_string(gold):
         return True
     words = [_UPPER_WORD.fullmatch(x.strip().strip("$").strip()) for x in (pred, gold)]
     if words[0] and words[1]:  # letter strings: math-verify reads "ABC" as A*B*C, so "CBA" would match
         return words[0].group(1) == words[1].group(1)
-    from math_verify import parse, verify  # heavy (sympy); import on first use
+    from math_verify import verify
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     timeout_s = _MATH_VERIFY_TIMEOUT_S if in_main_thread else None
-    gold_parsed = parse(_as_latex(gold), parsing_timeout=timeout_s)
-    pred_parsed = parse(_as_latex(pred), parsing_timeout=timeout_s)
+    gold_parsed = _parsed(gold, timeout_s)
+    pred_parsed = _parsed(pred, timeout_s)
     if gold_parsed and pred_parsed:
-        if verify(gold_parsed, pred_parsed, timeout_seconds=timeout_s):
+        if verify(list(gold_parsed), list(pred_parsed), timeout_seconds=timeout_s):
             return True
         logger.debug("math-verify: %r != %r", pred[:100], gold[:100])
-    return _normalise_math_string(pred) == _normalise_math_string(gold)
+    return False
 
 
 def extract_answer(text: str | None, answer_format: AnswerFormat) -> str | None:

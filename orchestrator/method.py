@@ -8,6 +8,7 @@ The same typed config is a bench config's ``methods:`` entry and a pool config's
       options: {neighbours: 10, alpha: 10.0, tau: 0.05}   # validated by the policy's own Options model
       aggregation: stacked       # majority | weighted | stacked | llm
       consensus_skip: true       # all recruited experts agree: that answer, no aggregation
+      vote: {features: [options, answer_statement]}   # weights and features of weighted/stacked votes
 
 ``options`` are checked against the registered policy's ``Options`` (unknown keys and bad values fail at
 load time with the policy named). Weighted and stacked votes need each expert's local accuracy: kNN
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from orchestrator.aggregation.calibration import VoteConfig
 from orchestrator.policies import PolicyOptions, RoutingPolicy, policy_registry
 from orchestrator.policies.knn import KNNOptions
 
@@ -52,6 +54,11 @@ class MethodConfig(BaseModel):
         description="Local accuracy settings for weighted/stacked votes when the policy has no estimate.",
     )
     l2: float = Field(default=1.0, ge=0, description="stacked: L2 penalty of the vote model.")
+    vote: VoteConfig = Field(
+        default_factory=VoteConfig,
+        description="Weighted/stacked votes: where weights come from (kNN, per group, global), family-max, "
+        "stacked features.",
+    )
     use_category: bool = Field(
         default=False,
         description="Add the question's dataset category as a skill (a labelled variant, not for users).",
@@ -86,12 +93,17 @@ class MethodConfig(BaseModel):
 
     def build_policy(self) -> RoutingPolicy:
         """The configured policy, unfitted."""
-        return self.policy_class.from_options(self.k, self.policy_options())
+        return self.policy_class.from_options(self.k, self.policy_options(), self.vote)
 
     @property
     def needs_embeddings(self) -> bool:
-        """Questions need embeddings: for the policy, or the local accuracy of weighted/stacked votes."""
-        return self.policy_class.needs_embeddings or self.aggregation in ("weighted", "stacked")
+        """Questions need embeddings: for the policy, or the kNN local accuracy of weighted/stacked votes."""
+        cls = self.policy_class
+        if cls.needs_embeddings:
+            return True
+        if self.aggregation not in ("weighted", "stacked"):
+            return False
+        return self.vote.accuracy == "local" or (self.vote.accuracy == "auto" and not cls.provides_accuracy)
 
 
 def lift_legacy_method(data: Any) -> Any:

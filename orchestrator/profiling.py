@@ -10,6 +10,8 @@ store's coverage signal per question, which the retrieval gate is fitted on.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,15 @@ class ProfilingRecord(BaseModel):
     answers: list[list[str | None]]
     correct: list[list[bool]]
     n_options: list[int]
+    metadata: list[dict[str, str]] = Field(
+        default_factory=list, description="Per question: its category and dataset fields (group votes)."
+    )
+    options: list[list[str]] = Field(
+        default_factory=list, description="Per question: its option texts (stacked option features)."
+    )
+    texts: list[list[str | None]] = Field(
+        default_factory=list, description="Per question and expert: the response (answer-statement feature)."
+    )
     annotator: str = ""
     aggregator: str | None = Field(
         default=None, description="The aggregator chosen by the aggregator benchmark (`aggregator: auto`)."
@@ -101,8 +112,21 @@ class ProfilingRecord(BaseModel):
             raise ConfigError(f"profiling record {p}: version {record.version} != {PROFILING_RECORD_VERSION}")
         return record
 
-    def to_profiling_data(self, embedder: Embedder | None, experts: list[str]) -> ProfilingData:
+    def to_profiling_data(
+        self,
+        embedder: Embedder | None,
+        experts: list[str],
+        *,
+        costs: Sequence[float] | None = None,
+        families: Sequence[str] = (),
+    ) -> ProfilingData:
         """Profiling data for a pool's experts (in the pool's order).
+
+        Args:
+            embedder: embeds the questions (None: no embeddings, for policies that need none).
+            experts: the pool's experts; their columns are picked from the record.
+            costs: each expert's cost per call (None: 1 each).
+            families: each expert's model family (empty: each its own).
 
         Raises:
             ConfigError: a pool expert was never profiled.
@@ -119,6 +143,11 @@ class ProfilingRecord(BaseModel):
             correct=np.array([[r[c] for c in cols] for r in self.correct], dtype=bool).reshape(-1, len(cols)),
             answers=[[r[c] for c in cols] for r in self.answers],
             n_options=np.array(self.n_options, dtype=int),
+            metadata=[dict(m) for m in self.metadata],
+            options=[list(o) for o in self.options],
+            texts=[[r[c] for c in cols] for r in self.texts],
+            costs=None if costs is None else np.asarray(costs, dtype=float),
+            families=tuple(families),
         )
 
     def to_open_book_data(self, closed: ProfilingData) -> ProfilingData:
@@ -133,11 +162,9 @@ class ProfilingRecord(BaseModel):
             )
         cols = [self.experts.index(e) for e in closed.experts]
         correct = np.array([[r[c] for c in cols] for r in self.correct_rag], dtype=bool)
-        return ProfilingData(
-            experts=closed.experts,
-            embeddings=closed.embeddings,
-            skills=closed.skills,
+        return dataclasses.replace(
+            closed,
             correct=correct.reshape(-1, len(cols)),
             answers=[[r[c] for c in cols] for r in self.answers_rag],
-            n_options=closed.n_options,
+            texts=[],  # open-book responses are not recorded (answer-statement votes need them)
         )

@@ -28,7 +28,9 @@ Guarantees, on top of the :class:`~batching.engines.base.Engine` contract:
   ``"length"`` otherwise. Text is cut before the first stop string (the stop string is not included);
   ``generated_tokens`` counts tokens up to and including the EOS token, or up to the token that
   completed the stop string.
-- **Threads.** Not thread-safe; one caller at a time, as every engine.
+- **Threads.** Not thread-safe; one caller at a time, as every engine. On CPU each ``generate`` runs with
+  ``config.cpu_threads`` torch threads (by default one for small models, see
+  :mod:`batching.engines.cpu_threads`); the setting is process-wide, so it is applied per call.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from batching.config import TransformersExpertConfig
 from batching.engines.base import Engine
 from batching.engines.chat_prompt import prompt_excerpt, prompt_token_ids
+from batching.engines.cpu_threads import auto_threads
 from common.errors import (
     EngineDeadError,
     EngineUnavailableError,
@@ -101,6 +104,7 @@ class TransformersEngine(Engine):
         self._tokenizer: Any = None
         self._eos_ids: frozenset[int] = frozenset()
         self._max_context: int | None = None
+        self._threads: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -157,6 +161,7 @@ class TransformersEngine(Engine):
         if eos is None:
             eos = tokenizer.eos_token_id
         self._eos_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
+        self._threads = auto_threads(cfg.model_id, cfg.cpu_threads) if device.type == "cpu" else None
         self._max_context = getattr(model.config, "max_position_embeddings", None)
         self._model, self._tokenizer = model, tokenizer
         gib = model.get_memory_footprint() / 2**30
@@ -182,6 +187,8 @@ class TransformersEngine(Engine):
     # -- generation ------------------------------------------------------------------------------
 
     def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
+        if self._threads is not None:  # process-wide in torch: another engine may have changed it
+            torch.set_num_threads(self._threads)
         results: list[GenResult | None] = [None] * len(batch)
         groups: dict[_GroupKey, list[_Prepared]] = {}
         for index, req in enumerate(batch):

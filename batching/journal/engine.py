@@ -80,12 +80,17 @@ class JournalEngine(Engine):
     Args:
         inner: the engine that generates.
         journal: the run's journal.
+        before_compute: called before the inner engine generates (never when every prompt of the batch
+            is already journaled), e.g. to acquire the model through a residency manager.
     """
 
-    def __init__(self, inner: Engine, journal: Journal) -> None:
+    def __init__(
+        self, inner: Engine, journal: Journal, *, before_compute: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(inner.config)
         self.inner = inner
         self.journal = journal
+        self.before_compute = before_compute
         self.kind = inner.kind  # type: ignore[misc]
         self._model = model_key(inner.config)
         self._by_instance = getattr(inner.config, "engine", None) == "replay"
@@ -124,6 +129,8 @@ class JournalEngine(Engine):
             if k not in found:
                 todo.setdefault(k, r)
         if todo:
+            if self.before_compute is not None:  # e.g. make the model resident; skipped when all is known
+                self.before_compute()
             c = self.inner.counters
             loads, load_s, gen_s = c.loads, c.load_seconds, c.generation_seconds
             with log_context(expert=self.name):

@@ -61,7 +61,6 @@ def rank_pool_aggregators(job: Job, *, max_items: int = 200) -> tuple[str, list[
         for group in by_kind.values():
             f = fmt[group[0].instance_id]
             with session.lock:
-                job.acquire(name)
                 score = score_aggregator(
                     job.engines[name],
                     group,

@@ -12,9 +12,24 @@ import numpy as np
 FREE_FORM_OPTIONS = 100  # an effective option count for free-form (math) answers
 
 
-def logodds_weight(accuracy: np.ndarray | float, n_options: int) -> np.ndarray:
-    """Vote weight(s) for accuracy estimates on a question with ``n_options`` options (0: free-form)."""
-    k = n_options if n_options >= 2 else FREE_FORM_OPTIONS
+def logodds_weight(
+    accuracy: np.ndarray | float, n_options: int, free_form_options: int = FREE_FORM_OPTIONS
+) -> np.ndarray:
+    """Vote weight(s) for accuracy estimates on a question with ``n_options`` options (0: free-form).
+
+    A free-form answer is treated as one of ``free_form_options`` possible answers (2: ``logit(a)``).
+    """
+    k = n_options if n_options >= 2 else free_form_options
+    a = np.clip(np.asarray(accuracy, dtype=float), 0.01, 0.99)
+    return np.maximum(np.log(a * (k - 1) / (1 - a)), 0.0)
+
+
+def logodds_weight_matrix(
+    accuracy: np.ndarray, n_options: np.ndarray, free_form_options: int = FREE_FORM_OPTIONS
+) -> np.ndarray:
+    """(n, m) :func:`logodds_weight` of (n, m) accuracies, question i having ``n_options[i]`` options."""
+    n_opt = np.asarray(n_options)
+    k = np.where(n_opt >= 2, n_opt, free_form_options).astype(float)[:, None]
     a = np.clip(np.asarray(accuracy, dtype=float), 0.01, 0.99)
     return np.maximum(np.log(a * (k - 1) / (1 - a)), 0.0)
 

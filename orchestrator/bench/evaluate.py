@@ -1,8 +1,8 @@
 """Evaluate a method on a batch of questions whose expert answers can be fetched (recorded or generated).
 
 Fit the method's policy on the profiling split, recruit for the questions, fetch the recruited answers
-(one batched stage per call: an adaptive policy fetches once per round), and decide every question with
-the method's :class:`~orchestrator.aggregation.decide.Decider`, the same decision live runs use.
+(one batched stage per call: an interactive policy fetches once per round), and decide every question
+with the method's :class:`~orchestrator.aggregation.decide.Decider`, the same decision live runs use.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import numpy as np
 from common.records import RoutingDecision
 from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.method import MethodConfig
-from orchestrator.policies import ProfilingData, QueryBatch
+from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
 
-AnswerFetcher = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
+Pair = tuple[str, str]
+AnswerFetcher = Callable[[list[Pair]], Mapping[Pair, str | None]]
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,75 @@ class MethodOutcome:
 
     @property
     def calls(self) -> list[int]:
-        return [len(d.experts) for d in self.decisions]
+        return [d.n_calls for d in self.decisions]
+
+
+@dataclass(frozen=True)
+class FittedMethod:
+    """A method's policy and decider, fitted on one profiling split."""
+
+    method: MethodConfig
+    policy: RoutingPolicy
+    decider: Decider
+
+    def at_budget(self, budget: float) -> FittedMethod:
+        """The same fit at another cost budget (``budgeted`` policies only; the decider is shared)."""
+        return FittedMethod(self.method, self.policy.at_budget(budget), self.decider)
+
+
+def fit_method(cfg: MethodConfig, profiling: ProfilingData, profiling_gold: Sequence[str]) -> FittedMethod:
+    """Fit ``cfg``'s policy and decider on a profiling split.
+
+    Raises:
+        ValueError: ``aggregation: llm`` (the bench aggregates by votes).
+    """
+    if cfg.aggregation == "llm":
+        raise ValueError(f"method {cfg.name!r}: aggregation 'llm' needs a live aggregator; use a vote")
+    policy = cfg.build_policy().fit(profiling)
+    return FittedMethod(cfg, policy, Decider(cfg, policy, profiling, profiling_gold))
+
+
+def run_fitted(
+    fitted: FittedMethod,
+    queries: QueryBatch,
+    fetch: AnswerFetcher,
+    *,
+    texts: Mapping[Pair, str | None] | None = None,
+    seed: int = 0,
+) -> MethodOutcome:
+    """Recruit for ``queries``, fetch the recruited answers and decide every question.
+
+    Args:
+        fitted: the fitted method.
+        queries: the test questions.
+        fetch: answers a list of (instance id, expert) pairs (one batched stage per call).
+        texts: the experts' responses by pair (needed by a stacked vote's answer-statement feature).
+        seed: recruitment seed.
+    """
+    policy, decider = fitted.policy, fitted.decider
+    decisions = policy.recruit(queries, seed=seed)
+    n_opts = queries.n_options if queries.n_options is not None else np.zeros(len(queries), dtype=int)
+    if policy.interactive:
+        decisions = policy.extend(decisions, [int(n) for n in n_opts], fetch)  # type: ignore[attr-defined]
+    answers = fetch([(d.instance_id, e) for d in decisions for e in d.called])
+    acc = decider.local_accuracy(queries)
+    with_texts = bool(decider.features) and texts is not None
+    decided = []
+    for i, d in enumerate(decisions):
+        iid = d.instance_id
+        q = Question(
+            d.experts,
+            [answers[(iid, e)] for e in d.experts],
+            int(n_opts[i]),
+            decider.accuracy_row(acc, i),
+            [texts.get((iid, e)) for e in d.experts] if with_texts and texts is not None else None,
+            queries.options[i] if queries.options else (),
+        )
+        out = decider.decide(q)
+        assert out is not None  # only aggregation 'llm' defers, rejected by fit_method
+        decided.append(out)
+    per_instance = [{e: answers[(d.instance_id, e)] for e in d.experts} for d in decisions]
+    return MethodOutcome(decisions, per_instance, decided)
 
 
 def evaluate_method(
@@ -45,36 +114,11 @@ def evaluate_method(
     fetch: AnswerFetcher,
     *,
     seed: int = 0,
+    texts: Mapping[Pair, str | None] | None = None,
 ) -> MethodOutcome:
-    """Fit on profiling data, recruit for ``queries``, fetch answers and decide.
-
-    Args:
-        cfg: the method (``aggregation: llm`` is not possible without a live aggregator).
-        profiling: every expert's profiling behaviour.
-        profiling_gold: gold answers of the profiling questions (for the stacked vote).
-        queries: the test questions.
-        fetch: answers a list of (instance id, expert) pairs (one batched stage per call).
-        seed: recruitment seed.
+    """Fit on profiling data, recruit for ``queries``, fetch answers and decide (see :func:`run_fitted`).
 
     Raises:
         ValueError: ``aggregation: llm`` (the bench aggregates by votes).
     """
-    if cfg.aggregation == "llm":
-        raise ValueError(f"method {cfg.name!r}: aggregation 'llm' needs a live aggregator; use a vote")
-    policy = cfg.build_policy().fit(profiling)
-    decisions = policy.recruit(queries, seed=seed)
-    n_opts = queries.n_options if queries.n_options is not None else np.zeros(len(queries), dtype=int)
-    if policy.interactive:
-        decisions = policy.extend(decisions, [int(n) for n in n_opts], fetch)  # type: ignore[attr-defined]
-    answers = fetch([(d.instance_id, e) for d in decisions for e in dict.fromkeys(d.experts)])
-    decider = Decider(cfg, policy, profiling, profiling_gold)
-    acc = decider.local_accuracy(queries.embeddings)
-    decided = []
-    for i, d in enumerate(decisions):
-        q = Question(d.experts, [answers[(d.instance_id, e)] for e in d.experts], int(n_opts[i]),
-                     decider.accuracy_row(acc, i))  # fmt: skip
-        out = decider.decide(q)
-        assert out is not None  # only aggregation 'llm' defers, rejected above
-        decided.append(out)
-    per_instance = [{e: answers[(d.instance_id, e)] for e in d.experts} for d in decisions]
-    return MethodOutcome(decisions, per_instance, decided)
+    return run_fitted(fit_method(cfg, profiling, profiling_gold), queries, fetch, texts=texts, seed=seed)

@@ -42,10 +42,10 @@ from orchestrator.bench.runner import (
     _embed_and_annotate,
     _expert_answers,
     _pool_engines,
-    _profiling_data,
+    _replay_pool,
 )
-from orchestrator.policies import QueryBatch
-from orchestrator.rag.branch import fit_branch
+from orchestrator.bench.table import BenchTable, n_options
+from orchestrator.rag.branch import QuestionContext, fit_branch
 from orchestrator.rag.gate import first_skills
 from orchestrator.rag.logistic import rate_to_cover, roc_auc
 from orchestrator.rag.outcome import OutcomeModel, Outcomes, Signals, cross_validate, question_features
@@ -135,24 +135,29 @@ def gate_quality(
     data = load_bench_data(cfg, data_dir)
     engines = _pool_engines(cfg, data_dir)
     try:
-        prof, test = _expert_answers(cfg, data, engines, None)
+        matrix = _expert_answers(cfg, data, engines, None)
     finally:
         for engine in engines.values():
             engine.close()
-    embedder = embedder or _default_embedder(cfg)
-    emb_p, skills_p = _embed_and_annotate(cfg, embedder, data.profile)
-    emb_t, skills_t = _embed_and_annotate(cfg, embedder, data.test)
-    profiling = _profiling_data(prof, emb_p, skills_p)
-    gold_p = [i.gold or "" for i in data.profile]
+    emb, skills = _embed_and_annotate(cfg, embedder or _default_embedder(cfg), matrix.instances)
+    table = BenchTable.build(matrix, _replay_pool(cfg, data_dir), emb, skills)
+    prof_rows, test_rows = table.rows(data.profile), table.rows(data.test)
+    profiling = table.profiling(prof_rows, use_category=chosen.use_category)
+    gold_p = table.gold(prof_rows)
 
-    def signals(instances: list, emb: np.ndarray, skills: list[list[str]]) -> Signals:  # type: ignore[type-arg]
-        groups = [i.category or "" for i in instances] if group_by == "category" else first_skills(skills)
-        q = question_features([i.question for i in instances], [_n_opts(i) for i in instances],
-                              [i.options for i in instances])  # fmt: skip
-        return Signals(emb, groups, q)
+    def signals(rows: np.ndarray) -> Signals:
+        insts = [table.instances[i] for i in rows]
+        groups = (
+            [i.category or "" for i in insts]
+            if group_by == "category"
+            else first_skills([table.skills[i] for i in rows])
+        )
+        q = question_features([i.question for i in insts], [n_options(i) for i in insts],
+                              [i.options for i in insts])  # fmt: skip
+        return Signals(table.embeddings[rows], groups, q)
 
     outcomes = cross_validate("closed", chosen, profiling, gold_p, data.profile, folds=folds, seed=cfg.seed)
-    sig_p, sig_t = signals(data.profile, emb_p, skills_p), signals(data.test, emb_t, skills_t)
+    sig_p, sig_t = signals(prof_rows), signals(test_rows)
     inner = {
         f"l2={x:g}{'' if diff else ', no difficulty'}": float(np.mean(
             [inner_cv_auc(outcomes, sig_p, l2=x, neighbours=neighbours, difficulty=diff, seed=100 + s)
@@ -167,19 +172,20 @@ def gate_quality(
     post = OutcomeModel(neighbours=neighbours, l2=l2, post=True).fit(outcomes, sig_p)
 
     branch = fit_branch("closed", chosen, profiling, gold_p)
-    n_opts = [_n_opts(i) for i in data.test]
-    queries = QueryBatch([i.id for i in data.test], emb_t, skills_t, np.array(n_opts))
-    decisions = branch.route(queries, lambda pairs: {p: test.answers.get(p) for p in pairs}, seed=cfg.seed)
-    pairs = list(zip(data.test, decisions, strict=True))
-    answers = [{e: test.answers.get((t.id, e)) for e in d.experts} for t, d in pairs]
-    vote_acc = branch.decider.local_accuracy(emb_t)
-    decided = branch.decide_rows(decisions, answers, vote_acc, n_opts)
+    queries = table.queries(test_rows, use_category=chosen.use_category)
+    decisions = branch.route(queries, table.fetch, seed=cfg.seed)
+    tests = [table.instances[i] for i in test_rows]
+    answers = [{e: table.by_pair.get((t.id, e)) for e in d.experts} for t, d in zip(tests, decisions,
+                                                                                  strict=True)]  # fmt: skip
+    n_opts = [n_options(t) for t in tests]
+    context = QuestionContext([{e: table.texts.get((t.id, e)) for e in table.experts} for t in tests],
+                              [t.options for t in tests])  # fmt: skip
+    vote_acc = branch.decider.local_accuracy(queries)
+    decided = branch.decide_rows(decisions, answers, vote_acc, n_opts, context)
     finals = [o.answer for o in decided]
-    wrong = np.array(
-        [not is_correct(a, t.gold, t.answer_format) for a, (t, _) in zip(finals, pairs, strict=True)]
-    )
-    accuracy_feats = branch.recruited_accuracy(decisions, branch.accuracy(emb_t))
-    vote = branch.vote_signals(decisions, answers, vote_acc, n_opts, finals)
+    wrong = np.array([not is_correct(a, t.gold, t.answer_format) for a, t in zip(finals, tests, strict=True)])
+    accuracy_feats = branch.recruited_accuracy(decisions, branch.accuracy(queries))
+    vote = branch.vote_signals(decisions, answers, vote_acc, n_opts, finals, context)
     scores = {
         "local_accuracy": 1.0 - accuracy_feats[:, 0],
         "pre": 1.0 - pre.predict(accuracy_feats, sig_t),
@@ -191,7 +197,7 @@ def gate_quality(
         bench=cfg.name,
         method=name,
         n_profile=len(data.profile),
-        n_test=len(data.test),
+        n_test=len(tests),
         accuracy=100.0 * (1 - wrong.mean()),
         profiling_cv_accuracy=100.0 * outcomes.correct.mean(),
         group_by=group_by,
@@ -201,11 +207,6 @@ def gate_quality(
         l2=l2,
         inner_cv=inner,
     )
-
-
-def _n_opts(inst: object) -> int:
-    fmt = inst.answer_format  # type: ignore[attr-defined]
-    return int(fmt.n_options) if fmt.kind == "multiple_choice" else 0
 
 
 def inner_cv_auc(

@@ -31,15 +31,17 @@ from batching.engines.base import Engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
 from common.generation import GenRequest, SamplingParams
-from common.records import Instance, RetrievalTrace, RoutingDecision
+from common.records import ExpertAnswer, FinalAnswer, Instance, RetrievalTrace, RoutingDecision
 from orchestrator.aggregation.decide import Decided
 from orchestrator.answers import is_correct
 from orchestrator.bench.evaluate import MethodOutcome
 from orchestrator.bench.stages import AnswerMatrix, ProgressHook, answer_matrix
+from orchestrator.bench.table import BenchTable, n_options
+from orchestrator.bench.tally import MethodTally
 from orchestrator.method import MethodConfig
-from orchestrator.policies import ProfilingData, QueryBatch
+from orchestrator.policies import QueryBatch
 from orchestrator.prompts import expert_prompt
-from orchestrator.rag.branch import Book, Branch, fit_branch
+from orchestrator.rag.branch import Book, Branch, QuestionContext, fit_branch
 from orchestrator.rag.config import RetrievalConfig
 from orchestrator.rag.gate import GateDecision, GateInputs, RetrievalGate, first_skills
 from orchestrator.rag.knowledge import open_knowledge, retrieve_for
@@ -157,6 +159,8 @@ class RagOutcome(MethodOutcome):
     traces: list[RetrievalTrace] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    cost: list[float] = field(default_factory=list)
+    """Each question's cost in the pool's unit (``call_cost`` of every call it made, both passes)."""
     store_queries: int = 0
     both_ways: dict[str, list[str | None]] = field(default_factory=dict)
     """gated only: every question's answer closed-book and open-book (the gate's regret)."""
@@ -164,21 +168,55 @@ class RagOutcome(MethodOutcome):
 
 @dataclass(frozen=True)
 class RagInputs:
-    """What a method with retrieval is evaluated on (profiling split and test split, both books)."""
+    """What a method with retrieval is evaluated on: the bench's question tables of both books, the
+    profiling and test rows, and the two-book stage's searches and costs."""
 
     retrieval: RetrievalConfig
-    profiling: ProfilingData
-    profiling_open: ProfilingData
-    profiling_gold: list[str]
-    profile_instances: list[Instance]
-    test_instances: list[Instance]
-    test_embeddings: np.ndarray
-    test_skills: list[list[str]]
+    closed: BenchTable
+    opened: BenchTable
+    profile_rows: np.ndarray
+    test_rows: np.ndarray
     books: TwoBooks
+
+    @property
+    def test_instances(self) -> list[Instance]:
+        return [self.closed.instances[i] for i in self.test_rows]
+
+    @property
+    def profile_instances(self) -> list[Instance]:
+        return [self.closed.instances[i] for i in self.profile_rows]
+
+
+def evaluate_rag_methods(
+    methods: Sequence[MethodConfig],
+    retrieval: RetrievalConfig,
+    data: Any,
+    closed: BenchTable,
+    opened: BenchTable,
+    books: TwoBooks,
+    *,
+    seed: int = 0,
+) -> dict[str, tuple[MethodTally, dict[str, Any], list[FinalAnswer]]]:
+    """Each method with retrieval on the bench's fixed split: its tally, result fields and traces."""
+    inputs = RagInputs(retrieval, closed, opened, closed.rows(data.profile), closed.rows(data.test), books)
+    tests = inputs.test_instances
+    out = {}
+    for method in methods:
+        outcome = evaluate_with_retrieval(method, inputs, seed=seed)
+        right = [is_correct(a, t.gold, t.answer_format) for a, t in zip(outcome.final, tests, strict=True)]
+        calls = [c + len(t.first_pass_experts) for c, t in zip(outcome.calls, outcome.traces, strict=True)]
+        tally = MethodTally(1, len(tests))
+        tally.record(0, np.arange(len(tests)), right, calls, outcome.cost, outcome.final)
+        extra = {
+            "retrieval_rate": float(np.mean([t.retrieved for t in outcome.traces])) if tests else 0.0,
+            "retrieval_stats": retrieval_stats(outcome, tests),
+        }
+        out[method.name] = (tally, extra, _final_traces(method, outcome, tests, right))
+    return out
 
 
 def evaluate_with_retrieval(method: MethodConfig, inputs: RagInputs, *, seed: int = 0) -> RagOutcome:
-    """Fit on the profiling split, route and decide the test questions as ``method.retrieval`` says.
+    """Fit on the profiling rows, route and decide the test rows as ``method.retrieval`` says.
 
     Raises:
         ValueError: the method's policy recruits in rounds, or aggregates with an LLM.
@@ -189,57 +227,62 @@ def evaluate_with_retrieval(method: MethodConfig, inputs: RagInputs, *, seed: in
         )
     mode = method.retrieval or "never"
     tests = inputs.test_instances
-    n_opts = np.array([_n_options(i) for i in tests])
-    queries = QueryBatch([i.id for i in tests], inputs.test_embeddings, inputs.test_skills, n_opts)
-    closed = fit_branch("closed", method, inputs.profiling, inputs.profiling_gold)
-    opened = fit_branch("open", method, inputs.profiling_open, inputs.profiling_gold)
+    queries = inputs.closed.queries(inputs.test_rows)
+    gold = inputs.closed.gold(inputs.profile_rows)
+    closed = fit_branch("closed", method, inputs.closed.profiling(inputs.profile_rows), gold)
+    opened = fit_branch("open", method, inputs.opened.profiling(inputs.profile_rows), gold)
     closed_dec, open_dec = closed.route(queries, seed=seed), opened.route(queries, seed=seed)
     verdicts: list[GateDecision | None] = [None] * len(tests)
     probed = [mode == "always"] * len(tests)
     gate, gate_in, gate_s = None, None, 0.0
     if mode == "gated":
-        gate = _fit_gate(method, inputs, seed)
+        gate = _fit_gate(method, inputs, closed, opened, seed)
         start = time.perf_counter()  # the gate's cost per question: its inputs and decisions, not its fit
-        gate_in, probed = _gate_inputs(inputs, gate, (closed, opened), (closed_dec, open_dec))
+        gate_in, probed = _gate_inputs(inputs, gate, (closed, opened), (closed_dec, open_dec), queries)
         verdicts = list(gate.assess(gate_in))
         gate_s = (time.perf_counter() - start) / max(len(tests), 1)
     retrieve = [v.retrieve if v is not None else mode == "always" for v in verdicts]
     found = inputs.books.found
     traces = [_trace(mode, v, found[t.id], r) for t, v, r in zip(tests, verdicts, retrieve, strict=True)]
-    plan = _Plan(inputs, (closed, opened), (closed_dec, open_dec), retrieve)
+    plan = _Plan(inputs, (closed, opened), (closed_dec, open_dec), retrieve, queries)
     decided = plan.first_pass()
     threshold = inputs.retrieval.agreement_threshold
     if mode == "gated" and threshold > 0:
         decided = plan.second_pass(decided, traces, threshold, gate, gate_in)
     searched = [p or t.stage == "post" for p, t in zip(probed, traces, strict=True)]
     per_query = inputs.books.store_seconds_per_query
-    tokens, seconds = [], []
+    tokens, seconds, cost = [], [], []
     for i in range(len(tests)):
-        tok, sec = plan.cost(i)
+        tok, sec, paid = plan.cost(i)
         tokens.append(tok)
         seconds.append(sec + gate_s + per_query * searched[i])
+        cost.append(paid)
     decisions = [plan.decision(i) for i in range(len(tests))]
     answers = [plan.answers_of(i) for i in range(len(tests))]
     both: dict[str, list[str | None]] = {}
     if mode == "gated":  # every question is answered both ways in the bench: the gate's regret is exact
         for book in ("closed", "open"):
-            alt = _Plan(inputs, (closed, opened), (closed_dec, open_dec), [book == "open"] * len(tests))
+            flags = [book == "open"] * len(tests)
+            alt = _Plan(inputs, (closed, opened), (closed_dec, open_dec), flags, queries)
             both[book] = [d.answer for d in alt.first_pass()]
-    return RagOutcome(decisions, answers, decided, traces, tokens, seconds, sum(searched), both)
+    return RagOutcome(decisions, answers, decided, traces, tokens, seconds, cost, sum(searched), both)
 
 
-def _fit_gate(method: MethodConfig, inputs: RagInputs, seed: int) -> RetrievalGate:
-    """The gate, fitted on the profiling split (both books, and each question's coverage signal)."""
+def _fit_gate(
+    method: MethodConfig, inputs: RagInputs, closed: Branch, opened: Branch, seed: int
+) -> RetrievalGate:
+    """The gate, fitted on the profiling rows (both books, and each question's coverage signal)."""
     prof = inputs.profile_instances
     found = inputs.books.found
     signals = Signals(
-        inputs.profiling.embeddings,
-        first_skills(inputs.profiling.skills),
-        question_features([i.question for i in prof], [_n_options(i) for i in prof]),
+        closed.profiling.embeddings,
+        first_skills(closed.profiling.skills),
+        question_features([i.question for i in prof], [n_options(i) for i in prof]),
         coverage_features([found[i.id].coverage for i in prof]),
     )
-    return RetrievalGate.fit(inputs.retrieval.gate, method, inputs.profiling, inputs.profiling_gold, signals,
-                             open_book=inputs.profiling_open, instances=prof, seed=seed)  # fmt: skip
+    gold = inputs.closed.gold(inputs.profile_rows)
+    return RetrievalGate.fit(inputs.retrieval.gate, method, closed.profiling, gold, signals,
+                             open_book=opened.profiling, instances=prof, seed=seed)  # fmt: skip
 
 
 def _gate_inputs(
@@ -247,22 +290,22 @@ def _gate_inputs(
     gate: RetrievalGate,
     branches: tuple[Branch, Branch],
     decisions: tuple[list[RoutingDecision], list[RoutingDecision]],
+    queries: QueryBatch,
 ) -> tuple[GateInputs, list[bool]]:
     """What the gate reads of the test questions, and which it searches (a strong skill's are not)."""
     found = inputs.books.found
     tests = inputs.test_instances
-    groups = first_skills(inputs.test_skills)
+    groups = first_skills(queries.skills)
     strong = set(gate.strong_skills)
     probed = [g not in strong for g in groups]
     cov = [found[t.id].coverage if p else None for t, p in zip(tests, probed, strict=True)]
-    emb = inputs.test_embeddings
-    questions = question_features([t.question for t in tests], [_n_options(t) for t in tests])
+    questions = question_features([t.question for t in tests], [n_options(t) for t in tests])
     has_hits = np.array([not p or bool(found[t.id].hits) for t, p in zip(tests, probed, strict=True)])
     (closed, opened), (closed_dec, open_dec) = branches, decisions
     gate_in = GateInputs(
-        Signals(emb, groups, questions, coverage_features(cov)),
-        closed.recruited_accuracy(closed_dec, closed.accuracy(emb)),
-        opened.recruited_accuracy(open_dec, opened.accuracy(emb)),
+        Signals(queries.embeddings, groups, questions, coverage_features(cov)),
+        closed.recruited_accuracy(closed_dec, closed.accuracy(queries)),
+        opened.recruited_accuracy(open_dec, opened.accuracy(queries)),
         has_hits,
     )
     return gate_in, probed
@@ -282,6 +325,34 @@ def _trace(mode: str, v: GateDecision | None, found: Retrieval, retrieved: bool)
     )
 
 
+def _final_traces(
+    method: MethodConfig, outcome: RagOutcome, tests: Sequence[Instance], right: Sequence[bool]
+) -> list[FinalAnswer]:
+    return [
+        FinalAnswer(
+            instance_id=inst.id,
+            answer=decided.answer,
+            correct=ok,
+            method=method.name,
+            aggregation=decided.how,
+            routing=d,
+            expert_answers=[
+                ExpertAnswer(instance_id=inst.id, expert=e, answer=a) for e, a in answers.items()
+            ],
+            retrieval=trace,
+        )
+        for d, answers, decided, inst, ok, trace in zip(
+            outcome.decisions,
+            outcome.expert_answers,
+            outcome.decided,
+            tests,
+            right,
+            outcome.traces,
+            strict=True,
+        )
+    ]
+
+
 class _Plan:
     """Which book each test question is answered from, its recruits and answers, and what it cost."""
 
@@ -291,22 +362,26 @@ class _Plan:
         branches: tuple[Branch, Branch],
         decisions: tuple[list[RoutingDecision], list[RoutingDecision]],
         retrieve: list[bool],
+        queries: QueryBatch,
     ) -> None:
         self.inputs = inputs
         self.closed, self.opened = branches
         self.closed_dec, self.open_dec = decisions
         self.open = list(retrieve)
         self.first: dict[int, RoutingDecision] = {}  # second pass: the replaced closed-book recruits
-        emb = inputs.test_embeddings
-        self.acc = {b.book: b.decider.local_accuracy(emb) for b in branches}
+        self.queries = queries
+        self.acc = {b.book: b.decider.local_accuracy(queries) for b in branches}
+
+    def table(self, book_open: bool) -> BenchTable:
+        return self.inputs.opened if book_open else self.inputs.closed
 
     def decision(self, i: int) -> RoutingDecision:
         return self.open_dec[i] if self.open[i] else self.closed_dec[i]
 
     def answers_of(self, i: int) -> dict[str, str | None]:
-        matrix = self.inputs.books.opened if self.open[i] else self.inputs.books.closed
-        iid = self.inputs.test_instances[i].id
-        return {e: matrix.answers.get((iid, e)) for e in self.decision(i).experts}
+        pairs = self.table(self.open[i]).by_pair
+        iid = self.queries.ids[i]
+        return {e: pairs.get((iid, e)) for e in self.decision(i).experts}
 
     def decide(self, rows: Sequence[int]) -> list[Decided]:
         """Decide questions ``rows`` (all answered from one book) with that book's decider."""
@@ -314,9 +389,20 @@ class _Plan:
             return []
         branch = self.opened if self.open[rows[0]] else self.closed
         acc = self.acc[branch.book]
-        n_opts = [_n_options(self.inputs.test_instances[i]) for i in rows]
+        n_opts = [int(self.queries.n_options[i]) for i in rows]  # type: ignore[index]
         return branch.decide_rows([self.decision(i) for i in rows], [self.answers_of(i) for i in rows],
-                                  acc[list(rows)] if acc is not None else None, n_opts)  # fmt: skip
+                                  acc[list(rows)] if acc is not None else None, n_opts,
+                                  self.context(rows, self.open[rows[0]]))  # fmt: skip
+
+    def context(self, rows: Sequence[int], book_open: bool) -> QuestionContext:
+        """The responses and options of questions ``rows`` in one book (stacked votes with features)."""
+        texts = self.table(book_open).texts
+        ids = [self.queries.ids[i] for i in rows]
+        experts = self.inputs.closed.experts
+        return QuestionContext(
+            [{e: texts.get((iid, e)) for e in experts} for iid in ids],
+            [self.queries.options[i] for i in rows] if self.queries.options else [],
+        )
 
     def first_pass(self) -> list[Decided]:
         n = len(self.open)
@@ -336,18 +422,18 @@ class _Plan:
         gate_inputs: GateInputs | None,
     ) -> list[Decided]:
         """Closed-book questions whose recruits disagree, answered again open-book (if the store has hits)."""
-        books = self.inputs.books
         out = list(decided)
         rows: list[int] = []
         votes: list[np.ndarray] = []
         acc = self.acc["closed"]
-        for i, inst in enumerate(self.inputs.test_instances):
-            d = self.closed_dec[i]
+        for i, d in enumerate(self.closed_dec):
             if self.open[i] or len(d.experts) < 2:
                 continue
-            answers = {e: books.closed.answers.get((inst.id, e)) for e in d.experts}
             row = acc[i : i + 1] if acc is not None else None
-            (vote,) = self.closed.vote_signals([d], [answers], row, [_n_options(inst)], [decided[i].answer])
+            n_opts = [int(self.queries.n_options[i])]  # type: ignore[index]
+            (vote,) = self.closed.vote_signals(
+                [d], [self.answers_of(i)], row, n_opts, [decided[i].answer], self.context([i], False)
+            )
             traces[i] = traces[i].model_copy(update={"agreement": float(vote[0])})
             if vote[0] < threshold:
                 rows.append(i)
@@ -357,7 +443,7 @@ class _Plan:
         verdicts = gate.assess_post(gate_inputs.take(rows), np.array(votes))
         for i, v in zip(rows, verdicts, strict=True):
             traces[i] = traces[i].model_copy(update={"score_post": v.score})
-            found = books.found[self.inputs.test_instances[i].id]
+            found = self.inputs.books.found[self.queries.ids[i]]
             if not v.retrieve or not found.hits:
                 continue
             first = self.first[i] = self.closed_dec[i]
@@ -369,21 +455,19 @@ class _Plan:
             (out[i],) = self.decide([i])
         return out
 
-    def cost(self, i: int) -> tuple[int, float]:
-        """Tokens and seconds of question ``i``'s expert calls (both passes)."""
-        books, iid = self.inputs.books, self.inputs.test_instances[i].id
-        book = "open" if self.open[i] else "closed"
-        calls = [(e, book) for e in dict.fromkeys(self.decision(i).experts)]
+    def cost(self, i: int) -> tuple[int, float, float]:
+        """Tokens, seconds and pool-unit cost of question ``i``'s expert calls (both passes)."""
+        books, iid = self.inputs.books, self.queries.ids[i]
+        calls = [(e, self.open[i]) for e in self.decision(i).experts]
         if i in self.first:
-            calls += [(e, "closed") for e in dict.fromkeys(self.first[i].experts)]
-        matrix = {"open": books.opened, "closed": books.closed}
-        tokens = sum(matrix[b].tokens.get((iid, e), 0) for e, b in calls)
-        seconds = sum(books.costs[(e, b)].seconds_per_call for e, b in calls)
-        return tokens, seconds
-
-
-def _n_options(inst: Instance) -> int:
-    return inst.answer_format.n_options if inst.answer_format.kind == "multiple_choice" else 0
+            calls += [(e, False) for e in self.first[i].experts]
+        matrix = {True: books.opened, False: books.closed}
+        tokens = sum(matrix[b].tokens.get((iid, e), 0) + matrix[b].prompt_tokens.get((iid, e), 0)
+                     for e, b in calls)  # fmt: skip
+        seconds = sum(books.costs[(e, "open" if b else "closed")].seconds_per_call for e, b in calls)
+        col = {e: j for j, e in enumerate(self.inputs.closed.experts)}
+        paid = sum(float(self.table(b).call_cost[self.table(b).row_of[iid], col[e]]) for e, b in calls)
+        return tokens, seconds, paid
 
 
 def retrieval_stats(outcome: RagOutcome, instances: Sequence[Instance]) -> dict[str, float]:

@@ -1,4 +1,9 @@
-"""The benchmark report: a JSON record, a rich table, per-instance traces and an accuracy-vs-calls plot."""
+"""The benchmark report: a JSON record, a rich table, per-instance traces and accuracy-vs-calls and
+accuracy-vs-cost plots.
+
+No question text goes into any of them (GPQA's questions must stay private): methods, figures, ids,
+answers (letters or math answers) and routing decisions only.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from rich.table import Table
 
 from batching.engines.base import Engine
 from common.records import FinalAnswer, MethodResult
+from orchestrator.bench.cost import CostCurve
 from orchestrator.bench.rag import summary_lines
 from orchestrator.bench.record import config_hash, git_sha
 
@@ -38,6 +44,9 @@ class BenchReport(BaseModel):
     engines: dict[str, dict[str, float]] = Field(default_factory=dict)
     model_loads: int = 0
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    stage_cpu_seconds: dict[str, float] = Field(
+        default_factory=dict, description="CPU time of this process per stage (all its threads)."
+    )
     total_seconds: float = 0.0
     embeddings_computed: int = 0
     missing_recordings: int = 0
@@ -51,6 +60,17 @@ class BenchReport(BaseModel):
         default_factory=list,
         description="Methods with retrieval: the never/always/gated comparison in words.",
     )
+    protocol: dict[str, Any] = Field(
+        default_factory=dict, description="fixed_split, or cross_validation with folds, seeds, stratify."
+    )
+    reference: str | None = Field(default=None, description="The best baseline (paired tests compare to it).")
+    curves: dict[str, CostCurve] = Field(default_factory=dict, description="Accuracy-cost curves.")
+    judge_agreement: float | None = Field(
+        default=None,
+        description="Free-form: share of recorded answers where our math-verify scoring equals the "
+        "recording's LLM-judge verdict.",
+    )
+    protocol_note: str = ""
 
     @classmethod
     def build(
@@ -65,10 +85,21 @@ class BenchReport(BaseModel):
         missing_recordings: int,
         extractor_agreement: float | None,
         note: str,
+        stage_cpu_seconds: Mapping[str, float] | None = None,
+        protocol: dict[str, Any] | None = None,
+        reference: str | None = None,
+        curves: Mapping[str, CostCurve] | None = None,
+        judge_agreement: float | None = None,
     ) -> BenchReport:
         cfg_dict = cfg.model_dump(mode="json")
         counters = {name: e.counters.as_dict() for name, e in engines.items()}
         modes = {m.name: m.retrieval for m in cfg.methods if m.retrieval is not None}
+        cv = (protocol or {}).get("kind") == "cross_validation"
+        n_profile = (
+            len(data.profile) - len(data.profile) // protocol["folds"]
+            if cv and protocol
+            else len(data.profile)
+        )
         return cls(
             name=cfg.name,
             task=cfg.task,
@@ -76,7 +107,7 @@ class BenchReport(BaseModel):
             config=cfg_dict,
             config_hash=config_hash(cfg),
             git_sha=git_sha(),
-            n_profile=len(data.profile),
+            n_profile=n_profile,
             n_test=len(data.test),
             data_notes=dict(data.notes),
             methods=dict(methods),
@@ -84,6 +115,7 @@ class BenchReport(BaseModel):
             engines=counters,
             model_loads=int(sum(c["loads"] for c in counters.values())),
             stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
+            stage_cpu_seconds={k: round(v, 3) for k, v in (stage_cpu_seconds or {}).items()},
             total_seconds=round(sum(stage_seconds.values()), 3),
             embeddings_computed=embeddings_computed,
             missing_recordings=missing_recordings,
@@ -91,6 +123,11 @@ class BenchReport(BaseModel):
             answer_source=cfg.answer_source,
             note=note,
             retrieval_summary=summary_lines(methods, modes) if modes else [],
+            protocol=dict(protocol or {}),
+            reference=reference,
+            curves=dict(curves or {}),
+            judge_agreement=judge_agreement,
+            protocol_note=getattr(cfg, "protocol_note", ""),
         )
 
     def write(self, out_dir: Path, traces: Iterable[FinalAnswer] = ()) -> list[Path]:
@@ -104,21 +141,44 @@ class BenchReport(BaseModel):
                 fh.write(t.model_dump_json(exclude_none=True) + "\n")
         plot = out_dir / "accuracy_vs_calls.png"
         self.plot(plot)
-        return [report, trace_path, plot]
+        cost_plot = out_dir / "accuracy_vs_cost.png"
+        self.plot_cost(cost_plot)
+        return [report, trace_path, plot, cost_plot]
+
+    @property
+    def is_cv(self) -> bool:
+        return self.protocol.get("kind") == "cross_validation"
+
+    def title(self) -> str:
+        if self.is_cv:
+            p = self.protocol
+            return (
+                f"{self.name}: {self.n_test} questions, {p['seeds']} x stratified {p['folds']}-fold CV "
+                f"(profiles on ~{self.n_profile} per fold)"
+            )
+        return f"{self.name}: {self.n_test} test questions, {self.n_profile} profiling"
 
     def table(self) -> Table:
-        """A rich table of every method, best policy marked."""
-        table = Table(title=f"{self.name}: {self.n_test} test questions, {self.n_profile} profiling")
+        """A rich table of every method: accuracy (mean +- std over CV seeds), calls and cost per
+        question, the paired tests against the best baseline; best policy marked."""
+        table = Table(title=self.title())
         table.add_column("method")
         table.add_column("accuracy", justify="right")
         table.add_column("calls/q", justify="right")
-        table.add_column("correct / n", justify="right")
+        table.add_column("cost/q", justify="right")
+        table.add_column(f"vs {self.reference}" if self.reference else "vs ref", justify="right")
+        table.add_column("p boot / sign", justify="right")
         table.add_column("what")
         for name, r in self.methods.items():
             label = f"[bold green]{name} (best policy)[/]" if name == self.best_policy else name
+            acc = f"{r.accuracy:.2f}" + (f" ± {r.accuracy_std:.2f}" if r.accuracy_std is not None else "")
+            c = r.comparison
+            delta = f"{c.delta:+.2f}" if c is not None else ("ref" if name == self.reference else "")
+            pvals = f"{c.p_bootstrap:.3f} / {c.p_sign:.3f}" if c is not None else ""
             table.add_row(
-                label, f"{r.accuracy:.2f}", f"{r.calls_per_question:.2f}", f"{r.correct}/{r.n}", r.description
-            )
+                label, acc, f"{r.calls_per_question:.2f}", f"{r.cost_per_question:.1f}", delta, pvals,
+                r.description,
+            )  # fmt: skip
         return table
 
     def model_table(self) -> Table:
@@ -184,16 +244,40 @@ class BenchReport(BaseModel):
             console.print(self.model_table())
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in self.stage_seconds.items())
         console.print(f"model loads: {self.model_loads} ({len(self.engines)} experts); wall time: {stages}")
+        if self.stage_cpu_seconds:
+            cpu = ", ".join(f"{k} {v:.2f}s" for k, v in self.stage_cpu_seconds.items())
+            console.print(f"CPU time of this process: {cpu}")
+        share = self.load_share()
+        if share is not None:
+            console.print(f"model loading took {100 * share:.0f}% of the expert stage")
         if self.extractor_agreement is not None:
             share = 100 * self.extractor_agreement
             console.print(f"our extractor agrees with the recorded pred on {share:.2f}% of texts")
         for line in self.retrieval_summary:
             console.print(line)
+        if self.judge_agreement is not None:
+            console.print(
+                f"our math-verify scoring agrees with the recordings' LLM judge on "
+                f"{100 * self.judge_agreement:.2f}% of recorded answers"
+            )
+        for name, curve in self.curves.items():
+            console.print(curve_line(name, curve))
+        if self.protocol_note:
+            console.print(f"[dim]{self.protocol_note}[/]")
         if self.note:
             console.print(f"[dim]{self.note}[/]")
 
+    def load_share(self) -> float | None:
+        """Seconds spent loading models over the expert stage's wall time (None without an expert stage)."""
+        stage = self.stage_seconds.get("expert stage", 0.0)
+        if stage <= 0:
+            return None
+        return sum(c.get("load_seconds", 0.0) for c in self.engines.values()) / stage
+
     def plot(self, path: Path) -> None:
-        """Accuracy against expert calls per question, one labelled point per method."""
+        """Accuracy against expert calls per question: one numbered point per distinct result, and a
+        legend beside the axes naming the methods of each number. Methods with the same result share a
+        point and points closer than a few pixels share one label ("2, 4"), so no two labels overlap."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -225,6 +309,50 @@ class BenchReport(BaseModel):
         ax.grid(alpha=0.3)
         fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
+
+    def plot_cost(self, path: Path) -> None:
+        """Accuracy against mean cost per question: every method (CV std as error bars), and the curves."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for name, curve in self.curves.items():
+            order = sorted(range(len(curve.costs)), key=lambda i: curve.costs[i])
+            xs = [max(curve.costs[i], 1e-3) for i in order]
+            ys = [curve.accuracies[i] for i in order]
+            style = {"color": "tab:grey", "ls": ":"} if name == "oracle" else {"color": "tab:orange"}
+            ax.step(xs, ys, where="post", label=f"{name} (budget sweep)", **style)
+        for name, r in self.methods.items():
+            colour = (
+                "tab:green" if name == self.best_policy else ("tab:grey" if name == "oracle" else "tab:blue")
+            )
+            x = max(r.cost_per_question, 1e-3)
+            ax.errorbar(x, r.accuracy, yerr=r.accuracy_std or 0.0, fmt="o", color=colour, capsize=2)
+            ax.annotate(name, (x, r.accuracy), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("mean cost per question (log; parameters in billions unless priced)")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"{self.name} (n={self.n_test})")
+        ax.grid(alpha=0.3)
+        if self.curves:
+            ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+
+def curve_line(name: str, curve: CostCurve) -> str:
+    """One line summarising a cost curve: where it reaches the best single expert, and its AUC share."""
+    if curve.reach_cost is None or curve.reach_share is None:
+        reach = "never reaches the best single expert's accuracy"
+    else:
+        reach = (
+            f"reaches the best single expert's accuracy at cost {curve.reach_cost:.1f} "
+            f"({100 * curve.reach_share:.1f}% of its cost)"
+        )
+    return f"cost curve {name}: {reach}; area under the curve {curve.auc_share:.3f} of the oracle's"
 
 
 def _label_groups(

@@ -2,10 +2,12 @@
 
 Stages: load data -> expert stage (every expert answers every profiling and every test question, batched
 per expert and loaded once per run; methods then read only the answers their recruits would have given,
-and are charged only for those calls) -> embeddings -> skills -> routing and aggregation per method ->
-report. Experts are replayed recordings (the MMLU-Pro benches) or live engines (the skill zoo demo);
-with greedy decoding a live expert's answer does not depend on which method recruited it, so one stage
-serves every method and the oracle.
+and are charged only for those calls and their cost) -> embeddings -> skills -> the question table ->
+the protocol (the paper's one profiling/test split, or repeated stratified cross-validation; see
+:mod:`orchestrator.bench.cv`) with routing and aggregation per method and split -> paired tests against
+the best baseline, the accuracy-cost curve -> report. Experts are replayed recordings (MMLU-Pro, GPQA,
+MATH-500) or live engines (the skill zoo demo); with greedy decoding a live expert's answer does not
+depend on which method recruited it, so one stage serves every method and the oracle.
 """
 
 from __future__ import annotations
@@ -14,32 +16,32 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from batching.config import ExpertConfig
 from batching.engines.base import Engine
 from batching.engines.registry import build_engine
+from common.errors import ConfigError
 from common.generation import GenRequest
-from common.records import ExpertAnswer, FinalAnswer, Instance, MethodResult
-from orchestrator.answers import is_correct
+from common.records import FinalAnswer, Instance, MethodResult
 from orchestrator.bench.config import BenchConfig
+from orchestrator.bench.cost import CostCurve, area, budget_grid, oracle_curve, summarise
+from orchestrator.bench.cv import cv_splits, fixed_split
 from orchestrator.bench.data import BenchData, load_bench_data
-from orchestrator.bench.evaluate import MethodOutcome, evaluate_method
-from orchestrator.bench.rag import (
-    RagInputs,
-    RagOutcome,
-    TwoBooks,
-    evaluate_with_retrieval,
-    retrieval_stats,
-    run_two_books,
-)
+from orchestrator.bench.judge import answer_agreement, final_agreement, read_judge_verdicts
+from orchestrator.bench.protocol import CurveTally, Protocol, StepHook
+from orchestrator.bench.rag import TwoBooks, evaluate_rag_methods, run_two_books
 from orchestrator.bench.report import BenchReport
 from orchestrator.bench.stages import AnswerMatrix, ProgressHook, run_expert_stage
+from orchestrator.bench.table import BenchTable
+from orchestrator.bench.tally import MethodTally
+from orchestrator.bench.verdicts import persistent_verdicts, verdict_file
 from orchestrator.method import MethodConfig
-from orchestrator.policies import ProfilingData, QueryBatch
+from orchestrator.policies import ProfilingData
 from orchestrator.pool import resolve_local_model_configs
 from orchestrator.prompts import expert_prompt
 from skills.embedding import Embedder
@@ -76,16 +78,20 @@ def baseline_methods(cfg: BenchConfig) -> list[MethodConfig]:
 
 
 class _Timer:
+    """Wall and CPU seconds (this process, all threads) per stage."""
+
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu
 
 
 def _requester(pool: Sequence[ExpertConfig]) -> Callable[[Instance, str], GenRequest]:
@@ -105,96 +111,130 @@ def run_bench(
     *,
     embedder: Embedder | None = None,
     progress: Callable[[str], ProgressHook | None] | None = None,
+    on_step: StepHook | None = None,
 ) -> tuple[BenchReport, list[FinalAnswer]]:
-    """Run a whole replay benchmark.
+    """Run a whole benchmark: the paper protocol (one split) or cross-validation (many).
 
     Args:
         cfg: the bench config.
         data_dir: the folder holding the recordings and split files.
         embedder: the question embedder (a cached all-MiniLM-L6-v2 when omitted).
         progress: given a stage name, returns a per-expert progress callback.
+        on_step: called with (splits done, splits in all) as the protocol advances.
 
     Returns:
-        The report and the per-instance traces of the configured (non-baseline) methods.
+        The report and the per-instance traces of the configured (non-baseline) methods (under
+        cross-validation, of the first seed, in which every question is held out once).
     """
+    with _single_threaded_blas():
+        return _run_bench(cfg, data_dir, embedder=embedder, progress=progress, on_step=on_step)
+
+
+def _run_bench(
+    cfg: BenchConfig,
+    data_dir: Path | None,
+    *,
+    embedder: Embedder | None,
+    progress: Callable[[str], ProgressHook | None] | None,
+    on_step: StepHook | None,
+) -> tuple[BenchReport, list[FinalAnswer]]:
     timer = _Timer()
     with timer.stage("load data"):
         data = load_bench_data(cfg, data_dir)
         engines = _pool_engines(cfg, data_dir)
     stage_hook: Callable[[str], ProgressHook | None] = progress or (lambda _stage: None)
-    books: TwoBooks | None = None
-    try:
-        with timer.stage("expert stage"):
-            if cfg.uses_retrieval:
-                embedder = embedder or _default_embedder(cfg)
-                books = _two_books(cfg, data, engines, embedder, stage_hook("experts"))
-                prof, test = books.closed.subset(data.profile), books.closed.subset(data.test)
-            else:
-                prof, test = _expert_answers(cfg, data, engines, stage_hook("experts"))
-    finally:
-        for engine in engines.values():
-            engine.close()
-    if cfg.methods:  # the baselines need neither embeddings nor skills
-        embedder = embedder or _default_embedder(cfg)
-        bar = stage_hook("embeddings")  # the slowest stage of a cold bench: a bar per split
+    free_form = any(i.answer_format.kind == "math" for i in (*data.profile, *data.test))
+    verdicts = verdict_file(cfg.verdict_cache_dir) if free_form else None
+    with persistent_verdicts(verdicts):
+        books: TwoBooks | None = None
+        try:
+            with timer.stage("expert stage"):
+                if cfg.uses_retrieval:  # every expert answers every question closed- and open-book
+                    embedder = embedder or _default_embedder(cfg)
+                    books = _two_books(cfg, data, engines, embedder, stage_hook("experts"))
+                    matrix = books.closed
+                else:
+                    matrix = _expert_answers(cfg, data, engines, stage_hook("experts"))
+        finally:
+            for engine in engines.values():
+                engine.close()
         with timer.stage("embeddings + skills"):
-            emb_prof, skills_prof = _embed_and_annotate(cfg, embedder, data.profile, bar, "profile split")
-            emb_test, skills_test = _embed_and_annotate(cfg, embedder, data.test, bar, "test split")
-    else:
-        emb_prof, emb_test = np.zeros((len(data.profile), 1)), np.zeros((len(data.test), 1))
-        skills_prof, skills_test = [[] for _ in data.profile], [[] for _ in data.test]
-    with timer.stage("routing + aggregation"):
-        profiling = _profiling_data(prof, emb_prof, skills_prof)
-        gold_prof = [i.gold or "" for i in data.profile]
-        results: dict[str, MethodResult] = {}
-        traces: list[FinalAnswer] = []
-        rag = None
-        if books is not None:
-            assert cfg.retrieval is not None  # the config checks it
-            opened = _profiling_data(books.opened.subset(data.profile), emb_prof, skills_prof)
-            rag = RagInputs(cfg.retrieval, profiling, opened, gold_prof, data.profile, data.test, emb_test,
-                            skills_test, books)  # fmt: skip
-        for method in [*baseline_methods(cfg), *cfg.methods]:
-            if method.retrieval is not None and rag is not None:
-                outcome: MethodOutcome = evaluate_with_retrieval(method, rag, seed=cfg.seed)
-            else:
-                outcome = _run_method(
-                    method, cfg, profiling, data.profile, gold_prof, data.test, emb_test, skills_test, test
-                )
-            results[method.name] = _score(method, outcome, data.test)
-            if method in cfg.methods:
-                traces.extend(_traces(method, outcome, data.test))
-        results[ORACLE] = _oracle(test, data.test, books.opened.subset(data.test) if books else None)
-    agree, with_text = test.extractor_agreement() if cfg.answer_source == "recorded" else (0, 0)
+            embedder = (embedder or _default_embedder(cfg)) if cfg.methods else None
+            bar = stage_hook("embeddings")  # the slowest stage of a cold bench
+            emb, skills = _embed_and_annotate(cfg, embedder, matrix.instances, bar, "questions")
+        with timer.stage("scoring"):
+            table = BenchTable.build(matrix, _replay_pool(cfg, data_dir), emb, skills)
+            opened = (
+                BenchTable.build(books.opened, _replay_pool(cfg, data_dir), emb, skills) if books else None
+            )
+        with timer.stage("routing + aggregation"):
+            outcome = _run_protocol(cfg, data, table, on_step)
+            if books is not None and opened is not None:
+                _add_rag_methods(cfg, data, outcome, table, opened, books)
+    judge = _judge(cfg, data_dir, table, outcome) if free_form else None
+    agree, with_text = (
+        matrix.extractor_agreement() if cfg.answer_source == "recorded" and not free_form else (0, 0)
+    )
     report = BenchReport.build(
         cfg=cfg,
         data=data,
-        methods=results,
+        methods=outcome.results,
         engines=engines,
         stage_seconds=timer.seconds,
+        stage_cpu_seconds=timer.cpu_seconds,
         embeddings_computed=embedder.computed if embedder is not None else 0,
-        missing_recordings=prof.missing + test.missing,
+        missing_recordings=matrix.missing,
         extractor_agreement=agree / with_text if with_text else None,
         note=REPLAY_NOTE if all(e.engine == "replay" for e in cfg.pool) else LIVE_NOTE,
+        protocol=outcome.protocol,
+        reference=outcome.reference,
+        curves=outcome.curves,
+        judge_agreement=judge,
     )
-    return report, traces
+    return report, outcome.traces
 
 
-def _expert_answers(
-    cfg: BenchConfig, data: BenchData, engines: dict[str, Engine], on_progress: ProgressHook | None
-) -> tuple[AnswerMatrix, AnswerMatrix]:
-    """Every expert's answer to every profiling and test question, in one stage (one load per expert)."""
-    both = list({i.id: i for i in (*data.profile, *data.test)}.values())
-    matrix = run_expert_stage(
-        "experts",
-        both,
-        tuple(engines),
-        engines,
-        _requester(cfg.pool),
-        answer_source=cfg.answer_source,
-        on_progress=on_progress,
-    )
-    return matrix.subset(data.profile), matrix.subset(data.test)
+@dataclass
+class _Outcome:
+    results: dict[str, MethodResult]
+    reference: str
+    curves: dict[str, CostCurve]
+    traces: list[FinalAnswer]
+    protocol: dict[str, Any]
+    tallies: dict[str, MethodTally]
+    test_rows: np.ndarray
+
+
+def _add_rag_methods(
+    cfg: BenchConfig,
+    data: BenchData,
+    outcome: _Outcome,
+    table: BenchTable,
+    opened: BenchTable,
+    books: TwoBooks,
+) -> None:
+    """The methods with retrieval (fixed split only), their traces, and the oracle over both books."""
+    assert cfg.retrieval is not None  # BenchConfig checks it
+    methods = [m for m in cfg.methods if m.retrieval is not None]
+    rag = evaluate_rag_methods(methods, cfg.retrieval, data, table, opened, books, seed=cfg.seed)
+    reference = outcome.tallies[outcome.reference]
+    for m in methods:
+        tally, extra, traces = rag[m.name]
+        outcome.tallies[m.name] = tally
+        cmp = tally.compare_with(reference, outcome.reference)
+        desc = m.description or f"{m.policy} k={m.k}, {m.aggregation}, retrieval {m.retrieval}"
+        result = tally.result(data.test, desc, cv=False, comparison=cmp)
+        outcome.results[m.name] = result.model_copy(update=extra)
+        outcome.traces.extend(traces)
+    rows = table.rows(data.test)
+    oracle = outcome.tallies[ORACLE]
+    oracle.right[0] = table.correct[rows].any(axis=1) | opened.correct[rows].any(axis=1)
+    oracle.calls[0] *= 2
+    oracle.cost[0] += opened.call_cost[rows].sum(axis=1)
+    both = "any expert right, closed- or open-book (upper bound)"
+    outcome.results[ORACLE] = oracle.result(data.test, both, cv=False)
+    order = [*(m.name for m in baseline_methods(cfg)), *(m.name for m in cfg.methods), ORACLE]
+    outcome.results = {name: outcome.results[name] for name in order}
 
 
 def _two_books(
@@ -206,24 +246,133 @@ def _two_books(
 ) -> TwoBooks:
     """Every expert's answer to every question closed- and open-book (:mod:`orchestrator.bench.rag`)."""
     assert cfg.retrieval is not None  # BenchConfig checks it
+    if data.cross_validation is not None:
+        raise ConfigError(
+            f"bench {cfg.name!r}: methods with retrieval run on a fixed profiling/test split, not under "
+            "cross-validation"
+        )
     both = list({i.id: i for i in (*data.profile, *data.test)}.values())
     sampling = {e.name: e.sampling.params() for e in cfg.pool}
-    return run_two_books(
-        both, engines, sampling, cfg.retrieval, embedder, answer_source=cfg.answer_source, on_progress=hook
+    return run_two_books(both, engines, sampling, cfg.retrieval, embedder, answer_source=cfg.answer_source,
+                         on_progress=hook)  # fmt: skip
+
+
+def _run_protocol(cfg: BenchConfig, data: BenchData, table: BenchTable, on_step: StepHook | None) -> _Outcome:
+    """Every method over the protocol's splits, summed into results, paired tests and the cost curve."""
+    cv = data.cross_validation
+    splits = cv_splits(data.test, cv) if cv is not None else fixed_split(len(data.profile), len(data.test))
+    seeds = cv.seeds if cv is not None else 1
+    test_rows = table.rows(data.test)
+    protocol = Protocol(table, table.rows(data.profile), test_rows, data.test, seeds, cfg.seed)
+    methods = [*baseline_methods(cfg), *(m for m in cfg.methods if m.retrieval is None)]
+    budgets = None
+    if cfg.cost_curve is not None and cfg.cost_curve.method in {m.name for m in cfg.methods}:
+        budgets = budget_grid(table.call_cost.mean(axis=0), cfg.cost_curve.points)
+    run = protocol.run(
+        methods,
+        splits,
+        traced=[m.name for m in cfg.methods if m.retrieval is None],
+        curve=(cfg.cost_curve.method, budgets)
+        if cfg.cost_curve is not None and budgets is not None
+        else None,
+        on_step=on_step,
+    )
+    tallies = {**run.tallies, ORACLE: protocol.oracle()}
+    names = [m.name for m in baseline_methods(cfg)]
+    reference = max(names, key=lambda n: (tallies[n].seed_accuracies.mean(), -names.index(n)))
+    results = {}
+    for m in methods:
+        cmp = None if m.name == reference else tallies[m.name].compare_with(tallies[reference], reference)
+        desc = m.description or f"{m.policy} k={m.k}, {m.aggregation}"
+        results[m.name] = tallies[m.name].result(data.test, desc, cv=cv is not None, comparison=cmp)
+    results[ORACLE] = tallies[ORACLE].result(data.test, "any expert right (upper bound)", cv=False)
+    curves = _curves(cfg, table, test_rows, run.curve, results) if run.curve is not None else {}
+    traces = [t for name in run.traces for t in run.traces[name] if t is not None]
+    info: dict[str, Any] = {
+        "kind": "cross_validation" if cv is not None else "fixed_split",
+        "splits": len(splits),
+    }
+    if cv is not None:
+        info.update(folds=cv.folds, seeds=cv.seeds, stratify=cv.stratify)
+    return _Outcome(results, reference, curves, traces, info, tallies, test_rows)
+
+
+def _curves(
+    cfg: BenchConfig, table: BenchTable, rows: np.ndarray, curve: CurveTally, results: dict[str, MethodResult]
+) -> dict[str, CostCurve]:
+    """The budgeted method's curve and the oracle's, summarised against the best single expert."""
+    assert cfg.cost_curve is not None
+    c_max = float(table.call_cost.mean(axis=0).sum())
+    o_cost, o_acc = oracle_curve(table.correct[rows], table.call_cost[rows], curve.budgets)
+    oracle_area = area(o_cost, o_acc, c_max)
+    best = results["best_single"]
+    ref = (best.accuracy, best.cost_per_question)
+    cost, acc = curve.points()
+    return {
+        cfg.cost_curve.method: summarise(
+            cfg.cost_curve.method, cost, acc, reference=ref, oracle_area=oracle_area, c_max=c_max,
+            budgets=curve.budgets,
+        ),
+        ORACLE: summarise(
+            ORACLE, o_cost, o_acc, reference=ref, oracle_area=oracle_area, c_max=c_max, budgets=curve.budgets
+        ),
+    }  # fmt: skip
+
+
+def _judge(cfg: BenchConfig, data_dir: Path | None, table: BenchTable, outcome: _Outcome) -> float | None:
+    """Agreement of our scoring with the recordings' LLM judge (None when they carry no verdicts)."""
+    if data_dir is None:
+        return None
+    verdicts = read_judge_verdicts(data_dir / cfg.recordings, _replay_pool(cfg, data_dir), table)
+    overall = answer_agreement(table, verdicts)
+    if overall is None:
+        return None
+    for name, tally in outcome.tallies.items():
+        if name == ORACLE:
+            continue
+        share = final_agreement(table, verdicts, outcome.test_rows, tally.finals, tally.right)
+        outcome.results[name] = outcome.results[name].model_copy(update={"judge_agreement": share})
+    return overall
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """One BLAS thread while the bench runs: its matrices are small, and on a few shared cores a
+    threaded BLAS made every kNN product and vote fit 10-20x slower (threads spinning on each other)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
+def _expert_answers(
+    cfg: BenchConfig, data: BenchData, engines: dict[str, Engine], on_progress: ProgressHook | None
+) -> AnswerMatrix:
+    """Every expert's answer to every profiling and test question, in one stage (one load per expert)."""
+    both = list({i.id: i for i in (*data.profile, *data.test)}.values())
+    return run_expert_stage(
+        "experts",
+        both,
+        tuple(engines),
+        engines,
+        _requester(cfg.pool),
+        answer_source=cfg.answer_source,
+        on_progress=on_progress,
     )
 
 
-def _pool_engines(cfg: BenchConfig, data_dir: Path | None) -> dict[str, Engine]:
-    """One engine per pool expert; replay experts read recordings from the data dir unless they say.
-
-    ``tiny:`` and ``zoo:`` model ids are resolved to their local folders.
-    """
+def _replay_pool(cfg: BenchConfig, data_dir: Path | None) -> list[ExpertConfig]:
+    """The pool with replay experts reading recordings from the data dir unless they say otherwise."""
     rec_dir = str(data_dir / cfg.recordings) if data_dir is not None else None
-    pool = [
+    return [
         e.model_copy(update={"recordings_dir": e.recordings_dir or rec_dir}) if e.engine == "replay" else e
-        for e in resolve_local_model_configs(cfg.pool)
+        for e in cfg.pool
     ]
-    return {e.name: build_engine(e) for e in pool}
+
+
+def _pool_engines(cfg: BenchConfig, data_dir: Path | None) -> dict[str, Engine]:
+    """One engine per pool expert (``tiny:`` and ``zoo:`` model ids resolved to their local folders)."""
+    return {e.name: build_engine(e) for e in resolve_local_model_configs(_replay_pool(cfg, data_dir))}
 
 
 def _default_embedder(cfg: BenchConfig) -> Embedder:
@@ -232,13 +381,15 @@ def _default_embedder(cfg: BenchConfig) -> Embedder:
 
 def _embed_and_annotate(
     cfg: BenchConfig,
-    embedder: Embedder,
+    embedder: Embedder | None,
     instances: list[Instance],
     progress: ProgressHook | None = None,
     label: str = "",
 ) -> tuple[np.ndarray, list[list[str]]]:
-    """Question embeddings and skills (nearest vocabulary names) for a list of instances; ``progress``
-    gets (label, texts embedded, texts to embed)."""
+    """Question embeddings and skills (nearest vocabulary names); none without an embedder (baselines
+    only need neither). ``progress`` gets (label, texts embedded, texts to embed)."""
+    if embedder is None:
+        return np.zeros((len(instances), 1)), [[] for _ in instances]
     texts = [i.question for i in instances]
     vocabulary = load_vocabulary(cfg.skills.vocabulary).skills
     annotator = EmbeddingSkillAnnotator(embedder, vocabulary, top_n=cfg.skills.top_n)
@@ -267,124 +418,7 @@ def profiling_for_tuning(
     finally:
         for engine in engines.values():
             engine.close()
-    emb, skills = _embed_and_annotate(cfg, embedder or _default_embedder(cfg), data.profile)
-    return _profiling_data(prof, emb, skills), [i.gold or "" for i in data.profile]
-
-
-def _profiling_data(matrix: AnswerMatrix, emb: np.ndarray, skills: list[list[str]]) -> ProfilingData:
-    return ProfilingData(
-        experts=matrix.experts,
-        embeddings=emb,
-        skills=skills,
-        correct=np.array(matrix.correct_rows(), dtype=bool).reshape(
-            len(matrix.instances), len(matrix.experts)
-        ),
-        answers=matrix.answer_rows(),
-        n_options=np.array([_n_options(i) for i in matrix.instances]),
-    )
-
-
-def _n_options(inst: Instance) -> int:
-    return inst.answer_format.n_options if inst.answer_format.kind == "multiple_choice" else 0
-
-
-def _with_category(skills: list[list[str]], instances: list[Instance]) -> list[list[str]]:
-    return [
-        [*s, f"category:{i.category}"] if i.category else list(s)
-        for s, i in zip(skills, instances, strict=True)
-    ]
-
-
-def _run_method(
-    method: MethodConfig,
-    cfg: BenchConfig,
-    profiling: ProfilingData,
-    profile_instances: list[Instance],
-    gold_prof: list[str],
-    test_instances: list[Instance],
-    emb_test: np.ndarray,
-    skills_test: list[list[str]],
-    test: AnswerMatrix,
-) -> MethodOutcome:
-    if method.use_category:
-        profiling = replace(profiling, skills=_with_category(profiling.skills, profile_instances))
-    queries = QueryBatch(
-        ids=[i.id for i in test_instances],
-        embeddings=emb_test,
-        skills=_with_category(skills_test, test_instances) if method.use_category else skills_test,
-        n_options=np.array([_n_options(i) for i in test_instances]),
-    )
-
-    def fetch(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        return {p: test.answers.get(p) for p in pairs}
-
-    return evaluate_method(method, profiling, gold_prof, queries, fetch, seed=cfg.seed)
-
-
-def _score(method: MethodConfig, outcome: MethodOutcome, instances: list[Instance]) -> MethodResult:
-    ok = [is_correct(a, i.gold, i.answer_format) for a, i in zip(outcome.final, instances, strict=True)]
-    rag = isinstance(outcome, RagOutcome)
-    calls = outcome.calls
-    if rag:  # a second pass calls the first pass's experts too
-        calls = [c + len(t.first_pass_experts) for c, t in zip(calls, outcome.traces, strict=True)]
-    return MethodResult(
-        accuracy=100.0 * sum(ok) / max(len(ok), 1),
-        calls_per_question=float(np.mean(calls)) if calls else 0.0,
-        n=len(ok),
-        correct=sum(ok),
-        per_category=_per_category(ok, instances),
-        description=method.description or f"{method.policy} k={method.k}, {method.aggregation}",
-        retrieval_rate=float(np.mean([t.retrieved for t in outcome.traces])) if rag else None,
-        retrieval_stats=retrieval_stats(outcome, instances) if rag else {},
-    )
-
-
-def _per_category(ok: list[bool], instances: list[Instance]) -> dict[str, float]:
-    tally: dict[str, list[int]] = {}
-    for good, inst in zip(ok, instances, strict=True):
-        t = tally.setdefault(inst.category or "all", [0, 0])
-        t[0] += int(good)
-        t[1] += 1
-    return {c: 100.0 * a / b for c, (a, b) in sorted(tally.items())}
-
-
-def _oracle(
-    test: AnswerMatrix, instances: list[Instance], opened: AnswerMatrix | None = None
-) -> MethodResult:
-    rows = test.correct_rows()
-    ok = [any(r) for r in rows]
-    if opened is not None:
-        ok = [a or any(r) for a, r in zip(ok, opened.correct_rows(), strict=True)]
-    return MethodResult(
-        accuracy=100.0 * sum(ok) / max(len(ok), 1),
-        calls_per_question=float(len(test.experts)) * (2 if opened is not None else 1),
-        n=len(ok),
-        correct=sum(ok),
-        per_category=_per_category(ok, instances),
-        description="any expert right"
-        + (", closed- or open-book" if opened is not None else "")
-        + " (upper bound)",
-    )
-
-
-def _traces(method: MethodConfig, outcome: MethodOutcome, instances: list[Instance]) -> list[FinalAnswer]:
-    out = []
-    rag = outcome.traces if isinstance(outcome, RagOutcome) else [None] * len(instances)
-    for d, answers, decided, inst, trace in zip(
-        outcome.decisions, outcome.expert_answers, outcome.decided, instances, rag, strict=True
-    ):
-        out.append(
-            FinalAnswer(
-                instance_id=inst.id,
-                answer=decided.answer,
-                correct=is_correct(decided.answer, inst.gold, inst.answer_format),
-                method=method.name,
-                aggregation=decided.how,
-                routing=d,
-                expert_answers=[
-                    ExpertAnswer(instance_id=inst.id, expert=e, answer=a) for e, a in answers.items()
-                ],
-                retrieval=trace,
-            )
-        )
-    return out
+    emb, skills = _embed_and_annotate(cfg, embedder or _default_embedder(cfg), prof.instances)
+    table = BenchTable.build(prof, _replay_pool(cfg, data_dir), emb, skills)
+    rows = table.rows(data.profile)
+    return table.profiling(rows), table.gold(rows)

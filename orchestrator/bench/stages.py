@@ -24,9 +24,10 @@ class AnswerMatrix:
     answers: dict[tuple[str, str], str | None] = field(default_factory=dict)
     texts: dict[tuple[str, str], str | None] = field(default_factory=dict)
     recorded: dict[tuple[str, str], str | None] = field(default_factory=dict)
-    missing: int = 0
     tokens: dict[tuple[str, str], int] = field(default_factory=dict)
-    """Prompt plus generated tokens of each pair's generation."""
+    missing: int = 0
+    prompt_tokens: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Prompt tokens of each pair's generation (``tokens`` counts the generated ones)."""
 
     def subset(self, instances: Sequence[Instance]) -> AnswerMatrix:
         """The rows of ``instances`` only (e.g. the test split of a stage that also ran the profiling one)."""
@@ -39,8 +40,9 @@ class AnswerMatrix:
             pick(self.answers),
             pick(self.texts),
             pick(self.recorded),
-            missing,
             pick(self.tokens),
+            missing,
+            pick(self.prompt_tokens),
         )
 
     def answer_rows(self) -> list[list[str | None]]:
@@ -105,8 +107,9 @@ def answer_matrix(
     for (iid, expert), res in results.items():
         matrix.texts[(iid, expert)] = res.text
         matrix.recorded[(iid, expert)] = res.extracted
+        matrix.tokens[(iid, expert)] = res.generated_tokens
+        matrix.prompt_tokens[(iid, expert)] = res.prompt_tokens
         matrix.answers[(iid, expert)] = _parse(res, by_id[iid], answer_source)
-        matrix.tokens[(iid, expert)] = res.prompt_tokens + res.generated_tokens
         matrix.missing += int(res.missing)
     return matrix
 

@@ -46,6 +46,10 @@ def cross_validate(
     def fetch(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         return {(i, e): profiling.answers[int(i[1:])][col[e]] for i, e in pairs}
 
+    texts = {
+        (ids[i], e): row[j] for i, row in enumerate(profiling.texts) for j, e in enumerate(profiling.experts)
+    }
+
     for seed in seeds:
         perm = np.random.default_rng(seed).permutation(n)
         for f in range(folds):
@@ -56,9 +60,11 @@ def cross_validate(
                 embeddings=profiling.embeddings[held],
                 skills=[profiling.skills[i] for i in held],
                 n_options=profiling.n_options[held],
+                metadata=[profiling.metadata[i] for i in held] if profiling.metadata else [],
+                options=[profiling.options[i] for i in held] if profiling.options else [],
             )
             out = evaluate_method(
-                method, profiling.subset(train), list(gold_arr[train]), queries, fetch, seed=seed
+                method, profiling.subset(train), list(gold_arr[train]), queries, fetch, seed=seed, texts=texts
             )
             accs.append(100.0 * float(np.mean(np.array(out.final, dtype=object) == gold_arr[held])))
             calls.append(float(np.mean(out.calls)))

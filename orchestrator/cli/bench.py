@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from common.errors import SymbolicMoEError
-from orchestrator.cli.main import VerboseOption, app, check_out_dir, console, fail, route_logs
+from orchestrator.cli.main import VerboseOption, app, check_out_dir, console, fail, route_logs, wide_console
 from orchestrator.cli.progress import StageBars, progress_bars
 
 if TYPE_CHECKING:
@@ -18,15 +18,20 @@ if TYPE_CHECKING:
 
 @app.command()
 def bench(
-    config: Annotated[
-        Path, typer.Argument(metavar="CONFIG", help="Bench YAML, e.g. a file in configs/bench")
+    configs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="CONFIG",
+            help="Bench YAMLs (e.g. configs/bench/gpqa_diamond.yaml), or a suite file listing them "
+            "(configs/bench/suite.yaml)",
+        ),
     ],
     data_dir: Annotated[
         Path | None,
         typer.Option("--data-dir", metavar="DIR", help="Data folder [default: ../shared/data if there]"),
     ] = None,
     out: Annotated[
-        Path, typer.Option("--out", metavar="DIR", help="Output folder for report, traces and plot")
+        Path, typer.Option("--out", metavar="DIR", help="Output folder for reports, traces and plots")
     ] = Path("results/bench"),
     limit: Annotated[
         int | None, typer.Option(metavar="N", help="Only the first N test questions", min=1)
@@ -38,47 +43,88 @@ def bench(
         typer.Option("--retrieval", metavar="MODE", help="Every method retrieves: never, always or gated"),
     ] = None,
 ) -> None:
-    """Run a benchmark end to end (replayed or live experts) and print the comparison table."""
+    """Run benchmarks end to end (replayed or live experts) and print the comparison.
+
+    One config: its table, written to OUT (report.json, traces.jsonl, accuracy_vs_calls.png,
+    accuracy_vs_cost.png). Several (or a suite file): one table of methods x benchmarks, each bench's
+    files in OUT/BENCH/ and every report in OUT/suite.json.
+    """
     route_logs("bench", verbose=verbose)
-    from orchestrator.bench import load_bench_config, resolve_data_dir
+    from orchestrator.bench import resolve_data_dir
     from orchestrator.bench.data import needs_data_dir
+    from orchestrator.bench.suite import load_suite
 
     try:
         check_out_dir(out)
-        cfg = load_bench_config(config)
-        if limit is not None:
-            cfg = cfg.model_copy(update={"limit": limit})
+        cfgs = load_suite(configs, limit)
         if retrieval is not None:
             from orchestrator.bench.config import with_retrieval_mode
 
-            cfg = with_retrieval_mode(cfg, retrieval)
-        data = resolve_data_dir(data_dir) if needs_data_dir(cfg) else None
-        console.print(f"bench {cfg.name}: " + (f"data from {data}" if data else "questions from the config"))
+            cfgs = [with_retrieval_mode(c, retrieval) for c in cfgs]
+        if len(cfgs) == 1:
+            data = resolve_data_dir(data_dir) if needs_data_dir(cfgs[0]) else None
+            where = f"data from {data}" if data else "questions from the config"
+            console.print(f"bench {cfgs[0].name}: {where}")
     except SymbolicMoEError as exc:
         fail(exc)
-    _bench_and_report(cfg, data, out, progress)
+    if len(cfgs) == 1:
+        _bench_and_report(cfgs[0], data, out, progress)
+    else:
+        _suite_and_report(cfgs, data_dir, out, progress)
 
 
 def _bench_and_report(cfg: BenchConfig, data: Path | None, out: Path, progress: bool) -> None:
-    """Run the bench with progress bars, write report/traces/plot into ``out`` and print the tables."""
+    """Run the bench with progress bars, write report/traces/plots into ``out`` and print the tables."""
     from orchestrator.bench import run_bench
 
     start = time.perf_counter()
     try:
         with progress_bars(progress) as bars:
             hooks = StageBars(bars)
-            report, traces = run_bench(cfg, data, progress=hooks.hook)
+            report, traces = run_bench(cfg, data, progress=hooks.hook, on_step=hooks.steps(cfg.name))
         paths = report.write(out, traces)
     except SymbolicMoEError as exc:
         fail(exc)
-    report.print(console)
+    report.print(wide_console())
     console.print(f"done in {time.perf_counter() - start:.1f}s; wrote {', '.join(str(p) for p in paths)}")
+
+
+def _suite_and_report(cfgs: list[BenchConfig], data_dir: Path | None, out: Path, progress: bool) -> None:
+    """Run every bench (a progress bar each), print one methods x benchmarks table, write every file."""
+    from orchestrator.bench.report import curve_line
+    from orchestrator.bench.suite import run_suite, suite_table, write_suite
+
+    start = time.perf_counter()
+    try:
+        with progress_bars(progress) as bars:
+            hooks = StageBars(bars)
+            runs = run_suite(
+                cfgs,
+                data_dir,
+                progress=lambda name: lambda stage: hooks.hook(f"{name} {stage}"),
+                steps=hooks.steps,
+            )
+        paths = write_suite(out, runs)
+    except SymbolicMoEError as exc:
+        fail(exc)
+    wide = wide_console()
+    wide.print(suite_table([r.report for r in runs]))
+    for run in runs:
+        r = run.report
+        seconds = r.total_seconds
+        line = f"{r.name}: {r.title().split(': ', 1)[1]}; best baseline {r.reference}; {seconds:.1f}s"
+        wide.print(line)
+        for name, curve in r.curves.items():
+            wide.print(f"  {curve_line(name, curve)}")
+        if r.judge_agreement is not None:
+            wide.print(f"  scoring agrees with the recordings' LLM judge on {100 * r.judge_agreement:.2f}%")
+    console.print(f"done in {time.perf_counter() - start:.1f}s; wrote {paths[0]} and {len(paths) - 1} files")
 
 
 @app.command()
 def demo(
     engine: Annotated[
-        str, typer.Option(help="auto (vLLM when installed, else transformers), vllm or transformers")
+        str, typer.Option(help="auto (vLLM on a GPU when installed, else transformers), vllm, transformers")
     ] = "auto",
     out: Annotated[
         Path, typer.Option("--out", metavar="DIR", help="Output folder for report, traces and plot")
@@ -107,7 +153,7 @@ def demo(
         check_out_dir(out)
         chosen = pick_engine(engine)  # type: ignore[arg-type]
         trained = ensure_zoo()
-        cfg = demo_config(chosen, sample=sample)
+        cfg = demo_config(chosen, sample=sample, cpu_threads=cpu_threads)
     except SymbolicMoEError as exc:
         fail(exc)
     what = f"trained {', '.join(trained)}" if trained else "committed weights"

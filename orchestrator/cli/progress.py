@@ -25,6 +25,19 @@ class StageBars:
 
         return update
 
+    def steps(self, bench: str):  # type: ignore[no-untyped-def]
+        """A bench's protocol bar: splits (folds x seeds) fitted and answered."""
+
+        def update(done: int, total: int) -> None:
+            if self.bars is None:
+                return
+            key = (bench, "splits")
+            if key not in self.tasks:
+                self.tasks[key] = self.bars.add_task(f"{bench}: methods over splits", total=total)
+            self.bars.update(self.tasks[key], completed=done)
+
+        return update
+
 
 class RunBars:
     """`symoe run` bars: overall, one per stage, one per model (prompts done/total, tokens/s)."""

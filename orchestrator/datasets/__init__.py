@@ -1,4 +1,5 @@
-"""Dataset loaders: file readers, MMLU-Pro, the Symbolic-MoE splits, split-to-recording matching, the Hub."""
+"""Dataset loaders: file readers, MMLU-Pro, recording sets (GPQA, MATH-500), the Symbolic-MoE splits,
+split-to-recording matching, the Hub."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from orchestrator.datasets.readers import (
     read_numbered_rows,
     read_rows,
 )
+from orchestrator.datasets.recorded import load_recorded_questions, recorded_instance
 from orchestrator.datasets.splits import (
     SPLIT_TASKS,
     SplitTask,
@@ -39,7 +41,9 @@ __all__ = [
     "load_from_hub",
     "load_mmlu_pro",
     "load_questions",
+    "load_recorded_questions",
     "question_instance",
+    "recorded_instance",
     "load_split",
     "match_split_to_recordings",
     "mmlu_pro_from_rows",

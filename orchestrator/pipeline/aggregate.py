@@ -26,7 +26,7 @@ class AggregateStage:
 
     def run(self, job: Job) -> None:
         decider = job.fitted.decider
-        acc = decider.local_accuracy(job.embeddings) if job.embeddings is not None else None
+        acc = decider.local_accuracy(job.queries())
         llm: list[tuple[Instance, Question, GenRequest]] = []
         for row, d in enumerate(job.decisions):
             if d.instance_id in job.decided:
@@ -43,7 +43,6 @@ class AggregateStage:
         agg = job.session.aggregator
         assert agg is not None  # the pool config requires one for aggregation 'llm'
         with job.session.lock:
-            job.acquire(agg)
             replies = job.engines[agg].generate([r for _, _, r in llm])
         for (inst, q, _), res in zip(llm, replies, strict=True):
             job.decided[inst.id] = decide_from_reply(job, inst, q, res.text)

@@ -43,7 +43,6 @@ def annotate(job: Job, vocabulary: list[str] | None) -> None:
         job.engines[ann.annotator], n_samples=ann.n_samples, min_count=ann.min_count, sampling=sampling
     )
     with session.lock:
-        job.acquire(ann.annotator)
         result = llm.annotate_with_stats([i.prompt_text() for i in job.instances])
     if job.progress is not None:
         job.progress("annotate", ann.annotator, len(job.instances), len(job.instances))

@@ -34,6 +34,8 @@ from common.records import (
 from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.pipeline.session import FittedMethod, Session
+from orchestrator.policies import QueryBatch
+from orchestrator.policies.base import instance_metadata
 
 ProgressHook = Callable[[str, str, int, int], None]  # (stage, model, done, total)
 Pair = tuple[str, str]  # (instance_id, expert)
@@ -82,7 +84,10 @@ class Job:
     """Retrieval's own time: ``gate`` (the gate's models) and ``store`` (searches)."""
 
     def __post_init__(self) -> None:
-        self.engines = {n: JournalEngine(e, self.journal) for n, e in self.session.engines.items()}
+        self.engines = {
+            n: JournalEngine(e, self.journal, before_compute=self._acquirer(n))
+            for n, e in self.session.engines.items()
+        }
         self._counters_at_start = {n: replace(e.counters) for n, e in self.session.engines.items()}
         self.by_id = {i.id: i for i in self.instances}
         residency = self.session.residency
@@ -112,6 +117,10 @@ class Job:
         hook = self.progress
         return lambda model, done, total: hook(stage, model, done, total)
 
+    def _acquirer(self, name: str) -> Callable[[], None]:
+        """Make ``name`` resident right before it computes (a journaled batch loads nothing)."""
+        return lambda: self.acquire(name)
+
     def acquire(self, name: str) -> None:
         """Make model ``name`` resident through the session's residency manager (call under the lock)."""
         if self.session.residency is not None:
@@ -128,17 +137,32 @@ class Job:
             out[name] = EngineCounters(**{k: getattr(now, k) - getattr(then, k) for k in now.__slots__})
         return out
 
+    def queries(self) -> QueryBatch:
+        """The job's questions as a policy sees them (embeddings when computed, skills, metadata, options)."""
+        emb = self.embeddings if self.embeddings is not None else np.zeros((len(self.instances), 1))
+        return QueryBatch(
+            [i.id for i in self.instances],
+            emb,
+            self.skills or [[] for _ in self.instances],
+            np.array([n_options(i) for i in self.instances]),
+            [instance_metadata(i) for i in self.instances],
+            [list(i.options) for i in self.instances],
+        )
+
     def question(self, d: RoutingDecision, acc: np.ndarray | None, row: int) -> Question:
-        """What the decision needs of ``d``'s question: its experts' parsed answers and local accuracy.
+        """What the decision needs of ``d``'s question: its experts' answers, responses, local accuracy.
 
         ``acc`` is the closed-book decider's local accuracy; an open-book question uses its own branch's.
         """
         inst = self.by_id[d.instance_id]
-        answers = [parse(self.results[(inst.id, e)], inst) for e in d.experts]
+        results = [self.results[(inst.id, e)] for e in d.experts]
+        answers = [parse(r, inst) for r in results]
         decider = self.decider(inst.id)
         if decider is not self.fitted.decider:
             acc = self._open_accuracy(decider)
-        return Question(d.experts, answers, n_options(inst), decider.accuracy_row(acc, row))
+        texts = [r.text for r in results] if decider.features else None
+        accuracy = decider.accuracy_row(acc, row)
+        return Question(d.experts, answers, n_options(inst), accuracy, texts, list(inst.options))
 
     def decider(self, instance_id: str) -> Decider:
         """The decider of a question: the open-book branch's when it was answered with passages."""
@@ -148,10 +172,8 @@ class Job:
         return self.fitted.decider
 
     def _open_accuracy(self, decider: Decider) -> np.ndarray | None:
-        if self.embeddings is None:
-            return None
         if "open" not in self._accuracy:
-            self._accuracy["open"] = decider.local_accuracy(self.embeddings)
+            self._accuracy["open"] = decider.local_accuracy(self.queries())
         return self._accuracy["open"]
 
     def ensure_embeddings(self) -> np.ndarray:
@@ -169,7 +191,7 @@ class Job:
         out = []
         for inst, d in zip(self.instances, self.decisions, strict=True):
             final = self.decided[inst.id]
-            experts = list(dict.fromkeys(d.experts))
+            experts = d.called
             error, code = question_error([(e, self.results[(inst.id, e)]) for e in experts])
             answer = None if error else final.answer  # no expert answered: nothing to aggregate
             out.append(

@@ -6,10 +6,9 @@ a weighted or stacked vote), and kept on the job for the aggregation.
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
-from orchestrator.pipeline.job import Job, n_options, texts_of
-from orchestrator.policies import QueryBatch
+from orchestrator.pipeline.job import Job, texts_of
 
 
 class RecruitStage:
@@ -21,16 +20,13 @@ class RecruitStage:
         fitted = job.fitted
         if fitted.method.needs_embeddings:
             job.embeddings = job.session.embed(texts_of(job.instances))
-        emb = job.embeddings if job.embeddings is not None else np.zeros((len(job.instances), 1))
-        skills = job.skills or [[] for _ in job.instances]
+        queries = job.queries()
         if fitted.method.use_category:
             skills = [
                 [*s, f"category:{i.category}"] if i.category else s
-                for s, i in zip(skills, job.instances, strict=True)
+                for s, i in zip(queries.skills, job.instances, strict=True)
             ]
-        queries = QueryBatch(
-            [i.id for i in job.instances], emb, skills, np.array([n_options(i) for i in job.instances])
-        )
+            queries = replace(queries, skills=skills)
         decisions = fitted.policy.recruit(queries, seed=job.session.pool.seed)
         keywords = job.keywords or [[] for _ in job.instances]
         job.decisions = [

@@ -19,7 +19,7 @@ def requests_for(job: Job, decisions: Sequence[RoutingDecision]) -> dict[Pair, G
     for d in decisions:
         inst = job.by_id[d.instance_id]
         prompt = expert_prompt(inst, job.passages.get(inst.id, ()))
-        for e in dict.fromkeys(d.experts):
+        for e in d.called:
             out[(inst.id, e)] = GenRequest.chat(
                 f"{inst.id}:{e}", prompt, configs[e].sampling.params(), inst.id
             )

@@ -25,7 +25,6 @@ import numpy as np
 
 from common.records import Instance, Passage, RetrievalTrace, RoutingDecision
 from orchestrator.pipeline.job import Job, n_options
-from orchestrator.policies import QueryBatch
 from orchestrator.rag.fitted import FittedRetrieval
 from orchestrator.rag.gate import GateDecision, GateInputs, first_skills
 from orchestrator.rag.knowledge import retrieve_for
@@ -44,14 +43,11 @@ class RetrieveStage:
         rag = job.fitted.retrieval
         if cfg.mode == "never" or rag is None:
             return
-        emb = job.ensure_embeddings()
+        job.ensure_embeddings()
         job.closed_decisions = {d.instance_id: d for d in job.decisions}
         opened = rag.opened
         if opened is not None:
-            skills = job.skills or [[] for _ in job.instances]
-            n_opts = np.array([n_options(i) for i in job.instances])
-            queries = QueryBatch([i.id for i in job.instances], emb, skills, n_opts)
-            routed = opened.route(queries, seed=job.session.pool.seed)
+            routed = opened.route(job.queries(), seed=job.session.pool.seed)
             job.open_decisions = {
                 d.instance_id: d.model_copy(update={"keywords": c.keywords})
                 for d, c in zip(routed, job.decisions, strict=True)
@@ -99,11 +95,12 @@ def gate(job: Job, rag: FittedRetrieval) -> list[GateDecision]:
         question_features([i.question for i in job.instances], [n_options(i) for i in job.instances]),
         coverage_features([f.coverage if f is not None else None for f in found]),
     )
-    closed_acc = rag.closed.recruited_accuracy(job.decisions, rag.closed.accuracy(emb))
+    queries = job.queries()
+    closed_acc = rag.closed.recruited_accuracy(job.decisions, rag.closed.accuracy(queries))
     open_acc = None
     if rag.opened is not None:
         decisions = [job.open_decisions[i.id] for i in job.instances]
-        open_acc = rag.opened.recruited_accuracy(decisions, rag.opened.accuracy(emb))
+        open_acc = rag.opened.recruited_accuracy(decisions, rag.opened.accuracy(queries))
     has_hits = np.array([f is None or bool(f.hits) for f in found])
     job.gate_inputs = GateInputs(signals, closed_acc, open_acc, has_hits)
     verdicts = rag.gate.assess(job.gate_inputs)

@@ -90,7 +90,7 @@ def disagreeing(job: Job, threshold: float) -> tuple[list[int], list[VoteSignals
     """
     rows, votes, answers = [], [], []
     decider = job.fitted.decider
-    acc = decider.local_accuracy(job.embeddings) if job.embeddings is not None else None
+    acc = decider.local_accuracy(job.queries())
     for row, d in enumerate(job.decisions):
         iid = d.instance_id
         if iid in job.open_book:

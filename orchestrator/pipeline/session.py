@@ -115,6 +115,21 @@ class Session:
             return self.pool.aggregator
         return self._fitted.aggregator if self._fitted is not None else None
 
+    def families(self) -> list[str]:
+        """Each expert's model family (its name when the pool gives none)."""
+        return [e.family_name for e in self.pool.experts]
+
+    def expert_costs(self, record: ProfilingRecord | None = None) -> list[float]:
+        """Each expert's cost per call. A price per 1k tokens is charged for the mean length of the
+        expert's profiling responses (whitespace words, as replay counts tokens), 1,000 without them."""
+        out = []
+        for e in self.pool.experts:
+            col = record.experts.index(e.name) if record is not None and e.name in record.experts else None
+            texts = [r[col] or "" for r in record.texts] if record is not None and col is not None else []
+            tokens = int(np.mean([len(t.split()) for t in texts])) if texts else 1000
+            out.append(e.call_cost(tokens))
+        return out
+
     def embedder(self) -> Embedder:
         """The shared embedder (built on first use)."""
         if self._embedder is None:
@@ -165,7 +180,9 @@ class Session:
         if record is not None:
             with self.lock:
                 emb = self.embedder() if method.needs_embeddings or retrieving else None
-                profiling = record.to_profiling_data(emb, self.experts)
+                profiling = record.to_profiling_data(
+                    emb, self.experts, costs=self.expert_costs(record), families=self.families()
+                )
             vocabulary = sorted({s for row in record.skills for s in row})
         policy.fit(profiling if profiling is not None else empty_profiling(self.experts))
         gold = [g or "" for g in record.gold] if record is not None else None

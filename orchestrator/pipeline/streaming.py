@@ -49,7 +49,7 @@ class StreamingStage:
         self.dec_of = {d.instance_id: d for d in chosen}
         self.row_of = {d.instance_id: i for i, d in enumerate(job.decisions)}
         decider = job.fitted.decider
-        self.acc = decider.local_accuracy(job.embeddings) if job.embeddings is not None else None
+        self.acc = decider.local_accuracy(job.queries())
         self.requests = requests_for(job, chosen)
         known, self.keys = journaled(job, self.requests)
         job.results.update(known)

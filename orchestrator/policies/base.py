@@ -23,21 +23,18 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from common.records import ExpertScore, RoutingDecision
+from common.records import ExpertScore, Instance, RoutingDecision
 from common.registry import Registry
-
-if TYPE_CHECKING:
-    from orchestrator.policies.reliability import LocalReliability
 
 
 @dataclass(frozen=True)
 class ProfilingData:
-    """Every expert's behaviour on the profiling (validation) questions.
+    """Every expert's behaviour on the profiling (validation) questions, and what the pool says of them.
 
     Attributes:
         experts: expert names, the column order of ``correct`` and ``answers``.
@@ -46,6 +43,13 @@ class ProfilingData:
         correct: (n, m) bool, expert j answered question i correctly.
         answers: (n, m) parsed answers (None where the expert gave none).
         n_options: (n,) number of answer options (0 for free-form answers).
+        metadata: per question, its dataset fields as strings (``category``, MATH ``level``...); empty
+            when unknown. Group-calibrated votes read their group from it.
+        options: per question, its option texts (empty for free-form; the stacked vote's option features).
+        texts: (n, m) the experts' responses (the stacked vote's answer-statement feature); empty when
+            the record has none.
+        costs: (m,) mean cost of one call of each expert (:mod:`batching.cost`); None: 1 each.
+        families: (m,) each expert's model family (family-max votes); empty: each expert its own.
     """
 
     experts: tuple[str, ...]
@@ -54,39 +58,93 @@ class ProfilingData:
     correct: np.ndarray
     answers: list[list[str | None]]
     n_options: np.ndarray
+    metadata: list[dict[str, str]] = field(default_factory=list)
+    options: list[list[str]] = field(default_factory=list)
+    texts: list[list[str | None]] = field(default_factory=list)
+    costs: np.ndarray | None = None
+    families: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.skills)
         shapes = (self.embeddings.shape[0], self.correct.shape[0], len(self.answers), len(self.n_options))
         if any(s != n for s in shapes) or self.correct.shape[1] != len(self.experts):
             raise ValueError(f"profiling data is misaligned: {n} questions, shapes {shapes}")
+        optional = {"metadata": self.metadata, "options": self.options, "texts": self.texts}
+        bad = [k for k, v in optional.items() if v and len(v) != n]
+        m = len(self.experts)
+        if bad or (self.costs is not None and len(self.costs) != m) or len(self.families) not in (0, m):
+            raise ValueError(f"profiling data is misaligned: {bad or 'costs/families'} do not match")
 
     @property
     def global_accuracy(self) -> np.ndarray:
         return np.asarray(self.correct.mean(axis=0), dtype=float)
 
+    @property
+    def call_costs(self) -> np.ndarray:
+        """(m,) each expert's cost per call (1 each when the pool gives none)."""
+        return np.ones(len(self.experts)) if self.costs is None else np.asarray(self.costs, dtype=float)
+
+    @property
+    def family_names(self) -> tuple[str, ...]:
+        """(m,) each expert's family (its own name when none is given)."""
+        return self.families or self.experts
+
+    def meta(self, key: str) -> list[str | None]:
+        """Each question's metadata field ``key`` (None where absent)."""
+        return [row.get(key) for row in self.metadata] if self.metadata else [None] * len(self.skills)
+
     def subset(self, rows: np.ndarray) -> ProfilingData:
+        def pick(values: list[Any]) -> list[Any]:
+            return [values[i] for i in rows] if values else []
+
         return ProfilingData(
             self.experts,
             self.embeddings[rows],
-            [self.skills[i] for i in rows],
+            pick(self.skills),
             self.correct[rows],
-            [self.answers[i] for i in rows],
+            pick(self.answers),
             self.n_options[rows],
+            pick(self.metadata),
+            pick(self.options),
+            pick(self.texts),
+            self.costs,
+            self.families,
         )
 
 
 @dataclass(frozen=True)
 class QueryBatch:
-    """The questions to route: ids, embeddings, skills and option counts, aligned."""
+    """The questions to route: ids, embeddings, skills, option counts, metadata and options, aligned."""
 
     ids: list[str]
     embeddings: np.ndarray
     skills: list[list[str]] = field(default_factory=list)
     n_options: np.ndarray | None = None
+    metadata: list[dict[str, str]] = field(default_factory=list)
+    options: list[list[str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def meta(self, key: str) -> list[str | None]:
+        """Each question's metadata field ``key`` (None where absent)."""
+        return [row.get(key) for row in self.metadata] if self.metadata else [None] * len(self.ids)
+
+
+def instance_metadata(inst: Instance) -> dict[str, str]:
+    """What policies and votes may group questions by: the instance's metadata and its category."""
+    return {**inst.metadata, "category": inst.category} if inst.category else dict(inst.metadata)
+
+
+class AccuracyModel(Protocol):
+    """A fitted estimate of each expert's chance of being right on each question (vote weights)."""
+
+    kind: str
+    """``local`` (kNN over embeddings), ``group`` (per metadata group) or ``global``."""
+
+    def for_queries(self, queries: QueryBatch) -> np.ndarray:
+        """(q, m) accuracies of the profiled experts on ``queries``."""
+        ...
 
 
 class PolicyOptions(BaseModel):
@@ -108,16 +166,31 @@ class RoutingPolicy(abc.ABC):
     needs_skills: ClassVar[bool] = False
     interactive: ClassVar[bool] = False
     """Recruits in rounds (``extend(decisions, n_options, fetch)`` needs earlier answers), as adaptive_k."""
+    provides_accuracy: ClassVar[bool] = False
+    """:meth:`reliability` returns the policy's own accuracy estimate (weighted votes reuse it)."""
+    budgeted: ClassVar[bool] = False
+    """Has a cost ``budget`` option and :meth:`at_budget`, so one fit traces an accuracy-cost curve."""
+
+    uses_vote: ClassVar[bool] = False
+    """The policy's recruitment depends on the method's vote (its ``vote`` config is passed in)."""
 
     @classmethod
-    def from_options(cls, k: int, options: PolicyOptions | None = None) -> RoutingPolicy:
-        """Build the policy with ``k`` and its typed options (defaults when None)."""
+    def from_options(
+        cls, k: int, options: PolicyOptions | None = None, vote: BaseModel | None = None
+    ) -> RoutingPolicy:
+        """Build the policy with ``k``, its typed options (defaults when None) and, when it
+        ``uses_vote``, the method's vote config."""
         opts = options if options is not None else cls.Options()
-        return cls(k=k, **opts.model_dump())  # type: ignore[call-arg]
+        extra = {"vote": vote} if cls.uses_vote and vote is not None else {}
+        return cls(k=k, **opts.model_dump(), **extra)  # type: ignore[call-arg]
 
-    def reliability(self) -> LocalReliability | None:
+    def reliability(self) -> AccuracyModel | None:
         """The policy's fitted per-query expert accuracy estimate, when it has one (kNN policies)."""
         return None
+
+    def at_budget(self, budget: float) -> RoutingPolicy:
+        """The fitted policy at another cost budget, without refitting (``budgeted`` policies only)."""
+        raise NotImplementedError(f"policy {self.name!r} has no cost budget")
 
     def __init__(self, k: int = 3) -> None:
         if k < 1:

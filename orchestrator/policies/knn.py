@@ -36,6 +36,7 @@ class KNNTopKPolicy(RoutingPolicy):
     name = "knn_top_k"
     Options: type[PolicyOptions] = KNNOptions
     needs_embeddings = True
+    provides_accuracy = True
 
     def __init__(self, k: int = 5, neighbours: int = 30, alpha: float = 10.0, tau: float = 0.05) -> None:
         super().__init__(k)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from orchestrator.policies.base import QueryBatch
+
 
 @dataclass(frozen=True, slots=True)
 class ReliabilityConfig:
@@ -31,6 +33,8 @@ class ReliabilityConfig:
 
 class LocalReliability:
     """Estimates per-query expert accuracy by shrunk, similarity-weighted kNN over profiling questions."""
+
+    kind = "local"
 
     def __init__(self, config: ReliabilityConfig = ReliabilityConfig()) -> None:
         self.config = config
@@ -50,6 +54,10 @@ class LocalReliability:
         if self._global is None:
             raise RuntimeError("LocalReliability: call fit() first")
         return self._global
+
+    def for_queries(self, queries: QueryBatch) -> np.ndarray:
+        """(q, m) local accuracies of the queries (from their embeddings)."""
+        return self.estimate(queries.embeddings)
 
     def estimate(self, queries: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
         """(q, m) local accuracies for query embeddings (q, d).

@@ -9,8 +9,8 @@ Example::
     closed = fit_branch("closed", method, profiling, gold)
     opened = fit_branch("open", method, open_profiling, gold)
     decisions = closed.route(queries)
-    acc = closed.accuracy(queries.embeddings)          # (q, m) local accuracies
-    decided = closed.decide_rows(decisions, answers, acc, n_options)
+    acc = closed.accuracy(queries)                     # (q, m) local accuracies
+    decided = closed.decide_rows(decisions, answers, closed.decider.local_accuracy(queries), n_options)
 """
 
 from __future__ import annotations
@@ -26,10 +26,20 @@ from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.aggregation.vote import Ballot, majority_vote
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
+from orchestrator.policies.base import AccuracyModel
 from orchestrator.policies.reliability import LocalReliability, ReliabilityConfig
 
 Book = Literal["closed", "open"]
 Fetch = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
+
+
+@dataclass(frozen=True)
+class QuestionContext:
+    """What a stacked vote with features reads besides the answers: per question, each expert's response
+    (by expert name) and the option texts."""
+
+    texts: Sequence[Mapping[str, str | None]] = ()
+    options: Sequence[Sequence[str]] = ()
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,8 @@ class Branch:
         method: the method.
         policy: the fitted policy.
         decider: the fitted decider.
-        reliability: each expert's kNN local accuracy on this book (the policy's own when it has one).
+        reliability: each expert's accuracy estimate on this book: the policy's own when it has one (kNN
+            local accuracy), else the vote's, else a kNN estimate with the method's ``reliability``.
         profiling: the profiling data it was fitted on.
     """
 
@@ -49,16 +60,16 @@ class Branch:
     method: MethodConfig
     policy: RoutingPolicy
     decider: Decider
-    reliability: LocalReliability
+    reliability: AccuracyModel
     profiling: ProfilingData
 
     @property
     def experts(self) -> tuple[str, ...]:
         return self.profiling.experts
 
-    def accuracy(self, embeddings: np.ndarray) -> np.ndarray:
-        """(q, m) local accuracies of the experts on questions with these embeddings."""
-        return self.reliability.estimate(embeddings)
+    def accuracy(self, queries: QueryBatch) -> np.ndarray:
+        """(q, m) each expert's estimated accuracy on ``queries`` (kNN local accuracy by default)."""
+        return np.asarray(self.reliability.for_queries(queries))
 
     def route(
         self, queries: QueryBatch, fetch: Fetch | None = None, *, seed: int = 0
@@ -82,20 +93,21 @@ class Branch:
         answers: Sequence[Mapping[str, str | None]],
         acc: np.ndarray | None,
         n_options: Sequence[int],
+        context: QuestionContext | None = None,
     ) -> list[Decided]:
         """Decide each question from its recruited experts' answers (``answers[i][expert]``).
 
         A method whose aggregation is the LLM aggregator is decided by the experts' majority here (no
-        aggregator model runs inside the gate's cross-validation).
+        aggregator model runs inside the gate's cross-validation). ``context`` gives the responses and
+        options a stacked vote with features reads.
         """
         out = []
         for i, d in enumerate(decisions):
-            ans = [answers[i].get(e) for e in d.experts]
-            q = Question(d.experts, ans, int(n_options[i]), self.decider.accuracy_row(acc, i))
+            q = self._question(d, answers[i], acc, n_options, context, i)
             decided = self.decider.decide(q)
             if decided is None:
-                decided = Decided(majority_vote([Ballot(e, a) for e, a in zip(d.experts, ans, strict=True)]),
-                                  "majority")  # fmt: skip
+                ballots = [Ballot(e, a) for e, a in zip(d.experts, q.answers, strict=True)]
+                decided = Decided(majority_vote(ballots), "majority")
             out.append(decided)
         return out
 
@@ -106,14 +118,31 @@ class Branch:
         acc: np.ndarray | None,
         n_options: Sequence[int],
         finals: Sequence[str | None],
+        context: QuestionContext | None = None,
     ) -> np.ndarray:
         """(q, 4) :func:`vote_features` of decided questions (``acc``: the decider's local accuracy)."""
         out = np.zeros((len(decisions), 4))
         for i, d in enumerate(decisions):
-            ans = [answers[i].get(e) for e in d.experts]
-            q = Question(d.experts, ans, int(n_options[i]), self.decider.accuracy_row(acc, i))
-            out[i] = vote_features(ans, finals[i], self.decider.confidence(q, finals[i]))
+            q = self._question(d, answers[i], acc, n_options, context, i)
+            out[i] = vote_features(q.answers, finals[i], self.decider.confidence(q, finals[i]))
         return out
+
+    def _question(
+        self,
+        d: RoutingDecision,
+        answers: Mapping[str, str | None],
+        acc: np.ndarray | None,
+        n_options: Sequence[int],
+        context: QuestionContext | None,
+        i: int,
+    ) -> Question:
+        ans = [answers.get(e) for e in d.experts]
+        texts = options = None
+        if context is not None and self.decider.features:
+            texts = [context.texts[i].get(e) for e in d.experts] if context.texts else None
+            options = list(context.options[i]) if context.options else []
+        return Question(d.experts, ans, int(n_options[i]), self.decider.accuracy_row(acc, i), texts,
+                        options or [])  # fmt: skip
 
     def recruited_accuracy(self, decisions: Sequence[RoutingDecision], acc: np.ndarray) -> np.ndarray:
         """(q, 3): mean, max and spread of the recruited experts' local accuracies, per question."""
@@ -135,7 +164,7 @@ def branch_of(
     book: Book, method: MethodConfig, policy: RoutingPolicy, decider: Decider, profiling: ProfilingData
 ) -> Branch:
     """A :class:`Branch` of an already fitted policy and decider (a session's closed-book method)."""
-    reliability = policy.reliability() or decider.reliability
+    reliability: AccuracyModel | None = policy.reliability() or decider.reliability
     if reliability is None:
         r = method.reliability
         reliability = LocalReliability(ReliabilityConfig(r.neighbours, r.alpha, r.tau)).fit(

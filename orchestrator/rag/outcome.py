@@ -30,7 +30,7 @@ from orchestrator.answers import is_correct
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.policies.reliability import LocalReliability, ReliabilityConfig
-from orchestrator.rag.branch import Book, fit_branch
+from orchestrator.rag.branch import Book, QuestionContext, fit_branch
 from orchestrator.rag.logistic import LogisticModel, logit
 from orchestrator.retrieval.hits import Coverage
 
@@ -91,25 +91,24 @@ def cross_validate(
         held = np.sort(perm[f::folds])
         train = np.setdiff1d(perm, held)
         branch = fit_branch(book, method, profiling.subset(train), [gold[i] for i in train])
-        queries = QueryBatch(
-            [str(i) for i in held],
-            profiling.embeddings[held],
-            [profiling.skills[i] for i in held],
-            profiling.n_options[held],
-        )
+        part = profiling.subset(held)
+        queries = QueryBatch([str(i) for i in held], part.embeddings, part.skills, part.n_options,
+                             part.metadata, part.options)  # fmt: skip
 
         def fetch(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
             return {(i, e): profiling.answers[int(i)][col[e]] for i, e in pairs}
 
         decisions = branch.route(queries, fetch, seed=seed)
-        acc = branch.accuracy(queries.embeddings)
+        vote_acc = branch.decider.local_accuracy(queries)
         rows = [{e: profiling.answers[i][col[e]] for e in profiling.experts} for i in held]
-        decided = branch.decide_rows(decisions, rows, acc, [int(x) for x in profiling.n_options[held]])
-        acc_feats[held] = branch.recruited_accuracy(decisions, acc)
-        finals = [out.answer for out in decided]
-        vote[held] = branch.vote_signals(
-            decisions, rows, acc, [int(x) for x in profiling.n_options[held]], finals
+        n_opts = [int(x) for x in part.n_options]
+        context = QuestionContext(
+            [dict(zip(profiling.experts, r, strict=True)) for r in part.texts], part.options
         )
+        decided = branch.decide_rows(decisions, rows, vote_acc, n_opts, context)
+        acc_feats[held] = branch.recruited_accuracy(decisions, branch.accuracy(queries))
+        finals = [out.answer for out in decided]
+        vote[held] = branch.vote_signals(decisions, rows, vote_acc, n_opts, finals, context)
         for i, out in zip(held, decided, strict=True):
             answers[i] = out.answer
             correct[i] = _right(out.answer, gold[i], instances[i] if instances else None, profiling, i)

@@ -27,6 +27,7 @@ from orchestrator.pipeline.annotate import annotate
 from orchestrator.pipeline.experts import answer_pairs
 from orchestrator.pipeline.job import n_options
 from orchestrator.pipeline.session import require_profiles
+from orchestrator.policies.base import instance_metadata
 from orchestrator.pool import PoolConfig
 from orchestrator.profiling import ProfilingRecord
 from orchestrator.rag.report import RetrievalReport, retrieval_report
@@ -204,7 +205,7 @@ def _report(job: Job, backend: str, ray_stats: dict[str, Any] | None, seconds: f
         pool=session.pool.name,
         n=len(job.instances),
         accuracy=100.0 * sum(graded) / len(graded) if graded else None,
-        expert_calls_per_question=sum(len(d.experts) for d in job.decisions) / max(len(job.decisions), 1),
+        expert_calls_per_question=sum(d.n_calls for d in job.decisions) / max(len(job.decisions), 1),
         models=model_stats(job.counters()),
         stage_seconds={k: round(v, 4) for k, v in job.stage_seconds.items()},
         total_seconds=round(seconds, 4),
@@ -376,6 +377,9 @@ def _record(
         answers=answers,
         correct=_correct(answers, instances),
         n_options=[n_options(i) for i in instances],
+        metadata=[instance_metadata(i) for i in instances],
+        options=[list(i.options) for i in instances],
+        texts=[[job.results[(i.id, e)].text for e in experts] for i in instances],
         annotator=pool.annotation.annotator,
         aggregator=chosen[0] if chosen else None,
         aggregator_scores=dict(chosen[1]) if chosen else {},

@@ -157,9 +157,14 @@ def test_cli_reports_missing_data_and_bad_config(tmp_path: Path) -> None:
 
 
 def test_shipped_configs_validate() -> None:
-    for path in CONFIGS.glob("*.yaml"):
+    from orchestrator.bench.suite import expand_configs
+
+    singles = [p for p in CONFIGS.glob("*.yaml") if p.name != "suite.yaml"]
+    for path in singles:
         cfg = load_bench_config(path)
         assert cfg.best_policy in {m.name for m in cfg.methods}
+    suite = expand_configs([CONFIGS / "suite.yaml"])
+    assert [p.name for p in suite] == ["mmlu_pro_paper_small.yaml", "gpqa_diamond.yaml", "math500.yaml"]
 
 
 @pytest.mark.shared_data

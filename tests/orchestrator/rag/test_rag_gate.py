@@ -71,8 +71,8 @@ def _inputs(gate_cfg: GateConfig, n_each: int = 20, *, hits: bool = True) -> tup
     cd, od = cb.route(queries), ob.route(queries)
     signals = Signals(emb, test_groups, question_features(["q"] * len(emb), [0] * len(emb)), test_cov)
     has_hits = np.full(len(emb), hits)
-    return GateInputs(signals, cb.recruited_accuracy(cd, cb.accuracy(emb)),
-                      ob.recruited_accuracy(od, ob.accuracy(emb)), has_hits), test_groups  # fmt: skip
+    return GateInputs(signals, cb.recruited_accuracy(cd, cb.accuracy(queries)),
+                      ob.recruited_accuracy(od, ob.accuracy(queries)), has_hits), test_groups  # fmt: skip
 
 
 def test_the_gate_retrieves_for_what_passages_fix_and_never_for_a_strong_skill() -> None:
