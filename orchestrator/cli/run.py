@@ -89,6 +89,7 @@ def run(
     log_path = route_logs("run", verbose=verbose, json_lines=log_json, announce=False)
     from batching.journal.store import new_run_id
     from orchestrator.pool import with_retrieval
+    from orchestrator.rag.knowledge import check_retrieval
     from orchestrator.ray.slots import ControllerConfig
     from orchestrator.runs.report import write_run
     from orchestrator.runs.runner import RunOptions, resume_run, run_pool
@@ -100,6 +101,7 @@ def run(
         cfg, instances, db, skipped = _inputs(pool, input, resume, store, skip_malformed, limit)
         overridden = retrieval is not None or retrieval_audit is not None
         cfg = with_retrieval(cfg, retrieval, retrieval_audit)
+        check_retrieval(cfg.retrieval, has_profiles=bool(cfg.profiles))
         ray_cfg = ControllerConfig(address=ray_address, num_gpus=num_gpus, gpu_mem_gib=gpu_mem_gib)
         opts = RunOptions(store=db, run_id=resume or new_run_id(), resume=resume is not None, cache=cache,
                           backend=backend, ray=ray_cfg)  # type: ignore[arg-type]  # fmt: skip

@@ -78,3 +78,34 @@ def retrieve_for(
         vectors = None  # another embedding model: let the store embed the queries
     return store.retrieve([i.question for i in instances], k=config.k, mode=config.search,
                           query_vectors=vectors)  # fmt: skip
+
+
+def check_retrieval(config: RetrievalConfig, *, has_profiles: bool) -> None:
+    """Check what a run's retrieval needs before any model loads (``symoe run``).
+
+    Raises:
+        MissingExtraError: retrieval is on and the ``retrieval`` extra is not installed.
+        ConfigError: mode ``gated`` without profiles.
+        DataError: a listed document does not exist, or there is no store and nothing to ingest.
+    """
+    if config.mode == "never":
+        return
+    from common.errors import ConfigError, DataError
+    from common.extras import require_extra
+    from common.settings import expand_path
+
+    require_extra("retrieval", f"retrieval mode {config.mode!r}")
+    if config.mode == "gated" and not has_profiles:
+        raise ConfigError(
+            "retrieval mode 'gated' needs expert profiles (the gate is fitted on them): set `profiles:` in "
+            "the pool config, built with `symoe profile --retrieval`"
+        )
+    missing = [d for d in config.documents if not d.startswith("hf:") and not expand_path(d).exists()]
+    if missing:
+        raise DataError(f"retrieval documents not found: {', '.join(missing)}; fix `retrieval.documents`")
+    if not config.documents and config.store.is_local and not expand_path(config.store.uri).is_dir():
+        raise DataError(
+            f"no knowledge store at {config.store.uri}: add documents with `symoe kb add PATH... --kb "
+            f"{config.store.uri}` or list them under `retrieval.documents`",
+            path=config.store.uri,
+        )

@@ -7,6 +7,8 @@ only distract it). The gate must retrieve for the first kind only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -181,3 +183,22 @@ def test_coverage_of_an_empty_search_is_all_none() -> None:
     feats = coverage_features([Coverage(), None, Coverage(0.5, 3.0, 0.1, 1.0)])
     assert feats[0].tolist() == [0.0, 0.0, 0.0, 0.0, 0.0] and feats[1].tolist() == feats[0].tolist()
     assert feats[2][0] == 0.5 and feats[2][4] == 1.0
+
+
+def test_a_run_checks_its_retrieval_before_loading_models(tmp_path: Path) -> None:
+    from common.errors import DataError
+    from orchestrator.rag.config import RetrievalConfig
+    from orchestrator.rag.knowledge import check_retrieval
+    from orchestrator.retrieval.config import KnowledgeConfig
+
+    store = KnowledgeConfig(uri=str(tmp_path / "no-kb"))
+    check_retrieval(RetrievalConfig(mode="never", store=store), has_profiles=False)
+    with pytest.raises(ConfigError, match="needs expert profiles"):
+        check_retrieval(RetrievalConfig(mode="gated", store=store), has_profiles=False)
+    with pytest.raises(DataError, match="no knowledge store"):
+        check_retrieval(RetrievalConfig(mode="always", store=store), has_profiles=False)
+    missing = RetrievalConfig(mode="always", store=store, documents=[str(tmp_path / "facts.jsonl")])
+    with pytest.raises(DataError, match="documents not found"):
+        check_retrieval(missing, has_profiles=False)
+    (tmp_path / "facts.jsonl").write_text("{}\n")
+    check_retrieval(missing, has_profiles=False)  # ingested on first use
