@@ -254,7 +254,8 @@ def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
         f"E[C] = C_gate + rho C_retrieve + C_experts: {c.expected_tokens:.0f} tokens, {c.expected_s:.4f}s "
         f"per question (C_gate {c.c_gate_s:.4f}s, C_retrieve {_num(c.c_retrieve_tokens)} tokens, "
         f"C_experts {_num(c.c_experts_tokens)} tokens); saving vs always-retrieve: "
-        f"{_pct(r.saving_tokens)} tokens, {_pct(r.saving_s)} seconds ({r.always_cost_source or 'n/a'})"
+        f"{_pct(r.saving_tokens)} tokens, {_pct(r.saving_s)} seconds; "
+        f"its cost: {r.always_cost_source or 'n/a'}"
     )
     if r.audit is not None:
         a = r.audit

@@ -114,7 +114,9 @@ def search(job: Job, rows: Sequence[int] | range) -> None:
     if not todo:
         return
     cfg = job.session.pool.retrieval
-    store = job.session.knowledge()
+    start = time.perf_counter()
+    store = job.session.knowledge()  # opened (and its documents ingested) once per session
+    add_seconds(job, "store_open", time.perf_counter() - start)
     emb = job.ensure_embeddings()
     start = time.perf_counter()
     with job.session.lock:  # the store shares the session's embedder

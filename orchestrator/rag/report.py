@@ -3,8 +3,8 @@
 ExpertRAG's expected cost per question is ``E[C] = C_gate + rho * C_retrieve + C_experts``. A run
 measures it in tokens (expert prompt + generated tokens) and seconds:
 
-- ``C_gate``: the retrieve stage's time per question in mode ``gated`` (the gate's models and the
-  coverage probe of the store), 0 otherwise;
+- ``C_gate``: per question in mode ``gated``, the gate's models and the coverage probe of the store
+  (the store's one-off opening is reported apart), 0 otherwise;
 - ``C_experts``: what answering one question closed-book costs (the mean over the questions answered
   closed-book; first passes count);
 - ``C_retrieve``: what a retrieved question costs on top of that: its passages in every recruited
@@ -86,6 +86,9 @@ class RetrievalReport(_Model):
     store_queries: int = 0
     store_seconds: float = 0.0
     gate_seconds: float = 0.0
+    store_open_seconds: float = Field(
+        default=0.0, description="Opening the store (and ingesting new documents): once per session."
+    )
     branches: dict[str, BranchFigures] = Field(default_factory=dict)
     cost: CostTerms
     always_cost_tokens: float | None = None
@@ -135,9 +138,12 @@ def retrieval_report(
     pre = [f for f in retrieved if f.retrieval is not None and f.retrieval.stage == "pre"]
     _split_seconds(branches, stage_seconds, closed_tokens, _tokens(pre))
     store_s = rag_seconds.get("store", 0.0)
-    gate_s = stage_seconds.get("retrieve", 0.0) if mode == "gated" else 0.0
+    # the gate: its models and the coverage probe (the store's one-off opening is not per question)
+    gate_s = rag_seconds.get("gate", 0.0) + store_s if mode == "gated" else 0.0
     total_tokens = closed_tokens + open_tokens
-    total_s = gate_s + branches["closed"].seconds + branches["open"].seconds + (0 if gate_s else store_s)
+    total_s = (
+        gate_s + branches["closed"].seconds + branches["open"].seconds + (store_s if mode != "gated" else 0)
+    )
     closed_q = len(closed) + len(first_pass)
     rho = len(retrieved) / n if n else 0.0
     per_q = 1.0 / n if n else 0.0
@@ -160,6 +166,7 @@ def retrieval_report(
         store_queries=store_queries,
         store_seconds=round(store_s, 4),
         gate_seconds=round(rag_seconds.get("gate", 0.0), 4),
+        store_open_seconds=round(rag_seconds.get("store_open", 0.0), 4),
         branches=branches,
         cost=cost,
         audit=_audit(finals),
