@@ -45,8 +45,10 @@ def test_the_engine_runs_with_its_thread_count() -> None:
     cfg = TransformersExpertConfig(name="zoo-add", model=resolve_zoo_model("zoo:zoo-add"), dtype="float32")
     req = GenRequest.chat("r", "Add 2 and 3.", SamplingParams(max_tokens=4))
     previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    if torch.get_num_threads() != 2:  # an in-process vLLM engine bound this process's OpenMP threads
+        pytest.skip("torch's thread count is pinned in this process (vLLM's CPU thread binding)")
     try:
-        torch.set_num_threads(2)
         with build_engine(cfg) as engine:
             engine.generate([req])
             assert torch.get_num_threads() == 1
