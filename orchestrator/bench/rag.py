@@ -31,7 +31,7 @@ from batching.engines.base import Engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
 from common.generation import GenRequest, SamplingParams
-from common.records import ExpertAnswer, FinalAnswer, Instance, RetrievalTrace, RoutingDecision
+from common.records import FinalAnswer, Instance, RetrievalTrace, RoutingDecision
 from orchestrator.aggregation.decide import Decided
 from orchestrator.answers import is_correct
 from orchestrator.bench.evaluate import MethodOutcome
@@ -211,7 +211,7 @@ def evaluate_rag_methods(
             "retrieval_rate": float(np.mean([t.retrieved for t in outcome.traces])) if tests else 0.0,
             "retrieval_stats": retrieval_stats(outcome, tests),
         }
-        out[method.name] = (tally, extra, _final_traces(method, outcome, tests, right))
+        out[method.name] = (tally, extra, outcome.final_answers(method.name, tests, right, outcome.traces))
     return out
 
 
@@ -323,34 +323,6 @@ def _trace(mode: str, v: GateDecision | None, found: Retrieval, retrieved: bool)
         coverage=dataclasses.asdict(found.coverage),
         passages=found.passages() if retrieved else [],
     )
-
-
-def _final_traces(
-    method: MethodConfig, outcome: RagOutcome, tests: Sequence[Instance], right: Sequence[bool]
-) -> list[FinalAnswer]:
-    return [
-        FinalAnswer(
-            instance_id=inst.id,
-            answer=decided.answer,
-            correct=ok,
-            method=method.name,
-            aggregation=decided.how,
-            routing=d,
-            expert_answers=[
-                ExpertAnswer(instance_id=inst.id, expert=e, answer=a) for e, a in answers.items()
-            ],
-            retrieval=trace,
-        )
-        for d, answers, decided, inst, ok, trace in zip(
-            outcome.decisions,
-            outcome.expert_answers,
-            outcome.decided,
-            tests,
-            right,
-            outcome.traces,
-            strict=True,
-        )
-    ]
 
 
 class _Plan:
