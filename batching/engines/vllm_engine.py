@@ -59,6 +59,7 @@ import contextlib
 import gc
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -83,6 +84,16 @@ from common.generation import GenRequest, GenResult, SamplingParams, context_len
 
 logger = logging.getLogger(__name__)
 
+
+
+def _in_process_blocked() -> bool:
+    """Whether vLLM cannot run in this process: its CPU kernel-override scan reads every module's
+    namespace and fails on llvmlite's ffi objects (vLLM 0.32), so once llvmlite is imported (numba:
+    bm25s, librosa) an ``in_process`` engine runs its EngineCore in a child process instead."""
+    if "llvmlite" not in sys.modules:
+        return False
+    logger.warning("vllm: llvmlite is imported in this process; the engine runs in a child process instead")
+    return True
 
 class VLLMEngine(Engine):
     """Serves one model with vLLM's offline ``LLM``.
@@ -203,14 +214,15 @@ class VLLMEngine(Engine):
             kwargs["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes
         if self._use_sleep:
             kwargs["enable_sleep_mode"] = True
-        if cfg.in_process:
+        in_process = cfg.in_process and not _in_process_blocked()
+        if in_process:
             kwargs["distributed_executor_backend"] = "uni"
         logger.info("vllm: loading %s on %s with %s", cfg.model_id, current_platform.device_name, kwargs)
         install_sigterm_handler()
         start = time.perf_counter()
         before = descendants()
         try:
-            with self._map_errors("load"), multiprocessing_env(in_process=cfg.in_process):
+            with self._map_errors("load"), multiprocessing_env(in_process=in_process):
                 llm = vllm.LLM(**kwargs)
         except EngineDeadError:
             orphans = [p for pid, p in descendants().items() if pid not in before and is_engine_process(p)]

@@ -400,3 +400,27 @@ def test_sigkilled_owner_leaves_no_engine_processes(vllm_env: None, xs_path: Pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_in_process_engine_runs_after_llvmlite_is_imported(xs_path: Path) -> None:
+    """vLLM 0.32's in-process start fails once llvmlite is imported (numba: bm25s, librosa); the engine
+    then runs its EngineCore in a child process and still generates. In a child process of its own, so
+    this test session never imports llvmlite."""
+    code = (
+        "import sys, llvmlite.binding; from batching.config import VLLMExpertConfig; "
+        "from batching.engines.vllm_engine import VLLMEngine; from common.generation import GenRequest, "
+        "SamplingParams; cfg = VLLMExpertConfig.model_validate_json(sys.argv[1]); eng = VLLMEngine(cfg); "
+        "eng.load(); r = eng.generate([GenRequest(request_id='r0', prompt='hello', "
+        "sampling=SamplingParams(temperature=0.0, max_tokens=4))]); eng.close(); "
+        "print('TOKENS', r[0].generated_tokens)"
+    )
+    cfg = _config(xs_path).model_copy(update={"in_process": True})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "VLLM_HOST_IP": "127.0.0.1"}
+    env.pop("VLLM_CPU_KVCACHE_SPACE", None)
+    out = subprocess.run([sys.executable, "-c", code, cfg.model_dump_json()], capture_output=True, text=True,
+                         env=env, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "TOKENS 4" in out.stdout
+    assert "llvmlite is imported in this process" in out.stderr

@@ -64,8 +64,10 @@ def test_kb_bench_entrypoint_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "kb.json"
     args = ["--small-n", "30", "--large-n", "0", "--queries", "3", "--warmup", "0", "--output-json", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "kb_bench.py"), *args], capture_output=True,
-                         text=True, env=env, timeout=600)  # fmt: skip
+    script = str(REPO / "benchmarks" / "kb_bench.py")
+    run = subprocess.run(
+        [sys.executable, script, *args], capture_output=True, text=True, env=env, timeout=900
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     record = json.loads(out.read_text())
     assert record["name"] == "kb_bench" and record["config"]["small_n"] == 30 and len(record["sizes"]) == 1
