@@ -22,7 +22,7 @@ from zoo.facts import (
     kb_rows,
 )
 from zoo.rag_splits import FACTS_KB_FILE, FACTS_PER_SPLIT, facts_split, rag_split_path, zoo_rag_splits
-from zoo.reader_data import ReaderExamples, doc_text, retrieval_index
+from zoo.reader_data import ReaderExamples, retrieval_index
 from zoo.tasks import answer_text
 
 MATH = AnswerFormat(kind="math")
