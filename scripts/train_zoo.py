@@ -7,7 +7,7 @@ weights were produced by exactly this command, so CI and users never need to run
 
 The retrieval test bed (issue 13) is part of it: ``zoo/data/facts_kb.jsonl`` and
 ``zoo/data/zoo_rag_{validation,test}.jsonl`` are written every time (identical bytes), and
-``--experts zoo-reader`` trains the reader (about 20 minutes) and writes
+``--experts zoo-reader`` trains the reader (about 30 minutes on one core) and writes
 ``zoo/weights/reader_record.json``: its accuracy with and without passages, and every zoo expert's
 accuracy with irrelevant passages prepended. ``--measure-only`` rewrites that record from the committed
 weights without training.
