@@ -132,6 +132,57 @@ class ExpertAnswer(_Record):
     generated_tokens: int = 0
 
 
+class AuditTrace(_Record):
+    """The other branch of an audited question: what answering it the other way would have given."""
+
+    branch: Literal["closed", "open"] = Field(description="The branch the gate did not take.")
+    answer: str | None = None
+    correct: bool | None = None
+    experts: list[str] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+
+
+class RetrievalTrace(_Record):
+    """What the retrieval gate saw and decided for one question, and the passages its experts read.
+
+    ``reason`` says why: ``always`` / ``never`` (the mode), ``skill`` (a strong skill never retrieves),
+    ``coverage`` (the store had nothing for the question), ``gain`` / ``no_gain`` (the expected accuracy
+    gain of retrieving against ``min_gain``), ``fallback`` (no open-book profiles: the closed-book
+    estimate alone), ``disagreement`` (the post-generation gate: the first pass's experts disagreed).
+    """
+
+    mode: Literal["never", "always", "gated"]
+    retrieved: bool
+    stage: Literal["pre", "post"] | None = Field(
+        default=None, description="When the passages were fetched: before generation, or for a second pass."
+    )
+    reason: str
+    score: float | None = Field(
+        default=None, description="The pre-generation gate's score: the expected accuracy gain of retrieving."
+    )
+    p_closed: float | None = Field(
+        default=None, description="Estimated chance the closed-book routed answer is right."
+    )
+    p_open: float | None = Field(default=None, description="Estimated chance the open-book answer is right.")
+    agreement: float | None = Field(
+        default=None, description="Share of the first pass's recruited experts that backed its answer."
+    )
+    score_post: float | None = Field(
+        default=None,
+        description="The post-generation gate's score (disagreeing questions): expected gain after the vote.",
+    )
+    coverage: dict[str, float | None] = Field(
+        default_factory=dict, description="The store's coverage signal: top and margin of dense and BM25."
+    )
+    passages: list[Passage] = Field(default_factory=list)
+    first_pass_experts: list[str] = Field(
+        default_factory=list, description="Second pass only: the closed-book experts it replaced."
+    )
+    first_pass_answer: str | None = None
+    audit: AuditTrace | None = None
+
+
 class FinalAnswer(_Record):
     """The system's answer to one instance, with the trace that produced it."""
 
@@ -153,6 +204,7 @@ class FinalAnswer(_Record):
         description="``context_length_exceeded`` when the question does not fit the experts' context, "
         "else ``generation_failed``; None when answered.",
     )
+    retrieval: RetrievalTrace | None = None
 
 
 class PairedComparison(_Record):
@@ -182,4 +234,12 @@ class MethodResult(_Record):
         default=None,
         description="Free-form answers: share of final answers where our math-verify verdict equals the "
         "recording's LLM-judge verdict on the same answer string.",
+    )
+    retrieval_rate: float | None = Field(
+        default=None, description="Share of questions answered with retrieved passages (0-1)."
+    )
+    retrieval_stats: dict[str, float] = Field(
+        default_factory=dict,
+        description="Methods with retrieval: when it retrieved, accuracy per branch, tokens, seconds and "
+        "store queries per question.",
     )

@@ -63,6 +63,12 @@ class MethodConfig(BaseModel):
         default=False,
         description="Add the question's dataset category as a skill (a labelled variant, not for users).",
     )
+    retrieval: Literal["never", "always", "gated"] | None = Field(
+        default=None,
+        description="Bench methods: answer closed-book (never), always with retrieved passages, or as the "
+        "retrieval gate decides per question (the bench's `retrieval:` block). A pool sets its mode in "
+        "its own `retrieval:` block instead.",
+    )
     description: str = ""
 
     @model_validator(mode="after")

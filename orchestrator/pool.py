@@ -18,6 +18,7 @@ from common.config_file import beside, load_model_file
 from common.errors import ConfigError
 from common.resources import resolve_config
 from orchestrator.method import MethodConfig, lift_legacy_method
+from orchestrator.rag.config import RetrievalConfig
 
 POOL_CONFIG_VERSION = 2
 AUTO_AGGREGATOR = "auto"
@@ -67,6 +68,10 @@ class PoolConfig(BaseModel):
     aggregator_sampling: SamplingConfig = SamplingConfig(temperature=0.0, max_tokens=1024)
     aggregator_max_chars_per_response: int = Field(default=6000, ge=100)
     profiles: str | None = Field(default=None, description="Profiling record JSON from `symoe profile`.")
+    retrieval: RetrievalConfig = Field(
+        default_factory=RetrievalConfig,
+        description="Retrieval-gated routing: mode never/always/gated, the knowledge store, the gate.",
+    )
     tiny_models_dir: str | None = Field(
         default=None, description=f"Where `{TINY_PREFIX}NAME` models are built on first use (default cache)."
     )
@@ -104,6 +109,11 @@ class PoolConfig(BaseModel):
                 raise ValueError(f"{role} {name!r} is not a model of the pool ({', '.join(names)})")
         if self.method.aggregation == "llm" and self.aggregator is None:
             raise ValueError("aggregation 'llm' needs an `aggregator` model (a name, or `auto`)")
+        if self.method.retrieval is not None:
+            raise ValueError(
+                f"method.retrieval={self.method.retrieval!r}: a pool sets its retrieval mode under "
+                f"`retrieval: {{mode: {self.method.retrieval}}}`, not in its method"
+            )
         if self.method.k > len(self.experts) and self.method.policy != "paper":
             raise ValueError(f"k={self.method.k} is larger than the pool ({len(self.experts)} experts)")
         return self
@@ -130,7 +140,30 @@ def load_pool_config(path: str | Path) -> PoolConfig:
     if cfg.annotation.vocabulary:
         annotation = cfg.annotation.model_copy(update={"vocabulary": beside(p, cfg.annotation.vocabulary)})
         cfg = cfg.model_copy(update={"annotation": annotation})
+    if cfg.retrieval.documents:
+        docs = [d if d.startswith("hf:") else beside(p, d) for d in cfg.retrieval.documents]
+        cfg = cfg.model_copy(update={"retrieval": cfg.retrieval.model_copy(update={"documents": docs})})
     return cfg
+
+
+def with_retrieval(cfg: PoolConfig, mode: str | None = None, audit_share: float | None = None) -> PoolConfig:
+    """``cfg`` with its retrieval mode and audit share overridden (``--retrieval``, ``--retrieval-audit``).
+
+    Raises:
+        ConfigError: an unknown mode or a share outside [0, 1].
+    """
+    update: dict[str, Any] = {}
+    if mode is not None:
+        update["mode"] = mode
+    if audit_share is not None:
+        update["audit_share"] = audit_share
+    if not update:
+        return cfg
+    try:
+        retrieval = RetrievalConfig.model_validate({**cfg.retrieval.model_dump(), **update})
+    except ValueError as exc:
+        raise ConfigError(f"--retrieval / --retrieval-audit: {exc}") from None
+    return cfg.model_copy(update={"retrieval": retrieval})
 
 
 def resolve_local_model_configs(

@@ -2,10 +2,15 @@
 
 ``symoe profile`` writes one; ``symoe run`` reads it (pool config ``profiles:``). Embeddings are not
 stored: they are recomputed from the questions through the embedding cache.
+
+``symoe profile --retrieval`` also runs every expert *open-book* (with the passages the pool's knowledge
+store returns for each question) and records those answers (``answers_rag``, ``correct_rag``) and the
+store's coverage signal per question, which the retrieval gate is fitted on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +54,17 @@ class ProfilingRecord(BaseModel):
         default_factory=dict, description="Each candidate's aggregator-benchmark accuracy (0-1)."
     )
     notes: dict[str, int] = Field(default_factory=dict)
+    answers_rag: list[list[str | None]] | None = Field(
+        default=None, description="Each expert's answer with retrieved passages (profile --retrieval)."
+    )
+    correct_rag: list[list[bool]] | None = None
+    coverage: list[dict[str, float | None]] | None = Field(
+        default=None,
+        description="The store's coverage signal per question (top_dense, top_bm25 and their margins).",
+    )
+    retrieval: dict[str, str | int] = Field(
+        default_factory=dict, description="Where open-book passages came from (store uri, k, search mode)."
+    )
 
     @model_validator(mode="after")
     def _aligned(self) -> ProfilingRecord:
@@ -60,9 +76,19 @@ class ProfilingRecord(BaseModel):
             len(self.correct),
             len(self.n_options),
         }
-        if lengths != {n} or any(len(r) != len(self.experts) for r in (*self.answers, *self.correct)):
+        rows = [*self.answers, *self.correct, *(self.answers_rag or ()), *(self.correct_rag or ())]
+        if self.answers_rag is not None or self.correct_rag is not None:
+            lengths |= {len(self.answers_rag or ()), len(self.correct_rag or ())}
+        if self.coverage is not None:
+            lengths.add(len(self.coverage))
+        if lengths != {n} or any(len(r) != len(self.experts) for r in rows):
             raise ValueError("profiling record is misaligned: every list needs one entry per question/expert")
         return self
+
+    @property
+    def has_open_book(self) -> bool:
+        """Whether the record holds open-book answers (``symoe profile --retrieval``)."""
+        return self.correct_rag is not None and self.answers_rag is not None
 
     def save(self, path: str | Path) -> None:
         p = Path(path)
@@ -122,4 +148,23 @@ class ProfilingRecord(BaseModel):
             texts=[[r[c] for c in cols] for r in self.texts],
             costs=None if costs is None else np.asarray(costs, dtype=float),
             families=tuple(families),
+        )
+
+    def to_open_book_data(self, closed: ProfilingData) -> ProfilingData:
+        """The open-book twin of ``closed`` (same questions and experts, the ``*_rag`` answers).
+
+        Raises:
+            ConfigError: the record holds no open-book answers.
+        """
+        if self.answers_rag is None or self.correct_rag is None:
+            raise ConfigError(
+                "the profiling record has no open-book answers: run `symoe profile --retrieval`"
+            )
+        cols = [self.experts.index(e) for e in closed.experts]
+        correct = np.array([[r[c] for c in cols] for r in self.correct_rag], dtype=bool)
+        return dataclasses.replace(
+            closed,
+            correct=correct.reshape(-1, len(cols)),
+            answers=[[r[c] for c in cols] for r in self.answers_rag],
+            texts=[],  # open-book responses are not recorded (answer-statement votes need them)
         )

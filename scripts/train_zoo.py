@@ -4,39 +4,73 @@ Writes ``zoo/data/zoo_{validation,test}.jsonl``, ``zoo/weights/<expert>/`` and
 ``zoo/weights/training_record.json``. Takes about 15 minutes on two shared CPU cores;
 ``--experts NAME ...`` retrains only some experts (the record keeps the others' entries). The committed
 weights were produced by exactly this command, so CI and users never need to run it.
+
+The retrieval test bed (issue 13) is part of it: ``zoo/data/facts_kb.jsonl`` and
+``zoo/data/zoo_rag_{validation,test}.jsonl`` are written every time (identical bytes), and
+``--experts zoo-reader`` trains the reader (about 30 minutes on one core) and writes
+``zoo/weights/reader_record.json``: its accuracy with and without passages, and every zoo expert's
+accuracy with irrelevant passages prepended. ``--measure-only`` rewrites that record from the committed
+weights without training.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from common.records import Passage
 from orchestrator.bench.demo import zoo_task_format
-from zoo.spec import ZOO_SPECS, ZOO_WEIGHTS_DIR
+from orchestrator.datasets.questions import question_instance
+from orchestrator.prompts import expert_prompt
+from zoo.rag_splits import write_rag_files
+from zoo.reader_record import measure_reader_record, train_reader_record
+from zoo.spec import READER_SPEC, ZOO_SPECS, ZOO_WEIGHTS_DIR
 from zoo.tasks import ZOO_DATA_DIR
-from zoo.train import train_zoo
+from zoo.train import ZooTaskFormat, train_zoo
+
+
+def render_with_passages(row: dict[str, Any], passages: Sequence[dict[str, str]]) -> str:
+    """The live prompt of a row with retrieved knowledge-base rows: ``expert_prompt(inst, passages)``."""
+    return expert_prompt(question_instance(row, 0), [Passage(**p) for p in passages])
+
+
+def task_format() -> ZooTaskFormat:
+    """The orchestrator's prompt (with and without passages), extraction, scoring and vote."""
+    return dataclasses.replace(zoo_task_format(), render_passages=render_with_passages)
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="Train the skill zoo on CPU and write its benchmark files.")
-    parser.add_argument("--experts", nargs="*", default=None, help="Only these experts (default: all).")
+    parser.add_argument(
+        "--experts", nargs="*", default=None, help="Only these experts, zoo-reader included (default: all)."
+    )
     parser.add_argument("--weights-dir", type=Path, default=ZOO_WEIGHTS_DIR)
     parser.add_argument("--data-dir", type=Path, default=ZOO_DATA_DIR)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest when shared).")
+    parser.add_argument(
+        "--measure-only", action="store_true", help="Rewrite reader_record.json from committed weights."
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("batching.engines.hf_engine", "httpx", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    fmt = task_format()
+    write_rag_files(args.data_dir)
+    if args.measure_only:
+        measure_reader_record(fmt, weights_dir=args.weights_dir, data_dir=args.data_dir, threads=args.threads)
+        return 0
     specs = [s for s in ZOO_SPECS if args.experts is None or s.name in args.experts]
-    train_zoo(
-        specs,
-        zoo_task_format(),
-        weights_dir=args.weights_dir,
-        data_dir=args.data_dir,
-        threads=args.threads,
-    )
+    if specs:
+        train_zoo(specs, fmt, weights_dir=args.weights_dir, data_dir=args.data_dir, threads=args.threads)
+    if args.experts is None or READER_SPEC.name in args.experts:
+        train_reader_record(
+            READER_SPEC, fmt, weights_dir=args.weights_dir, data_dir=args.data_dir, threads=args.threads
+        )
     return 0
 
 

@@ -26,10 +26,12 @@ from common.resources import package_path
 from zoo.tasks import SKILLS
 
 __all__ = [
+    "READER_SPEC",
     "ZOO_PREFIX",
     "ZOO_SPECS",
     "ZOO_WEIGHTS_DIR",
     "ExpertSpec",
+    "ReaderSpec",
     "resolve_zoo_model",
     "zoo_model_dir",
     "zoo_spec",
@@ -128,6 +130,68 @@ ZOO_SPECS: tuple[ExpertSpec, ...] = (
 learned; the generalist's 600 steps keep it under 50% on every skill (see the module docstring)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReaderSpec:
+    """The zoo reader: a tiny Llama that answers ``facts`` questions from passages in its prompt.
+
+    It is not one of :data:`ZOO_SPECS` (its skill, reading, is not a zoo skill, and it has its own
+    tokenizer); :mod:`zoo.reader` trains it on examples from :mod:`zoo.reader_data`.
+
+    Attributes:
+        name: expert name (also its folder under ``weights/``).
+        hidden_size: model width.
+        num_layers: decoder layers.
+        num_heads: attention heads (32 wide).
+        intermediate_size: MLP width.
+        steps: optimizer steps.
+        batch_size: examples per step.
+        lr: peak learning rate (linear warmup, cosine decay to 10%).
+        seed: seed of weights, tokenizer sample and training data.
+        vocab_size: its own BPE vocabulary (trained on rendered reader prompts and zoo prompts).
+        context_loss_weight: weight of the next-token loss on prompt tokens, relative to the answer
+            tokens' (1.0). At 1.0 the prompt is plain language-model loss: the question repeats the
+            entity's name from the passage, and predicting it is what forms the copying ("induction")
+            heads the answer needs; at 0.1 the loss stayed flat for 800 steps.
+        n_passages_weights: relative weights of 1, 2 and 3 passages per facts example (the zoo-rag pool
+            shows the store's top hit: ``k: 1``).
+        skill_fraction: share of examples that are other zoo skills (the reader reads; 0 keeps every
+            step on facts).
+        train_kb_seed: seed of the training knowledge base (never the committed one's).
+        train_kb_size: entities in the training knowledge base.
+        bucket: batches drawn at once and grouped by prompt length (less padding per batch).
+    """
+
+    name: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    steps: int
+    batch_size: int = 32
+    lr: float = 3e-3
+    seed: int = 21
+    vocab_size: int = 1024
+    context_loss_weight: float = 1.0
+    n_passages_weights: tuple[float, float, float] = (1.0, 0.0, 0.0)
+    skill_fraction: float = 0.0
+    train_kb_seed: int = 101
+    train_kb_size: int = 20000
+    bucket: int = 8
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_heads or self.hidden_size // self.num_heads != 32:
+            raise ValueError(
+                f"reader {self.name!r}: hidden_size={self.hidden_size} / num_heads={self.num_heads} "
+                "must be a head size of 32"
+            )
+
+
+READER_SPEC = ReaderSpec(
+    "zoo-reader", hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512, steps=2500
+)
+"""The zoo reader (``zoo:zoo-reader``)."""
+
+
 def zoo_spec(name: str) -> ExpertSpec:
     """The spec named ``name``.
 
@@ -151,7 +215,7 @@ def zoo_model_dir(name: str) -> Path:
     Raises:
         ConfigError: ``name`` is not a zoo expert, or its folder holds no weights.
     """
-    names = [s.name for s in ZOO_SPECS]
+    names = [s.name for s in ZOO_SPECS] + [READER_SPEC.name]
     if name not in names:
         raise ConfigError(
             f"model '{ZOO_PREFIX}{name}': no zoo expert {name!r}; available: {', '.join(names)}"

@@ -56,7 +56,9 @@ __all__ = [
     "ZooTaskFormat",
     "build_zoo_tokenizer",
     "evaluate_expert",
+    "evaluate_prompts",
     "train_expert",
+    "train_steps",
     "train_zoo",
     "zoo_summary",
 ]
@@ -86,12 +88,28 @@ class ZooTaskFormat:
         extract: the answer in a generated text (``extract_answer`` with the math format).
         is_correct: whether an extracted answer equals a gold one (``is_correct``).
         vote: the majority answer of ranked experts' answers, ties to the first (``majority_vote``).
+        render_passages: the user message for a row with retrieved passages (knowledge-base rows
+            ``{"id", "title", "text", "source"}``, best first): the live ``expert_prompt(inst, passages)``.
+            Needed only by the reader (:mod:`zoo.reader`) and the context measurements.
     """
 
     render_prompt: Callable[[dict[str, Any]], str]
     extract: Callable[[str | None], str | None]
     is_correct: Callable[[str | None, str], bool]
     vote: Callable[[Sequence[str | None]], str | None]
+    render_passages: Callable[[dict[str, Any], Sequence[dict[str, str]]], str] | None = None
+
+    def prompt(self, row: dict[str, Any], passages: Sequence[dict[str, str]] = ()) -> str:
+        """The prompt of ``row``, with a context block when ``passages`` are given.
+
+        Raises:
+            ValueError: passages are given but this format has no ``render_passages``.
+        """
+        if not passages:
+            return self.render_prompt(row)
+        if self.render_passages is None:
+            raise ValueError("ZooTaskFormat.render_passages is not set; scripts/train_zoo.py wires it in")
+        return self.render_passages(row, passages)
 
 
 def build_zoo_tokenizer(corpus: Iterable[str], vocab_size: int = ZOO_VOCAB_SIZE) -> PreTrainedTokenizerFast:
@@ -190,6 +208,49 @@ def _build_model(spec: ExpertSpec, tokenizer: PreTrainedTokenizerFast) -> LlamaF
     )
 
 
+def train_steps(
+    model: LlamaForCausalLM,
+    step_loss: Callable[[int], torch.Tensor],
+    *,
+    name: str,
+    steps: int,
+    lr: float,
+    seed: int,
+    log_every: int,
+    start: float,
+) -> float:
+    """The zoo's training loop: AdamW (no decay on norms), linear warmup then cosine decay, gradient
+    clipping at 1.0, torch seeded with ``seed``; ``step_loss(step)`` draws a batch and returns its loss.
+
+    Returns:
+        The running (exponentially smoothed) loss at the end.
+    """
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(0.9, 0.98),
+    )
+    warmup = max(1, steps // 20)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, steps, warmup))
+    running = 0.0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for step in range(steps):
+            loss = step_loss(step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            running = loss.item() if step == 0 else 0.95 * running + 0.05 * loss.item()
+            if (step + 1) % log_every == 0 or step + 1 == steps:
+                elapsed = time.perf_counter() - start
+                logger.info("zoo: %s step %d/%d loss %.4f (%.0fs)", name, step + 1, steps, running, elapsed)
+    return running
+
+
 def train_expert(
     spec: ExpertSpec,
     tokenizer: PreTrainedTokenizerFast,
@@ -221,42 +282,19 @@ def train_expert(
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("zoo: training %s (%d params, spec %s)", spec.name, n_params, spec)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=spec.lr,
-        betas=(0.9, 0.98),
-    )
-    warmup = max(1, spec.steps // 20)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, spec.steps, warmup))
     rng = random.Random(f"train-{spec.name}-{spec.seed}")
     counts = dict.fromkeys(SKILLS, 0)
-    running = 0.0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        for step in range(spec.steps):
-            batch = _draw_examples(rng, spec.skill_weights(), spec.batch_size, excluded)
-            for q in batch:
-                counts[q.skill] += 1
-            prompts = [fmt.render_prompt(_row(q)) for q in batch]
-            ids, mask, labels = _make_batch(tokenizer, prompts, [q.answer for q in batch])
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            running = loss.item() if step == 0 else 0.95 * running + 0.05 * loss.item()
-            if (step + 1) % log_every == 0 or step + 1 == spec.steps:
-                logger.info(
-                    "zoo: %s step %d/%d loss %.4f (%.0fs)",
-                    spec.name,
-                    step + 1,
-                    spec.steps,
-                    running,
-                    time.perf_counter() - start,
-                )
+
+    def step_loss(step: int) -> torch.Tensor:
+        batch = _draw_examples(rng, spec.skill_weights(), spec.batch_size, excluded)
+        for q in batch:
+            counts[q.skill] += 1
+        prompts = [fmt.render_prompt(_row(q)) for q in batch]
+        ids, mask, labels = _make_batch(tokenizer, prompts, [q.answer for q in batch])
+        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+    running = train_steps(model, step_loss, name=spec.name, steps=spec.steps, lr=spec.lr, seed=spec.seed,
+                          log_every=log_every, start=start)  # fmt: skip
     model.eval()
     wall_s = time.perf_counter() - start
     _save_expert(model, tokenizer, spec, Path(out_dir), n_params)
@@ -304,16 +342,43 @@ def evaluate_expert(
         ``per_skill`` (category -> accuracy in [0, 1]), ``overall``, ``n``, and per row ``answers``
         (extracted, or None) and ``correct``.
     """
+    prompts = [fmt.render_prompt(row) for row in rows]
+    return evaluate_prompts(name, model_dir, rows, prompts, fmt, batch_size=batch_size)
+
+
+def evaluate_prompts(
+    name: str,
+    model_dir: str | Path,
+    rows: Sequence[dict[str, Any]],
+    prompts: Sequence[str],
+    fmt: ZooTaskFormat,
+    *,
+    batch_size: int = 64,
+    max_tokens: int = EVAL_MAX_TOKENS,
+) -> dict[str, Any]:
+    """:func:`evaluate_expert` with the prompts given (e.g. rendered with retrieved passages).
+
+    Args:
+        name: expert name (for the engine config and logs).
+        model_dir: the saved model folder.
+        rows: question rows, one per prompt (gold ``answer``; ``category`` groups the accuracy).
+        prompts: the user message of each row.
+        fmt: scoring.
+        batch_size: prompts per ``generate`` call.
+        max_tokens: greedy generation budget.
+
+    Returns:
+        As :func:`evaluate_expert`.
+    """
     from batching.config import TransformersExpertConfig
     from batching.engines.hf_engine import TransformersEngine
     from common.generation import GenRequest, SamplingParams
 
     cfg = TransformersExpertConfig(name=name, model=str(model_dir), dtype="float32", batch_size=batch_size)
-    sampling = SamplingParams(temperature=0.0, max_tokens=EVAL_MAX_TOKENS)
-    requests = []
-    for i, row in enumerate(rows):
-        prompt = fmt.render_prompt(row)
-        requests.append(GenRequest(f"{name}:{i}", prompt, (("user", prompt),), sampling))
+    sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens)
+    requests = [
+        GenRequest(f"{name}:{i}", prompt, (("user", prompt),), sampling) for i, prompt in enumerate(prompts)
+    ]
     engine = TransformersEngine(cfg)
     try:
         results = engine.generate(requests)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -160,7 +161,44 @@ class Decider:
         vote = majority_vote(ballots, same=_equivalence(q.n_options))
         return Decided(vote, "llm", True, text, fallback=True)
 
+    def confidence(self, q: Question, answer: str | None) -> float:
+        """How sure the method's vote is of ``answer`` (0-1): the stacked vote's probability of it, the
+        weighted vote's share of the log-odds weight, or the share of experts that voted for it."""
+        if answer is None or not any(a is not None for a in q.answers):
+            return 0.0
+        agg = self.method.aggregation
+        if agg == "stacked" and self.stacked is not None and q.n_options > 0 and q.local_accuracy is not None:
+            probs = self.stacked.posterior(*self._stacked_inputs(q))[0]
+            return float(probs[LETTERS.index(answer)]) if answer in LETTERS else 0.0
+        same = _equivalence(q.n_options) or (lambda a, b: a == b)
+        if agg in ("weighted", "stacked") and q.local_accuracy is not None:
+            acc = np.array([q.local_accuracy[e] for e in q.experts])
+            w = logodds_weight(acc, q.n_options, self.method.vote.free_form_options)
+        else:
+            w = np.ones(len(q.answers))
+        totals: list[tuple[str, float]] = []
+        for a, x in zip(q.answers, w, strict=True):
+            if a is None:
+                continue
+            k = next((i for i, (b, _) in enumerate(totals) if same(a, b)), None)
+            if k is None:
+                totals.append((a, float(x)))
+            else:
+                totals[k] = (totals[k][0], totals[k][1] + float(x))
+        if agg not in ("weighted", "stacked") or q.local_accuracy is None:  # the share of votes
+            mine = sum(x for b, x in totals if same(answer, b))
+            return float(mine / len(q.answers))
+        z = np.array([x for _, x in totals])
+        p = np.exp(z - z.max())
+        mine = sum(float(pi) for (b, _), pi in zip(totals, p, strict=True) if same(answer, b))
+        return mine / float(p.sum())
+
     def _stacked(self, q: Question) -> str | None:
+        assert self.stacked is not None
+        return self.stacked.decide(*self._stacked_inputs(q))[0]
+
+    def _stacked_inputs(self, q: Question) -> tuple[Any, ...]:
+        """One question as the stacked vote's inputs (answers, recruited, accuracy, options, features)."""
         assert self.stacked is not None and q.local_accuracy is not None
         m = len(self._col)
         mask = np.zeros((1, m), dtype=bool)
@@ -176,7 +214,7 @@ class Decider:
         feats = self.features
         vote_x = _vote_features(feats, [row], [texts]) if "answer_statement" in feats else None
         opt_x = option_features(q.options)[None] if "options" in feats else None
-        return self.stacked.decide([row], mask, acc, np.array([q.n_options]), vote_x, opt_x)[0]
+        return [row], mask, acc, np.array([q.n_options]), vote_x, opt_x
 
 
 def _equivalence(n_options: int) -> Same | None:

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 
 from batching.engines.base import Engine
 from common.generation import GenRequest, SamplingParams
-from common.records import AnswerFormat
+from common.records import AnswerFormat, Passage
 from orchestrator.answers import extract_answer, trim_reasoning
+from orchestrator.prompts import context_block
 from skills.aggregator_bench import build_aggregation_prompt
 
 
@@ -22,6 +23,7 @@ def build_aggregator_prompt(
     answer_format: AnswerFormat,
     *,
     max_chars_per_response: int = 6000,
+    passages: Sequence[Passage] = (),
 ) -> str:
     """Build the aggregation prompt for one question.
 
@@ -31,8 +33,12 @@ def build_aggregator_prompt(
         answer_format: decides the closing instruction (letter or boxed answer).
         max_chars_per_response: each response is trimmed at ``</think>`` and then to its last this many
             characters, so the prompt fits the aggregator's context budget.
+        passages: the passages the experts read (retrieval), shown to the aggregator with their source
+            ids in the same ``Context:`` block as in the experts' prompts.
     """
     trimmed = [trim_reasoning(text, max_chars_per_response) for text in responses]
+    if passages:
+        question = f"Context:\n{context_block(passages)}\n\nQuestion: {question}"
     return build_aggregation_prompt(question, trimmed, answer_format)
 
 

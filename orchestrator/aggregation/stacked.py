@@ -119,6 +119,20 @@ class StackedVote:
         self.theta = minimize(loss, self.theta, jac=True, method="L-BFGS-B").x
         return self
 
+    def posterior(
+        self,
+        answers: Sequence[Sequence[str | None]],
+        recruited: np.ndarray,
+        accuracy: np.ndarray,
+        n_options: np.ndarray,
+        vote_features: np.ndarray | None = None,
+        option_features: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(n, 10) the model's probability of each option letter per question (0 past the options)."""
+        s = self._scores(answers, recruited, accuracy, n_options, vote_features, option_features)
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        return np.asarray(p / p.sum(axis=1, keepdims=True))
+
     def decide(
         self,
         answers: Sequence[Sequence[str | None]],
@@ -129,11 +143,24 @@ class StackedVote:
         option_features: np.ndarray | None = None,
     ) -> list[str | None]:
         """The winning letter per question (None when no recruited expert answered)."""
+        s = self._scores(answers, recruited, accuracy, n_options, vote_features, option_features)
+        any_vote = one_hot_votes(answers, recruited).sum(axis=(1, 2)) > 0
+        return [LETTERS[int(i)] if ok else None for i, ok in zip(s.argmax(axis=1), any_vote, strict=True)]
+
+    def _scores(
+        self,
+        answers: Sequence[Sequence[str | None]],
+        recruited: np.ndarray,
+        accuracy: np.ndarray,
+        n_options: np.ndarray,
+        vote_features: np.ndarray | None,
+        option_features: np.ndarray | None,
+    ) -> np.ndarray:
+        """(n, 10) each option's score (-inf past the question's options)."""
         votes = one_hot_votes(answers, recruited)
         s = self._design(votes, accuracy, vote_features, option_features) @ self.theta
         s[np.arange(_L)[None, :] >= np.asarray(n_options)[:, None]] = -np.inf
-        any_vote = votes.sum(axis=(1, 2)) > 0
-        return [LETTERS[int(i)] if ok else None for i, ok in zip(s.argmax(axis=1), any_vote, strict=True)]
+        return np.asarray(s)
 
 
 def one_hot_votes(answers: Sequence[Sequence[str | None]], recruited: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from batching.config import ExpertConfig
 from common.config_file import beside, read_mapping, validate_model
 from common.resources import resolve_config
 from orchestrator.method import MethodConfig
+from orchestrator.rag.config import RetrievalConfig
 
 BENCH_CONFIG_VERSION = 1
 
@@ -136,6 +137,11 @@ class BenchConfig(_Strict):
     )
     cost_curve: CostCurveConfig | None = Field(default=None, description="The accuracy-cost curve to trace.")
     protocol_note: str = Field(default="", description="How the methods were chosen (printed in the report).")
+    retrieval: RetrievalConfig | None = Field(
+        default=None,
+        description="The knowledge store and gate settings of methods with `retrieval:` (the pool "
+        "config's block when unset). Every expert then answers every question closed- and open-book once.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> BenchConfig:
@@ -151,6 +157,12 @@ class BenchConfig(_Strict):
             raise ValueError(f"duplicate method names: {methods}")
         if self.best_policy is not None and self.best_policy not in methods:
             raise ValueError(f"best_policy {self.best_policy!r} is not one of the methods {methods}")
+        rag = [m.name for m in self.methods if m.retrieval is not None]
+        if rag and self.retrieval is None:
+            raise ValueError(
+                f"methods {rag} set `retrieval` but the bench has no knowledge store: add a `retrieval:` "
+                "block (store, documents, k) or a `pool_config` that has one"
+            )
         if self.cost_curve is not None:
             curve = next((m for m in self.methods if m.name == self.cost_curve.method), None)
             if curve is None or not curve.policy_class.budgeted:
@@ -159,6 +171,21 @@ class BenchConfig(_Strict):
                     f"cost budget (e.g. cascade); methods: {methods}"
                 )
         return self
+
+    @property
+    def uses_retrieval(self) -> bool:
+        """Whether any method says how it retrieves (then experts answer closed- and open-book)."""
+        return any(m.retrieval is not None for m in self.methods)
+
+
+def with_retrieval_mode(cfg: BenchConfig, mode: str) -> BenchConfig:
+    """``cfg`` with every method's retrieval mode set to ``mode`` (``symoe bench --retrieval``).
+
+    Raises:
+        ConfigError: an unknown mode, or no knowledge store for the methods.
+    """
+    methods = [{**m.model_dump(), "retrieval": mode} for m in cfg.methods]
+    return validate_model({**cfg.model_dump(), "methods": methods}, BenchConfig, f"--retrieval {mode}")
 
 
 def load_bench_config(path: str | Path) -> BenchConfig:
@@ -175,10 +202,20 @@ def load_bench_config(path: str | Path) -> BenchConfig:
     skills = raw.get("skills")
     if isinstance(skills, dict) and isinstance(skills.get("vocabulary"), str):
         raw["skills"] = {**skills, "vocabulary": beside(p, skills["vocabulary"])}
+    retrieval = raw.get("retrieval")
+    if isinstance(retrieval, dict) and isinstance(retrieval.get("documents"), list):
+        docs = [
+            d if not isinstance(d, str) or d.startswith("hf:") else beside(p, d)
+            for d in retrieval["documents"]
+        ]
+        raw["retrieval"] = {**retrieval, "documents": docs}
     if isinstance(raw.get("pool_config"), str):
         from orchestrator.pool import load_pool_config
 
         raw["pool_config"] = beside(p, raw["pool_config"])
+        pool = load_pool_config(raw["pool_config"])
         if not raw.get("pool"):
-            raw["pool"] = [e.model_dump() for e in load_pool_config(raw["pool_config"]).experts]
+            raw["pool"] = [e.model_dump() for e in pool.experts]
+        if "retrieval" not in raw and (pool.retrieval.documents or pool.retrieval.mode != "never"):
+            raw["retrieval"] = pool.retrieval.model_dump()
     return validate_model(raw, BenchConfig, f"bench config {p}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.records import RoutingDecision
+from common.records import ExpertAnswer, FinalAnswer, Instance, RetrievalTrace, RoutingDecision
 from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
@@ -36,6 +36,34 @@ class MethodOutcome:
     @property
     def calls(self) -> list[int]:
         return [d.n_calls for d in self.decisions]
+
+    def final_answers(
+        self,
+        method: str,
+        instances: Sequence[Instance],
+        right: Sequence[bool],
+        retrieval: Sequence[RetrievalTrace | None] | None = None,
+    ) -> list[FinalAnswer]:
+        """Per-instance traces: ids, answers (letters or math answers), decisions and, with retrieval,
+        its trace; no question text."""
+        traces = retrieval if retrieval is not None else [None] * len(instances)
+        return [
+            FinalAnswer(
+                instance_id=inst.id,
+                answer=decided.answer,
+                correct=ok,
+                method=method,
+                aggregation=decided.how,
+                routing=d,
+                expert_answers=[
+                    ExpertAnswer(instance_id=inst.id, expert=x, answer=a) for x, a in answers.items()
+                ],
+                retrieval=trace,
+            )
+            for d, answers, decided, inst, ok, trace in zip(
+                self.decisions, self.expert_answers, self.decided, instances, right, traces, strict=True
+            )
+        ]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.records import ExpertAnswer, FinalAnswer, Instance
+from common.records import FinalAnswer, Instance
 from orchestrator.answers import is_correct
 from orchestrator.bench.cv import Split
 from orchestrator.bench.evaluate import FittedMethod, MethodOutcome, fit_method, run_fitted
@@ -125,7 +125,7 @@ class Protocol:
         tally.record(split.seed, split.test, right, calls, cost, out.final)
         if traces is not None and split.seed == 0:
             instances = [self.test[int(p)] for p in split.test]
-            for p, t in zip(split.test, _traces(method, out, instances, right), strict=True):
+            for p, t in zip(split.test, out.final_answers(method.name, instances, right), strict=True):
                 traces[int(p)] = t
         return fitted
 
@@ -181,27 +181,3 @@ class _ProfilingCache:
         if use_category not in self._built:
             self._built[use_category] = self.table.profiling(self.rows, use_category=use_category)
         return self._built[use_category]
-
-
-def _traces(
-    method: MethodConfig, outcome: MethodOutcome, instances: list[Instance], right: list[bool]
-) -> list[FinalAnswer]:
-    """Per-instance routing traces: ids, answers (letters or math answers) and decisions; no question text."""
-    out = []
-    for d, answers, decided, inst, ok in zip(
-        outcome.decisions, outcome.expert_answers, outcome.decided, instances, right, strict=True
-    ):
-        out.append(
-            FinalAnswer(
-                instance_id=inst.id,
-                answer=decided.answer,
-                correct=ok,
-                method=method.name,
-                aggregation=decided.how,
-                routing=d,
-                expert_answers=[
-                    ExpertAnswer(instance_id=inst.id, expert=e, answer=a) for e, a in answers.items()
-                ],
-            )
-        )
-    return out

@@ -20,6 +20,7 @@ from rich.table import Table
 from batching.engines.base import Engine
 from common.records import FinalAnswer, MethodResult
 from orchestrator.bench.cost import CostCurve
+from orchestrator.bench.rag import summary_lines
 from orchestrator.bench.record import config_hash, git_sha
 
 
@@ -55,6 +56,10 @@ class BenchReport(BaseModel):
     )
     answer_source: str = "recorded"
     note: str = ""
+    retrieval_summary: list[str] = Field(
+        default_factory=list,
+        description="Methods with retrieval: the never/always/gated comparison in words.",
+    )
     protocol: dict[str, Any] = Field(
         default_factory=dict, description="fixed_split, or cross_validation with folds, seeds, stratify."
     )
@@ -88,6 +93,7 @@ class BenchReport(BaseModel):
     ) -> BenchReport:
         cfg_dict = cfg.model_dump(mode="json")
         counters = {name: e.counters.as_dict() for name, e in engines.items()}
+        modes = {m.name: m.retrieval for m in cfg.methods if m.retrieval is not None}
         cv = (protocol or {}).get("kind") == "cross_validation"
         n_profile = (
             len(data.profile) - len(data.profile) // protocol["folds"]
@@ -116,6 +122,7 @@ class BenchReport(BaseModel):
             extractor_agreement=extractor_agreement,
             answer_source=cfg.answer_source,
             note=note,
+            retrieval_summary=summary_lines(methods, modes) if modes else [],
             protocol=dict(protocol or {}),
             reference=reference,
             curves=dict(curves or {}),
@@ -192,11 +199,40 @@ class BenchReport(BaseModel):
             )
         return table
 
+    def retrieval_table(self) -> Table | None:
+        """Methods with retrieval: rate, when, accuracy per branch, cost per question (None without any)."""
+        rag = {n: r for n, r in self.methods.items() if r.retrieval_rate is not None}
+        if not rag:
+            return None
+        table = Table(title="retrieval")
+        cols = ("method", "accuracy", "retrieval rate", "pre / post", "acc. retrieved", "acc. closed-book",
+                "tokens/q", "seconds/q", "searches/q")  # fmt: skip
+        for col in cols:
+            table.add_column(col, justify="left" if col == "method" else "right")
+        for name, r in rag.items():
+            s = r.retrieval_stats
+            table.add_row(
+                name,
+                f"{r.accuracy:.2f}",
+                f"{100 * (r.retrieval_rate or 0):.1f}%",
+                f"{s.get('retrieved_pre', 0):.0f} / {s.get('retrieved_post', 0):.0f}",
+                *(f"{s[k]:.1f}" if k in s else "-" for k in ("accuracy_retrieved", "accuracy_closed_book")),
+                f"{s.get('tokens_per_question', 0):.1f}",
+                f"{s.get('seconds_per_question', 0):.4f}",
+                f"{s.get('store_queries_per_question', 0):.2f}",
+            )
+        return table
+
     def print(self, console: Console) -> None:
         console.print(self.table())
+        rag_table = self.retrieval_table()
+        if rag_table is not None:
+            console.print(rag_table)
         cats = sorted({c for r in self.methods.values() for c in r.per_category})
         if len(cats) > 1:
-            shown = [m for m in ("best_single", self.best_policy, "oracle") if m and m in self.methods]
+            rag = [n for n, r in self.methods.items() if r.retrieval_rate is not None]
+            picks = ("best_single", *rag, "oracle") if rag else ("best_single", self.best_policy, "oracle")
+            shown = [m for m in dict.fromkeys(picks) if m and m in self.methods]
             cat_table = Table(title="per-category accuracy")
             cat_table.add_column("category")
             for m in shown:
@@ -217,6 +253,8 @@ class BenchReport(BaseModel):
         if self.extractor_agreement is not None:
             share = 100 * self.extractor_agreement
             console.print(f"our extractor agrees with the recorded pred on {share:.2f}% of texts")
+        for line in self.retrieval_summary:
+            console.print(line)
         if self.judge_agreement is not None:
             console.print(
                 f"our math-verify scoring agrees with the recordings' LLM judge on "

@@ -25,6 +25,7 @@ import numpy as np
 from batching.config import ExpertConfig
 from batching.engines.base import Engine
 from batching.engines.registry import build_engine
+from common.errors import ConfigError
 from common.generation import GenRequest
 from common.records import FinalAnswer, Instance, MethodResult
 from orchestrator.bench.config import BenchConfig
@@ -33,6 +34,7 @@ from orchestrator.bench.cv import cv_splits, fixed_split
 from orchestrator.bench.data import BenchData, load_bench_data
 from orchestrator.bench.judge import answer_agreement, final_agreement, read_judge_verdicts
 from orchestrator.bench.protocol import CurveTally, Protocol, StepHook
+from orchestrator.bench.rag import TwoBooks, evaluate_rag_methods, run_two_books
 from orchestrator.bench.report import BenchReport
 from orchestrator.bench.stages import AnswerMatrix, ProgressHook, run_expert_stage
 from orchestrator.bench.table import BenchTable
@@ -144,9 +146,15 @@ def _run_bench(
     free_form = any(i.answer_format.kind == "math" for i in (*data.profile, *data.test))
     verdicts = verdict_file(cfg.verdict_cache_dir) if free_form else None
     with persistent_verdicts(verdicts):
+        books: TwoBooks | None = None
         try:
             with timer.stage("expert stage"):
-                matrix = _expert_answers(cfg, data, engines, stage_hook("experts"))
+                if cfg.uses_retrieval:  # every expert answers every question closed- and open-book
+                    embedder = embedder or _default_embedder(cfg)
+                    books = _two_books(cfg, data, engines, embedder, stage_hook("experts"))
+                    matrix = books.closed
+                else:
+                    matrix = _expert_answers(cfg, data, engines, stage_hook("experts"))
         finally:
             for engine in engines.values():
                 engine.close()
@@ -156,8 +164,13 @@ def _run_bench(
             emb, skills = _embed_and_annotate(cfg, embedder, matrix.instances, bar, "questions")
         with timer.stage("scoring"):
             table = BenchTable.build(matrix, _replay_pool(cfg, data_dir), emb, skills)
+            opened = (
+                BenchTable.build(books.opened, _replay_pool(cfg, data_dir), emb, skills) if books else None
+            )
         with timer.stage("routing + aggregation"):
             outcome = _run_protocol(cfg, data, table, on_step)
+            if books is not None and opened is not None:
+                _add_rag_methods(cfg, data, outcome, table, opened, books)
     judge = _judge(cfg, data_dir, table, outcome) if free_form else None
     agree, with_text = (
         matrix.extractor_agreement() if cfg.answer_source == "recorded" and not free_form else (0, 0)
@@ -192,6 +205,58 @@ class _Outcome:
     test_rows: np.ndarray
 
 
+def _add_rag_methods(
+    cfg: BenchConfig,
+    data: BenchData,
+    outcome: _Outcome,
+    table: BenchTable,
+    opened: BenchTable,
+    books: TwoBooks,
+) -> None:
+    """The methods with retrieval (fixed split only), their traces, and the oracle over both books."""
+    assert cfg.retrieval is not None  # BenchConfig checks it
+    methods = [m for m in cfg.methods if m.retrieval is not None]
+    rag = evaluate_rag_methods(methods, cfg.retrieval, data, table, opened, books, seed=cfg.seed)
+    reference = outcome.tallies[outcome.reference]
+    for m in methods:
+        tally, extra, traces = rag[m.name]
+        outcome.tallies[m.name] = tally
+        cmp = tally.compare_with(reference, outcome.reference)
+        desc = m.description or f"{m.policy} k={m.k}, {m.aggregation}, retrieval {m.retrieval}"
+        result = tally.result(data.test, desc, cv=False, comparison=cmp)
+        outcome.results[m.name] = result.model_copy(update=extra)
+        outcome.traces.extend(traces)
+    rows = table.rows(data.test)
+    oracle = outcome.tallies[ORACLE]
+    oracle.right[0] = table.correct[rows].any(axis=1) | opened.correct[rows].any(axis=1)
+    oracle.calls[0] *= 2
+    oracle.cost[0] += opened.call_cost[rows].sum(axis=1)
+    both = "any expert right, closed- or open-book (upper bound)"
+    outcome.results[ORACLE] = oracle.result(data.test, both, cv=False)
+    order = [*(m.name for m in baseline_methods(cfg)), *(m.name for m in cfg.methods), ORACLE]
+    outcome.results = {name: outcome.results[name] for name in order}
+
+
+def _two_books(
+    cfg: BenchConfig,
+    data: BenchData,
+    engines: dict[str, Engine],
+    embedder: Embedder,
+    hook: ProgressHook | None,
+) -> TwoBooks:
+    """Every expert's answer to every question closed- and open-book (:mod:`orchestrator.bench.rag`)."""
+    assert cfg.retrieval is not None  # BenchConfig checks it
+    if data.cross_validation is not None:
+        raise ConfigError(
+            f"bench {cfg.name!r}: methods with retrieval run on a fixed profiling/test split, not under "
+            "cross-validation"
+        )
+    both = list({i.id: i for i in (*data.profile, *data.test)}.values())
+    sampling = {e.name: e.sampling.params() for e in cfg.pool}
+    return run_two_books(both, engines, sampling, cfg.retrieval, embedder, answer_source=cfg.answer_source,
+                         on_progress=hook)  # fmt: skip
+
+
 def _run_protocol(cfg: BenchConfig, data: BenchData, table: BenchTable, on_step: StepHook | None) -> _Outcome:
     """Every method over the protocol's splits, summed into results, paired tests and the cost curve."""
     cv = data.cross_validation
@@ -199,14 +264,14 @@ def _run_protocol(cfg: BenchConfig, data: BenchData, table: BenchTable, on_step:
     seeds = cv.seeds if cv is not None else 1
     test_rows = table.rows(data.test)
     protocol = Protocol(table, table.rows(data.profile), test_rows, data.test, seeds, cfg.seed)
-    methods = [*baseline_methods(cfg), *cfg.methods]
+    methods = [*baseline_methods(cfg), *(m for m in cfg.methods if m.retrieval is None)]
     budgets = None
     if cfg.cost_curve is not None and cfg.cost_curve.method in {m.name for m in cfg.methods}:
         budgets = budget_grid(table.call_cost.mean(axis=0), cfg.cost_curve.points)
     run = protocol.run(
         methods,
         splits,
-        traced=[m.name for m in cfg.methods],
+        traced=[m.name for m in cfg.methods if m.retrieval is None],
         curve=(cfg.cost_curve.method, budgets)
         if cfg.cost_curve is not None and budgets is not None
         else None,

@@ -26,6 +26,8 @@ class AnswerMatrix:
     recorded: dict[tuple[str, str], str | None] = field(default_factory=dict)
     tokens: dict[tuple[str, str], int] = field(default_factory=dict)
     missing: int = 0
+    prompt_tokens: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Prompt tokens of each pair's generation (``tokens`` counts the generated ones)."""
 
     def subset(self, instances: Sequence[Instance]) -> AnswerMatrix:
         """The rows of ``instances`` only (e.g. the test split of a stage that also ran the profiling one)."""
@@ -40,6 +42,7 @@ class AnswerMatrix:
             pick(self.recorded),
             pick(self.tokens),
             missing,
+            pick(self.prompt_tokens),
         )
 
     def answer_rows(self) -> list[list[str | None]]:
@@ -89,11 +92,23 @@ def run_expert_stage(
     by_id = {i.id: i for i in instances}
     plan = plan_stage(stage, [(i.id, experts) for i in instances], load_order=experts)
     done = run_plan(plan, engines, lambda iid, e: make_request(by_id[iid], e), on_progress=on_progress)
+    return answer_matrix(done.results, instances, experts, answer_source)
+
+
+def answer_matrix(
+    results: Mapping[tuple[str, str], GenResult],
+    instances: Sequence[Instance],
+    experts: Sequence[str],
+    answer_source: str = "extracted",
+) -> AnswerMatrix:
+    """Parse a stage's results into an :class:`AnswerMatrix` (see :func:`run_expert_stage`)."""
+    by_id = {i.id: i for i in instances}
     matrix = AnswerMatrix(tuple(experts), list(instances))
-    for (iid, expert), res in done.results.items():
+    for (iid, expert), res in results.items():
         matrix.texts[(iid, expert)] = res.text
         matrix.recorded[(iid, expert)] = res.extracted
         matrix.tokens[(iid, expert)] = res.generated_tokens
+        matrix.prompt_tokens[(iid, expert)] = res.prompt_tokens
         matrix.answers[(iid, expert)] = _parse(res, by_id[iid], answer_source)
         matrix.missing += int(res.missing)
     return matrix

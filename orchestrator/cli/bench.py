@@ -38,6 +38,10 @@ def bench(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
     verbose: VerboseOption = False,
+    retrieval: Annotated[
+        str | None,
+        typer.Option("--retrieval", metavar="MODE", help="Every method retrieves: never, always or gated"),
+    ] = None,
 ) -> None:
     """Run benchmarks end to end (replayed or live experts) and print the comparison.
 
@@ -53,6 +57,10 @@ def bench(
     try:
         check_out_dir(out)
         cfgs = load_suite(configs, limit)
+        if retrieval is not None:
+            from orchestrator.bench.config import with_retrieval_mode
+
+            cfgs = [with_retrieval_mode(c, retrieval) for c in cfgs]
         if len(cfgs) == 1:
             data = resolve_data_dir(data_dir) if needs_data_dir(cfgs[0]) else None
             where = f"data from {data}" if data else "questions from the config"

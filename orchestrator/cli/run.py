@@ -70,14 +70,26 @@ def run(
     ] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="Our log records as JSON lines")] = False,
     verbose: VerboseOption = False,
+    retrieval: Annotated[
+        str | None,
+        typer.Option(
+            "--retrieval", metavar="MODE", help="Retrieval: never, always or gated (pool's default)"
+        ),
+    ] = None,
+    retrieval_audit: Annotated[
+        float | None,
+        typer.Option("--retrieval-audit", metavar="P", help="Also answer share P of questions the other way"),
+    ] = None,
 ) -> None:
-    """Run the full method live: annotate, recruit, expert stage batched per model, aggregate.
+    """Run the full method live: annotate, recruit, retrieve (gated), experts batched per model, aggregate.
 
     The first line printed is `run: RUN_ID` (once the inputs and the pool are checked);
     `symoe run --resume RUN_ID` continues that run.
     """
     log_path = route_logs("run", verbose=verbose, json_lines=log_json, announce=False)
     from batching.journal.store import new_run_id
+    from orchestrator.pool import with_retrieval
+    from orchestrator.rag.knowledge import check_retrieval
     from orchestrator.ray.slots import ControllerConfig
     from orchestrator.runs.report import write_run
     from orchestrator.runs.runner import RunOptions, resume_run, run_pool
@@ -87,6 +99,9 @@ def run(
             raise ConfigError(f"--backend {backend!r}: expected local or ray")
         check_out_dir(out)
         cfg, instances, db, skipped = _inputs(pool, input, resume, store, skip_malformed, limit)
+        overridden = retrieval is not None or retrieval_audit is not None
+        cfg = with_retrieval(cfg, retrieval, retrieval_audit)
+        check_retrieval(cfg.retrieval, has_profiles=bool(cfg.profiles))
         ray_cfg = ControllerConfig(address=ray_address, num_gpus=num_gpus, gpu_mem_gib=gpu_mem_gib)
         opts = RunOptions(store=db, run_id=resume or new_run_id(), resume=resume is not None, cache=cache,
                           backend=backend, ray=ray_cfg)  # type: ignore[arg-type]  # fmt: skip
@@ -100,7 +115,7 @@ def run(
     try:
         with progress_bars(progress, with_rate=True) as bars:
             hooks = RunBars(bars)
-            if resume is not None and pool is None:
+            if resume is not None and pool is None and not overridden:
                 cfg, report, finals = resume_run(db, resume, progress=hooks.progress, options=opts,
                                                  on_tokens=hooks.tokens)  # fmt: skip
             else:
@@ -111,6 +126,8 @@ def run(
     except SymbolicMoEError as exc:
         fail(exc)
     _print_run(report)
+    if report.retrieval is not None:
+        _print_retrieval(report.retrieval)
     errors = report.counts.get("errors", 0)
     if errors:
         err_console.print(
@@ -170,6 +187,9 @@ def profile(
     out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Profiling record (JSON) to write")],
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
     verbose: VerboseOption = False,
+    retrieval: Annotated[
+        bool, typer.Option("--retrieval", help="Also profile every expert open-book (the pool's store)")
+    ] = False,
 ) -> None:
     """Profile every expert of a pool on validation questions (the record `profiles:` points at)."""
     route_logs("profile", verbose=verbose)
@@ -183,13 +203,18 @@ def profile(
         instances = load_questions(input).instances
         with progress_bars(progress) as bars:
             hooks = StageBars(bars)
-            record = profile_pool(cfg, instances, progress=lambda st, m, d, t: hooks.hook(st)(m, d, t))
+            record = profile_pool(cfg, instances, progress=lambda st, m, d, t: hooks.hook(st)(m, d, t),
+                                  retrieval=retrieval)  # fmt: skip
         record.save(out)
     except SymbolicMoEError as exc:
         fail(exc)
     for j, e in enumerate(record.experts):
         acc = 100 * sum(r[j] for r in record.correct) / max(len(record.correct), 1)
-        console.print(f"{e}: {acc:.1f}% on {len(record.correct)} validation questions")
+        rag = ""
+        if record.correct_rag is not None:
+            open_acc = 100 * sum(r[j] for r in record.correct_rag) / max(len(record.correct), 1)
+            rag = f", open-book {open_acc:.1f}%"
+        console.print(f"{e}: {acc:.1f}%{rag} on {len(record.correct)} validation questions")
     console.print(f"wrote {out}")
 
 
@@ -215,3 +240,35 @@ def _print_run(report) -> None:  # type: ignore[no-untyped-def]
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.stage_seconds.items())
     acc = f"accuracy {report.accuracy:.2f}%; " if report.accuracy is not None else ""
     console.print(f"{acc}stages: {stages}; counts: {report.counts}")
+
+
+def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
+    c = r.cost
+    acc = {b: (f"{f.accuracy:.1f}%" if f.accuracy is not None else "-") for b, f in r.branches.items()}
+    console.print(
+        f"retrieval {r.mode}: rho {r.retrieval_rate:.3f} ({r.retrieved_pre} before generation, "
+        f"{r.retrieved_post} after); accuracy open-book {acc['open']}, closed-book {acc['closed']}; "
+        f"reasons {r.reasons}"
+    )
+    console.print(
+        f"E[C] = C_gate + rho C_retrieve + C_experts: {c.expected_tokens:.0f} tokens, {c.expected_s:.4f}s "
+        f"per question (C_gate {c.c_gate_s:.4f}s, C_retrieve {_num(c.c_retrieve_tokens)} tokens, "
+        f"C_experts {_num(c.c_experts_tokens)} tokens); saving vs always-retrieve: "
+        f"{_pct(r.saving_tokens)} tokens, {_pct(r.saving_s)} seconds; "
+        f"its cost: {r.always_cost_source or 'n/a'}"
+    )
+    if r.audit is not None:
+        a = r.audit
+        console.print(
+            f"audit ({a.questions} questions both ways): gated {_num(a.accuracy_gated)}%, closed "
+            f"{_num(a.accuracy_closed)}%, open {_num(a.accuracy_open)}%, best {_num(a.accuracy_best)}%, "
+            f"regret {_num(a.regret)} points (missed {a.missed}, harmed {a.harmed}, wasted {a.wasted})"
+        )
+
+
+def _num(x: float | None) -> str:
+    return f"{x:.1f}" if x is not None else "-"
+
+
+def _pct(x: float | None) -> str:
+    return f"{100 * x:.1f}%" if x is not None else "-"

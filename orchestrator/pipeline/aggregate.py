@@ -32,7 +32,7 @@ class AggregateStage:
             if d.instance_id in job.decided:
                 continue
             q = job.question(d, acc, row)
-            out = decider.decide(q)
+            out = job.decider(d.instance_id).decide(q)
             if out is not None:
                 job.decided[d.instance_id] = out
             else:
@@ -61,6 +61,7 @@ def aggregator_request(job: Job, inst: Instance, d: RoutingDecision) -> GenReque
         texts,
         inst.answer_format,
         max_chars_per_response=pool.aggregator_max_chars_per_response,
+        passages=job.passages.get(inst.id, ()),
     )
     sampling = pool.aggregator_sampling.params()
     return GenRequest.chat(f"aggregate:{inst.id}", prompt, sampling, inst.id)

@@ -15,14 +15,23 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from batching.engines.base import EngineCounters
 from batching.journal.engine import Journal, JournalEngine
 from common.generation import CONTEXT_LENGTH_EXCEEDED, GenResult, is_context_length_error
-from common.records import ExpertAnswer, FinalAnswer, Instance, Passage, RoutingDecision
-from orchestrator.aggregation.decide import Decided, Question
+from common.records import (
+    AuditTrace,
+    ExpertAnswer,
+    FinalAnswer,
+    Instance,
+    Passage,
+    RetrievalTrace,
+    RoutingDecision,
+)
+from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.pipeline.session import FittedMethod, Session
 from orchestrator.policies import QueryBatch
@@ -56,6 +65,23 @@ class Job:
     decided: dict[str, Decided] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    open_book: set[str] = field(default_factory=set)
+    """Questions answered with passages (recruited and decided by the open-book branch)."""
+    gate: dict[str, RetrievalTrace] = field(default_factory=dict)
+    """The retrieval trace of each question (mode not ``never``)."""
+    retrievals: dict[str, Any] = field(default_factory=dict)
+    """Store results (:class:`~orchestrator.retrieval.hits.Retrieval`) fetched so far, by question."""
+    open_decisions: dict[str, RoutingDecision] = field(default_factory=dict)
+    """Each question's open-book recruits (the gate's alternative)."""
+    closed_decisions: dict[str, RoutingDecision] = field(default_factory=dict)
+    """Each question's closed-book recruits, kept when retrieval replaced them."""
+    first_pass: dict[str, dict[Pair, GenResult]] = field(default_factory=dict)
+    """Closed-book results a second, open-book pass replaced."""
+    audit: dict[str, AuditTrace] = field(default_factory=dict)
+    gate_inputs: Any = None
+    """What the pre-generation gate read (:class:`~orchestrator.rag.gate.GateInputs`), for the second pass."""
+    rag_seconds: dict[str, float] = field(default_factory=dict)
+    """Retrieval's own time: ``gate`` (the gate's models) and ``store`` (searches)."""
 
     def __post_init__(self) -> None:
         self.engines = {
@@ -66,6 +92,7 @@ class Job:
         self.by_id = {i.id: i for i in self.instances}
         residency = self.session.residency
         self.evictions_at_start = residency.evictions if residency is not None else 0
+        self._accuracy: dict[str, np.ndarray | None] = {}
 
     @property
     def fitted(self) -> FittedMethod:
@@ -123,13 +150,37 @@ class Job:
         )
 
     def question(self, d: RoutingDecision, acc: np.ndarray | None, row: int) -> Question:
-        """What the decision needs of ``d``'s question: its experts' answers, responses, local accuracy."""
+        """What the decision needs of ``d``'s question: its experts' answers, responses, local accuracy.
+
+        ``acc`` is the closed-book decider's local accuracy; an open-book question uses its own branch's.
+        """
         inst = self.by_id[d.instance_id]
         results = [self.results[(inst.id, e)] for e in d.experts]
         answers = [parse(r, inst) for r in results]
-        texts = [r.text for r in results] if self.fitted.decider.features else None
-        accuracy = self.fitted.decider.accuracy_row(acc, row)
+        decider = self.decider(inst.id)
+        if decider is not self.fitted.decider:
+            acc = self._open_accuracy(decider)
+        texts = [r.text for r in results] if decider.features else None
+        accuracy = decider.accuracy_row(acc, row)
         return Question(d.experts, answers, n_options(inst), accuracy, texts, list(inst.options))
+
+    def decider(self, instance_id: str) -> Decider:
+        """The decider of a question: the open-book branch's when it was answered with passages."""
+        rag = self.fitted.retrieval
+        if instance_id in self.open_book and rag is not None and rag.opened is not None:
+            return rag.opened.decider
+        return self.fitted.decider
+
+    def _open_accuracy(self, decider: Decider) -> np.ndarray | None:
+        if "open" not in self._accuracy:
+            self._accuracy["open"] = decider.local_accuracy(self.queries())
+        return self._accuracy["open"]
+
+    def ensure_embeddings(self) -> np.ndarray:
+        """The questions' embeddings (computed now when recruitment did not need them)."""
+        if self.embeddings is None:
+            self.embeddings = self.session.embed(texts_of(self.instances))
+        return self.embeddings
 
     def finals(self) -> list[FinalAnswer]:
         """Every question's final answer with its routing trace, in input order."""
@@ -156,10 +207,18 @@ class Job:
                     expert_answers=[self.expert_answer(inst, e) for e in experts],
                     error=error,
                     error_code=code,
+                    retrieval=self._retrieval_trace(inst.id),
                 )
             )
         self.counts["errors"] = sum(1 for f in out if f.error)
         return out
+
+    def _retrieval_trace(self, instance_id: str) -> RetrievalTrace | None:
+        trace = self.gate.get(instance_id)
+        if trace is None:
+            return None
+        audit = self.audit.get(instance_id)
+        return trace.model_copy(update={"audit": audit}) if audit is not None else trace
 
     def expert_answer(self, inst: Instance, expert: str) -> ExpertAnswer:
         r = self.results[(inst.id, expert)]

@@ -33,6 +33,8 @@ from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, RoutingPolicy
 from orchestrator.pool import AUTO_AGGREGATOR, PoolConfig
 from orchestrator.profiling import ProfilingRecord
+from orchestrator.rag.branch import branch_of
+from orchestrator.rag.fitted import FittedRetrieval, fit_retrieval
 from skills.embedding import Embedder
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class FittedMethod:
     vocabulary: list[str] | None
     aggregator: str | None = None
     """The aggregator the profiles chose (``aggregator: auto``)."""
+    retrieval: FittedRetrieval | None = None
+    """Retrieval's branches and gate (None for mode ``never``)."""
 
 
 class Session:
@@ -81,6 +85,7 @@ class Session:
         self.engines: dict[str, Engine] = {m.name: make(m) for m in self.pool.models}
         self.residency = None if backend is not None else _residency(self.pool, keep_resident)
         self._fitted: FittedMethod | None = None
+        self._knowledge: Any = None
         self._closed = False
 
     @property
@@ -131,6 +136,20 @@ class Session:
             self._embedder = Embedder()
         return self._embedder
 
+    def knowledge(self) -> Any:
+        """The pool's knowledge store (opened, and its documents ingested, on first use).
+
+        Raises:
+            MissingExtraError: the ``retrieval`` extra is not installed.
+            DataError: the store is empty and the pool lists no documents to ingest.
+        """
+        with self.lock:
+            if self._knowledge is None:
+                from orchestrator.rag.knowledge import open_knowledge
+
+                self._knowledge = open_knowledge(self.pool.retrieval, self.embedder())
+            return self._knowledge
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` (the embedder is shared, so this holds the session lock)."""
         with self.lock:
@@ -157,9 +176,10 @@ class Session:
         policy = method.build_policy()
         require_profiles(self.pool, policy, has_profiles=record is not None)
         profiling = vocabulary = None
+        retrieving = self.pool.retrieval.mode != "never"
         if record is not None:
             with self.lock:
-                emb = self.embedder() if method.needs_embeddings else None
+                emb = self.embedder() if method.needs_embeddings or retrieving else None
                 profiling = record.to_profiling_data(
                     emb, self.experts, costs=self.expert_costs(record), families=self.families()
                 )
@@ -168,7 +188,11 @@ class Session:
         gold = [g or "" for g in record.gold] if record is not None else None
         decider = Decider(method, policy, profiling, gold)
         chosen = record.aggregator if record is not None else None
-        return FittedMethod(method, policy, decider, profiling, vocabulary, chosen)
+        closed = None
+        if retrieving and profiling is not None:
+            closed = branch_of("closed", method, policy, decider, profiling)
+        rag = fit_retrieval(self.pool.retrieval, method, record, closed)
+        return FittedMethod(method, policy, decider, profiling, vocabulary, chosen, rag)
 
     def close(self) -> None:
         """Release every model and close the engines (idempotent)."""

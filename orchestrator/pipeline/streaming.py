@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from batching.journal.store import GenerationRow
 from common.generation import GenRequest
 from common.logs import log_context
+from common.records import RoutingDecision
 from orchestrator.aggregation.decide import Question
 from orchestrator.pipeline.aggregate import aggregator_request, decide_from_reply
 from orchestrator.pipeline.job import Job
@@ -35,23 +37,26 @@ class StreamingStage:
     Args:
         job: the job (its session's backend, its journal, engines and method).
         aggregate: also decide questions (``symoe run``); False only answers (``symoe profile``).
+        decisions: stream these questions only (a second pass); all of the job's when None.
     """
 
-    def __init__(self, job: Job, *, aggregate: bool = True) -> None:
+    def __init__(
+        self, job: Job, *, aggregate: bool = True, decisions: Sequence[RoutingDecision] | None = None
+    ) -> None:
         self.job = job
         self.aggregate = aggregate
-        self.dec_of = {d.instance_id: d for d in job.decisions}
+        chosen = job.decisions if decisions is None else list(decisions)
+        self.dec_of = {d.instance_id: d for d in chosen}
         self.row_of = {d.instance_id: i for i, d in enumerate(job.decisions)}
         decider = job.fitted.decider
         self.acc = decider.local_accuracy(job.queries())
-        self.requests = requests_for(job, job.decisions)
+        self.requests = requests_for(job, chosen)
         known, self.keys = journaled(job, self.requests)
         job.results.update(known)
         self.questions: dict[str, Question] = {}  # instance id -> its question, while the aggregator answers
         self.pending: dict[str, tuple[str, str]] = {}  # aggregator request id -> (instance id, hash)
         self.waiting = {
-            d.instance_id: {e for e in d.experts if (d.instance_id, e) not in job.results}
-            for d in job.decisions
+            d.instance_id: {e for e in d.experts if (d.instance_id, e) not in job.results} for d in chosen
         }
         self.groups: dict[str, list[GenRequest]] = {}
         self.by_rid: dict[str, tuple[str, str]] = {}
@@ -69,7 +74,7 @@ class StreamingStage:
         job = self.job
         first, last, _ = load_order(job)
         backend = job.session.backend
-        spec = StageSpec("experts", self.groups, backend.batch_size, first, last)
+        spec = StageSpec(job.journal.stage, self.groups, backend.batch_size, first, last)
         self.stream = backend.stream(spec)
         self._ready([iid for iid, w in self.waiting.items() if not w])
         self._maybe_close()
@@ -118,12 +123,11 @@ class StreamingStage:
             return
         start = time.perf_counter()
         job, agg = self.job, self.job.session.aggregator
-        decider = job.fitted.decider
         llm: list[GenRequest] = []
         for iid in iids:
             d = self.dec_of[iid]
             q = job.question(d, self.acc, self.row_of[iid])
-            out = decider.decide(q)
+            out = job.decider(iid).decide(q)
             if out is not None:
                 job.decided[iid] = out
             else:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from batching.engines.base import EngineCounters
 from common.records import FinalAnswer
+from orchestrator.rag.report import RetrievalReport
 from orchestrator.runs.stats import StageExpertStats
 
 
@@ -58,6 +59,11 @@ class RunReport(BaseModel):
         default=None,
         description="Ray backend only: per expert counters over restarts, failures, the Ray resources each "
         "worker got, and each worker's lifetime (slot, started_at, ended_at).",
+    )
+    retrieval: RetrievalReport | None = Field(
+        default=None,
+        description="Retrieval (mode always/gated): rho, the cost terms of E[C] = C_gate + rho C_retrieve + "
+        "C_experts, the saving against always-retrieve, accuracy per branch and the audit's regret.",
     )
 
 

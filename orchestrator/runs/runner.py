@@ -8,6 +8,7 @@ its end) unless it is given one to share (the Python API, the service's batch wo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from orchestrator.pipeline.session import require_profiles
 from orchestrator.policies.base import instance_metadata
 from orchestrator.pool import PoolConfig
 from orchestrator.profiling import ProfilingRecord
+from orchestrator.rag.report import RetrievalReport, retrieval_report
 from orchestrator.ray.slots import ControllerConfig
 from orchestrator.runs.report import RunReport, model_stats
 from orchestrator.runs.stats import expert_stats
@@ -215,6 +217,29 @@ def _report(job: Job, backend: str, ray_stats: dict[str, Any] | None, seconds: f
         generations_reused=journal.reused,
         experts=expert_stats(journal.store, journal.run_id),
         ray=ray_stats,
+        retrieval=_retrieval_report(job, finals),
+    )
+
+
+def _retrieval_report(job: Job, finals: list[FinalAnswer]) -> RetrievalReport | None:
+    mode = job.session.pool.retrieval.mode
+    if mode == "never":
+        return None
+    first_pass = {
+        iid: (
+            sum(r.prompt_tokens for r in res.values()),
+            sum(r.generated_tokens for r in res.values()),
+            len(res),
+        )
+        for iid, res in job.first_pass.items()
+    }
+    return retrieval_report(
+        finals,
+        mode=mode,
+        first_pass=first_pass,
+        stage_seconds=job.stage_seconds,
+        rag_seconds=job.rag_seconds,
+        store_queries=job.counts.get("store_queries", 0),
     )
 
 
@@ -258,16 +283,21 @@ def profile_pool(
     embedder: Embedder | None = None,
     progress: ProgressHook | None = None,
     session: Session | None = None,
+    retrieval: bool = False,
 ) -> ProfilingRecord:
     """Run every expert on validation questions (with gold answers) and record who got what right.
 
     With ``aggregator: auto``, every candidate model is then scored by the aggregator benchmark on the
-    experts' validation chains and the best is recorded as the pool's aggregator.
+    experts' validation chains and the best is recorded as the pool's aggregator. With ``retrieval``,
+    every expert also answers every question open-book (the top passages of the pool's knowledge store,
+    one batched search), and the record keeps those answers and each question's coverage signal: what
+    the retrieval gate is fitted on.
     """
     own = session is None
     session = session or Session(pool, embedder=embedder)
     try:
-        job = Job(session, instances, Journal(RunStore(":memory:"), "profile"), progress)
+        journal = Journal(RunStore(":memory:"), "profile")
+        job = Job(session, instances, journal, progress)
         with job.stage("annotate"):
             annotate(job, None)
         everyone = [
@@ -275,24 +305,77 @@ def profile_pool(
         ]
         with job.stage("experts"):
             answer_pairs(job, everyone)
+        open_job = _profile_open_book(session, instances, journal, progress, everyone) if retrieval else None
         chosen = choose_aggregator(job) if pool.aggregator == "auto" else None
     finally:
         if own:
             session.close()
-    experts = session.experts
-    answers = [
+    record = _record(pool, session.experts, instances, job, chosen)
+    if open_job is None:
+        return record
+    answers = _answers(open_job, session.experts, instances)
+    found = open_job.retrievals
+    return record.model_copy(
+        update={
+            "answers_rag": answers,
+            "correct_rag": _correct(answers, instances),
+            "coverage": [dataclasses.asdict(found[i.id].coverage) for i in instances],
+            "retrieval": {
+                "store": pool.retrieval.store.uri,
+                "k": pool.retrieval.k,
+                "search": pool.retrieval.search,
+            },
+        }
+    )
+
+
+def _profile_open_book(
+    session: Session,
+    instances: list[Instance],
+    journal: Journal,
+    progress: ProgressHook | None,
+    everyone: list[RoutingDecision],
+) -> Job:
+    """Every expert on every question with its passages (one search for all, then batched per expert)."""
+    from orchestrator.pipeline.retrieve import search
+
+    job = Job(session, instances, journal, progress)
+    with job.stage("retrieve"):
+        search(job, range(len(instances)))
+        job.passages = {i.id: job.retrievals[i.id].passages() for i in instances}
+    with job.stage("experts_open_book"):
+        answer_pairs(job, everyone)
+    return job
+
+
+def _answers(job: Job, experts: list[str], instances: list[Instance]) -> list[list[str | None]]:
+    return [
         [extract_answer(job.results[(i.id, e)].text, i.answer_format) for e in experts] for i in instances
     ]
+
+
+def _correct(answers: list[list[str | None]], instances: list[Instance]) -> list[list[bool]]:
+    return [
+        [is_correct(a, i.gold, i.answer_format) for a in row]
+        for row, i in zip(answers, instances, strict=True)
+    ]
+
+
+def _record(
+    pool: PoolConfig,
+    experts: list[str],
+    instances: list[Instance],
+    job: Job,
+    chosen: tuple[str, list[tuple[str, float]]] | None,
+) -> ProfilingRecord:
+    answers = _answers(job, experts, instances)
     return ProfilingRecord(
         experts=experts,
         questions=[i.question for i in instances],
         gold=[i.gold for i in instances],
         skills=job.skills,
         answers=answers,
-        correct=[
-            [is_correct(a, i.gold, i.answer_format) for a in row]
-            for row, i in zip(answers, instances, strict=True)
-        ],
+        correct=_correct(answers, instances),
         n_options=[n_options(i) for i in instances],
         metadata=[instance_metadata(i) for i in instances],
         options=[list(i.options) for i in instances],

@@ -10,7 +10,7 @@ process can only attach to one Ray instance.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,30 +68,6 @@ def test_gpu_fraction_is_the_memory_share_rounded_down() -> None:
 
 
 # -- real Ray ------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[Any]:
-    """One Ray for the session: a head node with 2 CPUs, 1 fake GPU and 1 GiB of GPU-memory resource."""
-    ray = pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
-
-    from orchestrator.ray.local import loopback_only
-
-    with loopback_only():  # every server of the test cluster listens on 127.0.0.1 only
-        cluster = Cluster(
-            initialize_head=True,
-            connect=True,
-            head_node_args={
-                "num_cpus": 2,
-                "num_gpus": 1,
-                "resources": {MEMORY_RESOURCE: 1.0},
-                "include_dashboard": False,
-            },
-        )
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
-
-
 def _replay_pool(tmp_path: Path, names: list[str], questions: int) -> list[ReplayExpertConfig]:
     for name in names:
         rows = [{"question_id": f"q{i}", "pred": "A", "text": f"{name} says A"} for i in range(questions)]
