@@ -85,7 +85,6 @@ from common.generation import GenRequest, GenResult, SamplingParams, context_len
 logger = logging.getLogger(__name__)
 
 
-
 def _in_process_blocked() -> bool:
     """Whether vLLM cannot run in this process: its CPU kernel-override scan reads every module's
     namespace and fails on llvmlite's ffi objects (vLLM 0.32), so once llvmlite is imported (numba:
@@ -94,6 +93,7 @@ def _in_process_blocked() -> bool:
         return False
     logger.warning("vllm: llvmlite is imported in this process; the engine runs in a child process instead")
     return True
+
 
 class VLLMEngine(Engine):
     """Serves one model with vLLM's offline ``LLM``.
