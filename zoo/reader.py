@@ -34,8 +34,15 @@ from zoo.facts import generate_kb
 from zoo.reader_data import NoiseSpec, ReaderExample, ReaderExamples
 from zoo.spec import ReaderSpec
 from zoo.tasks import answer_text
-from zoo.tiny import random_llama, save_tokenizer
-from zoo.train import ZooTaskFormat, _make_batch, build_zoo_tokenizer, tokenizer_corpus, train_steps
+from zoo.tiny import save_tokenizer
+from zoo.train import (
+    ZooTaskFormat,
+    _make_batch,
+    build_model,
+    build_zoo_tokenizer,
+    tokenizer_corpus,
+    train_steps,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,19 +107,6 @@ def _loss(
     return (ce.view_as(target) * weight).sum() / answer.sum()
 
 
-def _build_model(spec: ReaderSpec, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
-    return random_llama(
-        tokenizer,
-        hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size,
-        num_layers=spec.num_layers,
-        num_heads=spec.num_heads,
-        num_kv_heads=spec.num_heads,
-        seed=spec.seed,
-        tie_word_embeddings=True,
-    )
-
-
 def train_reader(
     spec: ReaderSpec,
     fmt: ZooTaskFormat,
@@ -138,7 +132,7 @@ def train_reader(
     """
     start, cpu_start = time.perf_counter(), time.process_time()
     tokenizer = build_reader_tokenizer(spec, fmt)
-    model = _build_model(spec, tokenizer)
+    model = build_model(spec, tokenizer)
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
     logger.info(

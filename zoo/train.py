@@ -35,7 +35,7 @@ import torch
 from tokenizers import Regex, pre_tokenizers
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
-from zoo.spec import ZOO_WEIGHTS_DIR, ExpertSpec, has_weights
+from zoo.spec import ZOO_WEIGHTS_DIR, ExpertSpec, ReaderSpec, has_weights
 from zoo.tasks import (
     SKILLS,
     SPLIT_SEEDS,
@@ -195,7 +195,8 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _build_model(spec: ExpertSpec, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+def build_model(spec: ExpertSpec | ReaderSpec, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+    """A randomly initialised tied-embedding Llama of the spec's shape (an expert's or the reader's)."""
     return random_llama(
         tokenizer,
         hidden_size=spec.hidden_size,
@@ -278,7 +279,7 @@ def train_expert(
     """
     start = time.perf_counter()
     excluded = set(exclude)
-    model = _build_model(spec, tokenizer)
+    model = build_model(spec, tokenizer)
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("zoo: training %s (%d params, spec %s)", spec.name, n_params, spec)

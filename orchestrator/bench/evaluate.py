@@ -7,7 +7,7 @@ with the method's :class:`~orchestrator.aggregation.decide.Decider`, the same de
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,9 +16,9 @@ from common.records import ExpertAnswer, FinalAnswer, Instance, RetrievalTrace, 
 from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
+from orchestrator.policies.base import AnswerFetcher
 
 Pair = tuple[str, str]
-AnswerFetcher = Callable[[list[Pair]], Mapping[Pair, str | None]]
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ each round, an instance whose current reliability-weighted vote has a posterior 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from pydantic import Field
 
 from common.records import RoutingDecision
 from orchestrator.aggregation.reliability import answer_posterior, logodds_weight
-from orchestrator.policies.base import policy_registry
+from orchestrator.policies.base import AnswerFetcher, policy_registry
 from orchestrator.policies.knn import KNNOptions, KNNTopKPolicy
 
 
@@ -24,9 +24,6 @@ class AdaptiveOptions(KNNOptions):
 
     k_max: int = Field(default=7, ge=1, description="Most experts per question.")
     threshold: float = Field(default=0.9, gt=0, le=1, description="Posterior of the vote to stop at.")
-
-
-AnswerFetcher = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
 
 
 @policy_registry.register("adaptive_k")

@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -30,6 +30,9 @@ from pydantic import BaseModel, ConfigDict
 
 from common.records import ExpertScore, Instance, RoutingDecision
 from common.registry import Registry
+
+#: Fetches answers for (question id, expert) pairs; None where the expert gave none (adaptive policies).
+AnswerFetcher = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ cheaper); without a budget, the most accurate pair. Refitting is not needed to c
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
@@ -28,14 +28,13 @@ from orchestrator.aggregation.slots import correct_slots, is_right, one_hot, slo
 from orchestrator.aggregation.vote import answer_classes
 from orchestrator.answers import math_equivalent
 from orchestrator.policies.base import (
+    AnswerFetcher,
     PolicyOptions,
     ProfilingData,
     QueryBatch,
     RoutingPolicy,
     policy_registry,
 )
-
-AnswerFetcher = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
 
 
 class CascadeOptions(PolicyOptions):

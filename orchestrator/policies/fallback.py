@@ -9,13 +9,14 @@ there, but it abstains on 2 of 198 questions, where the next expert answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from pydantic import Field
 
 from common.records import RoutingDecision
 from orchestrator.policies.base import (
+    AnswerFetcher,
     PolicyOptions,
     ProfilingData,
     QueryBatch,
@@ -23,8 +24,6 @@ from orchestrator.policies.base import (
     policy_registry,
     ranked_decision,
 )
-
-AnswerFetcher = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
 
 
 class FallbackOptions(PolicyOptions):

@@ -16,7 +16,7 @@ parameters per question), with the same answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -28,14 +28,13 @@ from orchestrator.aggregation.reliability import logodds_weight
 from orchestrator.aggregation.vote import answer_classes
 from orchestrator.answers import math_equivalent
 from orchestrator.policies.base import (
+    AnswerFetcher,
     PolicyOptions,
     ProfilingData,
     QueryBatch,
     RoutingPolicy,
     policy_registry,
 )
-
-AnswerFetcher = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
 
 
 class SequentialOptions(PolicyOptions):
