@@ -16,10 +16,8 @@ context early.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
@@ -34,12 +32,12 @@ from zoo.facts import generate_kb
 from zoo.reader_data import NoiseSpec, ReaderExample, ReaderExamples
 from zoo.spec import ReaderSpec
 from zoo.tasks import answer_text
-from zoo.tiny import save_tokenizer
 from zoo.train import (
     ZooTaskFormat,
     _make_batch,
     build_model,
     build_zoo_tokenizer,
+    save_trained,
     tokenizer_corpus,
     train_steps,
 )
@@ -48,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["build_reader_tokenizer", "train_reader"]
 
-_MARKER_FILE = "zoo_expert.json"
 _TOKENIZER_SAMPLE = 1500
 """Reader examples whose prompts and replies the reader's tokenizer is trained on (with zoo prompts)."""
 
@@ -169,11 +166,6 @@ def train_reader(
 def _save_reader(
     model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, spec: ReaderSpec, out: Path, n_params: int
 ) -> None:
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    save_tokenizer(tokenizer, tmp)
     marker = {
         "name": spec.name,
         "params": n_params,
@@ -181,9 +173,7 @@ def _save_reader(
         "seed": spec.seed,
         "spec": asdict(spec),
     }
-    (tmp / _MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    save_trained(model, tokenizer, out, marker)
 
 
 def reader_prompts(

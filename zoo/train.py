@@ -311,12 +311,19 @@ def train_expert(
 def _save_expert(
     model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, spec: ExpertSpec, out: Path, n_params: int
 ) -> None:
+    marker = {"name": spec.name, "params": n_params, "skills": list(spec.skills), "seed": spec.seed}
+    save_trained(model, tokenizer, out, marker)
+
+
+def save_trained(
+    model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, out: Path, marker: dict[str, Any]
+) -> None:
+    """Write a trained zoo model, its tokenizer and its marker file to ``out``, replacing it atomically."""
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
     save_tokenizer(tokenizer, tmp)
-    marker = {"name": spec.name, "params": n_params, "skills": list(spec.skills), "seed": spec.seed}
     (tmp / _MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

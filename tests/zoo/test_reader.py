@@ -91,3 +91,32 @@ def test_reader_answers_facts_from_the_passage_and_not_without_it() -> None:
     assert sum(with_gold) / len(rows) >= 0.8, with_gold
     assert sum(wrong_doc) / len(rows) <= 0.1, wrong_doc
     assert sum(without) / len(rows) <= 0.1, without
+
+
+def test_train_reader_writes_a_loadable_model_folder(tmp_path: Path) -> None:
+    """A tiny reader trains, and its folder (model, tokenizer, marker with the spec) replaces the old one."""
+    import dataclasses
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from orchestrator.bench.demo import zoo_task_format
+    from zoo.reader import train_reader
+
+    def render(row: dict[str, Any], passages: Any) -> str:
+        return expert_prompt(question_instance(row, 0), [Passage(**p) for p in passages])
+
+    fmt = dataclasses.replace(zoo_task_format(), render_passages=render)
+    spec = dataclasses.replace(READER_SPEC, hidden_size=32, num_layers=1, num_heads=1, intermediate_size=64,
+                               steps=3, batch_size=4, train_kb_size=200, vocab_size=256)  # fmt: skip
+    out = tmp_path / "zoo-reader"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier run")
+    facts = train_reader(spec, fmt, out, log_every=1000)
+    assert facts["steps"] == 3 and facts["examples"] == {"facts": 12}
+    assert not (out / "stale.txt").exists() and not list(tmp_path.glob(".*.tmp"))
+    marker = json.loads((out / "zoo_expert.json").read_text(encoding="utf-8"))
+    assert marker["skills"] == ["facts"] and marker["params"] == facts["params"]
+    assert marker["spec"]["hidden_size"] == 32 and marker["spec"]["steps"] == 3
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert sum(p.numel() for p in model.parameters()) == facts["params"]
+    assert len(AutoTokenizer.from_pretrained(out)) == model.config.vocab_size
