@@ -16,32 +16,16 @@ weights without training.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from common.records import Passage
 from orchestrator.bench.demo import zoo_task_format
-from orchestrator.datasets.questions import question_instance
-from orchestrator.prompts import expert_prompt
 from zoo.rag_splits import write_rag_files
 from zoo.reader_record import measure_reader_record, train_reader_record
 from zoo.spec import READER_SPEC, ZOO_SPECS, ZOO_WEIGHTS_DIR
 from zoo.tasks import ZOO_DATA_DIR
-from zoo.train import ZooTaskFormat, train_zoo
-
-
-def render_with_passages(row: dict[str, Any], passages: Sequence[dict[str, str]]) -> str:
-    """The live prompt of a row with retrieved knowledge-base rows: ``expert_prompt(inst, passages)``."""
-    return expert_prompt(question_instance(row, 0), [Passage(**p) for p in passages])
-
-
-def task_format() -> ZooTaskFormat:
-    """The orchestrator's prompt (with and without passages), extraction, scoring and vote."""
-    return dataclasses.replace(zoo_task_format(), render_passages=render_with_passages)
+from zoo.train import train_zoo
 
 
 def main(argv: list[str]) -> int:
@@ -59,7 +43,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("batching.engines.hf_engine", "httpx", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    fmt = task_format()
+    fmt = zoo_task_format()
     write_rag_files(args.data_dir)
     if args.measure_only:
         measure_reader_record(fmt, weights_dir=args.weights_dir, data_dir=args.data_dir, threads=args.threads)

@@ -119,7 +119,7 @@ def train_reader(
     Args:
         spec: the reader.
         fmt: prompt rendering; ``render_passages`` must be set.
-        out_dir: model folder to write; replaced atomically.
+        out_dir: model folder to write; replaced only once the new one is complete.
         exclude: zoo-skill question texts never to train on (the held-out zoo splits).
         log_every: steps between INFO progress lines.
 

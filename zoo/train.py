@@ -108,7 +108,9 @@ class ZooTaskFormat:
         if not passages:
             return self.render_prompt(row)
         if self.render_passages is None:
-            raise ValueError("ZooTaskFormat.render_passages is not set; scripts/train_zoo.py wires it in")
+            raise ValueError(
+                "ZooTaskFormat.render_passages is not set (orchestrator.bench.demo.zoo_task_format sets it)"
+            )
         return self.render_passages(row, passages)
 
 
@@ -318,7 +320,8 @@ def _save_expert(
 def save_trained(
     model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, out: Path, marker: dict[str, Any]
 ) -> None:
-    """Write a trained zoo model, its tokenizer and its marker file to ``out``, replacing it atomically."""
+    """Write a trained zoo model, its tokenizer and its marker file to ``out``: built in a temporary folder
+    beside it, then renamed over the old one, so a crash mid-write never leaves a half-written ``out``."""
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from common.errors import ConfigError
-from common.records import AnswerFormat
+from common.records import AnswerFormat, Passage
 from common.resources import config_path
 from orchestrator.aggregation.vote import Ballot, majority_vote
 from orchestrator.answers import extract_answer, is_correct
@@ -95,11 +95,15 @@ def demo_config(
 
 
 def zoo_task_format():  # type: ignore[no-untyped-def]  # zoo.train imports torch
-    """The orchestrator's prompt, answer extraction, scoring and majority vote, for the zoo's rows."""
+    """The orchestrator's prompt (with or without retrieved passages), answer extraction, scoring and
+    majority vote, for the zoo's rows."""
     from zoo.train import ZooTaskFormat
 
     return ZooTaskFormat(
         render_prompt=lambda row: expert_prompt(question_instance(row, 0)),
+        render_passages=lambda row, passages: expert_prompt(
+            question_instance(row, 0), [Passage(**p) for p in passages]
+        ),
         extract=lambda text: extract_answer(text, _MATH),
         is_correct=lambda pred, gold: is_correct(pred, gold, _MATH),
         vote=lambda answers: majority_vote([Ballot(str(i), a) for i, a in enumerate(answers)]),

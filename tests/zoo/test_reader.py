@@ -102,10 +102,7 @@ def test_train_reader_writes_a_loadable_model_folder(tmp_path: Path) -> None:
     from orchestrator.bench.demo import zoo_task_format
     from zoo.reader import train_reader
 
-    def render(row: dict[str, Any], passages: Any) -> str:
-        return expert_prompt(question_instance(row, 0), [Passage(**p) for p in passages])
-
-    fmt = dataclasses.replace(zoo_task_format(), render_passages=render)
+    fmt = zoo_task_format()
     spec = dataclasses.replace(READER_SPEC, hidden_size=32, num_layers=1, num_heads=1, intermediate_size=64,
                                steps=3, batch_size=4, train_kb_size=200, vocab_size=256)  # fmt: skip
     out = tmp_path / "zoo-reader"
