@@ -17,11 +17,11 @@ def test_kb_add_search_and_stats(corpus: Path, tmp_path: Path) -> None:
         app, ["kb", "add", str(corpus), "--kb", kb, "--no-progress", "--chunk-chars", "400"]
     )
     assert added.exit_code == 0, added.output
-    assert "added 4, replaced 0, unchanged 0, skipped 1 sources; +5 / -0 chunks" in added.output
+    assert "added 4, replaced 0, moved 0, unchanged 0, skipped 1 sources; +5 / -0 chunks" in added.output
     assert "skipped 1: empty" in added.output and "blank.txt: empty" in added.output
 
     again = runner.invoke(app, ["kb", "add", str(corpus), "--kb", kb, "--no-progress"])
-    assert again.exit_code == 0 and "added 0, replaced 0, unchanged 4" in again.output
+    assert again.exit_code == 0 and "added 0, replaced 0, moved 0, unchanged 4" in again.output
 
     found = runner.invoke(app, ["kb", "search", "Which volcano buried Osk?", "--kb", kb, "--k", "2"])
     assert found.exit_code == 0, found.output
@@ -30,7 +30,8 @@ def test_kb_add_search_and_stats(corpus: Path, tmp_path: Path) -> None:
 
     stats = runner.invoke(app, ["kb", "stats", "--kb", kb])
     assert stats.exit_code == 0, stats.output
-    assert "chunks" in stats.output and "FTS on text" in stats.output and "all-MiniLM-L6-v2" in stats.output
+    assert "chunks" in stats.output and "FTS on search_text" in stats.output
+    assert "all-MiniLM-L6-v2" in stats.output and "BM25 index covers" in stats.output
 
 
 def _flat(output: str) -> str:
