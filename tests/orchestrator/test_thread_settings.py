@@ -24,7 +24,7 @@ def _env(**extra: str) -> dict[str, str]:
     "entry",
     [
         "from orchestrator import SymbolicMoE",  # the Python API
-        "from orchestrator.service import create_app",  # the service
+        "from orchestrator.service.app import create_app",  # the service
         "from orchestrator.retrieval import KnowledgeStore",  # the knowledge store's API
         "import orchestrator.cli",  # the CLI
     ],
@@ -88,7 +88,7 @@ def test_the_api_is_not_slowed_by_spinning_threads_under_a_busy_process() -> Non
         results = {}
         for policy in ("active", "passive"):
             out = subprocess.run(
-                [sys.executable, "-c", CHILD, policy, "30"], cwd=ROOT, env=_env(), capture_output=True,
+                [sys.executable, "-c", CHILD, policy, "12"], cwd=ROOT, env=_env(), capture_output=True,
                 text=True, timeout=300,
             )  # fmt: skip
             assert out.returncode == 0, out.stderr[-2000:]

@@ -12,6 +12,7 @@ from orchestrator.bench.collection import CollectionBenchConfig, run_collection_
 from orchestrator.retrieval.synthetic import synthetic_corpus, synthetic_queries
 
 
+@pytest.mark.slow  # embeds 60 passages and runs 36 timed searches
 def test_the_benchmark_scores_every_mode_on_a_tiny_collection(tmp_path: Path, embedder: Any) -> None:
     folder = tiny_collection(tmp_path / "tiny", documents=60, queries=12)
     result = run_collection_bench(CollectionBenchConfig(folder=str(folder), k=10), embedder=embedder)
@@ -27,10 +28,10 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cross-encoder fine-tuned here from the packaged MiniLM on synthetic (query, passage) pairs."""
     from orchestrator.retrieval.rerank import train_cross_encoder
 
-    corpus = synthetic_corpus(150, seed=7)
+    corpus = synthetic_corpus(60, seed=7)
     rng = random.Random(7)
     pairs = []
-    for q in synthetic_queries(corpus, 150, seed=8):
+    for q in synthetic_queries(corpus, 60, seed=8):
         pos = next(d for d in corpus if d["id"] == q.target)
         neg = rng.choice([d for d in corpus if d["id"] != q.target])
         pairs += [
