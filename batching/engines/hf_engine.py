@@ -153,8 +153,8 @@ class TransformersEngine(Engine):
             model = AutoModelForCausalLM.from_pretrained(
                 cfg.model_id, dtype=dtype, trust_remote_code=cfg.trust_remote_code
             )
-            model.to(cfg.device)
-        model.eval()
+            model.to(cfg.device)  # type: ignore[arg-type]  # transformers' wrapped `to` is mistyped
+        model.eval()  # type: ignore[no-untyped-call]  # unannotated in transformers
         if tokenizer.pad_token_id is None:  # Llama-style tokenizers have none; EOS is the usual stand-in
             tokenizer.pad_token = tokenizer.eos_token
         eos = model.generation_config.eos_token_id
@@ -164,7 +164,7 @@ class TransformersEngine(Engine):
         self._threads = auto_threads(cfg.model_id, cfg.cpu_threads) if device.type == "cpu" else None
         self._max_context = getattr(model.config, "max_position_embeddings", None)
         self._model, self._tokenizer = model, tokenizer
-        gib = model.get_memory_footprint() / 2**30
+        gib = model.get_memory_footprint() / 2**30  # type: ignore[no-untyped-call]  # unannotated in transformers
         logger.info(
             "transformers: loaded %s on %s (%s, %.3f GiB, context %s) in %.2fs",
             cfg.model_id,
