@@ -322,8 +322,9 @@ class BenchReport(BaseModel):
             order = sorted(range(len(curve.costs)), key=lambda i: curve.costs[i])
             xs = [max(curve.costs[i], 1e-3) for i in order]
             ys = [curve.accuracies[i] for i in order]
-            style = {"color": "tab:grey", "ls": ":"} if name == "oracle" else {"color": "tab:orange"}
-            ax.step(xs, ys, where="post", label=f"{name} (budget sweep)", **style)
+            oracle = name == "oracle"
+            ax.step(xs, ys, where="post", label=f"{name} (budget sweep)",
+                    color="tab:grey" if oracle else "tab:orange", ls=":" if oracle else None)  # fmt: skip
         for name, r in self.methods.items():
             colour = (
                 "tab:green" if name == self.best_policy else ("tab:grey" if name == "oracle" else "tab:blue")
