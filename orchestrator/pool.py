@@ -100,7 +100,7 @@ class PoolConfig(BaseModel):
         names = [m.name for m in (*self.experts, *self.extra_models)]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate model names in the pool: {names}")
-        roles = [("annotator", self.annotation.annotator)]
+        roles: list[tuple[str, str | None]] = [("annotator", self.annotation.annotator)]
         if self.aggregator != AUTO_AGGREGATOR:
             roles.append(("aggregator", self.aggregator))
         roles += [("aggregator candidate", c) for c in self.aggregator_candidates]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from orchestrator.cli.main import console
@@ -12,9 +14,9 @@ class StageBars:
 
     def __init__(self, bars: Progress | None) -> None:
         self.bars = bars
-        self.tasks: dict[tuple[str, str], int] = {}
+        self.tasks: dict[tuple[str, str], TaskID] = {}
 
-    def hook(self, stage: str):  # type: ignore[no-untyped-def]
+    def hook(self, stage: str) -> Callable[[str, int, int], None]:
         def update(expert: str, done: int, total: int) -> None:
             if self.bars is None:
                 return
@@ -25,7 +27,7 @@ class StageBars:
 
         return update
 
-    def steps(self, bench: str):  # type: ignore[no-untyped-def]
+    def steps(self, bench: str) -> Callable[[int, int], None]:
         """A bench's protocol bar: splits (folds x seeds) fitted and answered."""
 
         def update(done: int, total: int) -> None:
