@@ -14,7 +14,14 @@ from typing import Any
 
 from typer.core import TyperArgument, TyperOption
 
-_WORDS = {"bool": "", "int": "INTEGER", "float": "FLOAT", "str": "TEXT", "path": "PATH", "datetime": "DATETIME"}
+_WORDS = {
+    "bool": "",
+    "int": "INTEGER",
+    "float": "FLOAT",
+    "str": "TEXT",
+    "path": "PATH",
+    "datetime": "DATETIME",
+}
 _PLACEHOLDER = re.compile(r"<(list\[)?([a-z_]+)( range)?\]?>")
 
 
