@@ -37,7 +37,9 @@ for name, build in PAGES.items():
 architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 graphs = {
     "<!-- package-graph -->": package_graph_mermaid(subpackages_of=()),
-    "<!-- orchestrator-graph -->": package_graph_mermaid(subpackages_of=("orchestrator", "batching", "agents")),
+    "<!-- orchestrator-graph -->": package_graph_mermaid(
+        subpackages_of=("orchestrator", "batching", "agents")
+    ),
 }
 for marker, graph in graphs.items():
     architecture = architecture.replace(marker, f"```mermaid\n{graph}```")

@@ -19,13 +19,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 REQUIRED = "required"
 """The default column's text for a field without a default."""
+COMPUTED = object()
+"""What :func:`default_value` returns for a default computed from the other fields."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,15 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
             "agents.audio.generators.sfx:ProceduralConfig",
             "agents.audio.generators.hf_audio:TransformersAudioConfig",
             "agents.audio.generators.hf_audio:DiffusersAudioConfig",
+        ),
+    ),
+    ConfigSection(
+        "HTTP service",
+        "`symoe serve` passes its options to `create_app` (the settings below); each request body is "
+        "validated by the models after them.",
+        (
+            "orchestrator.service.app:ChatRequest",
+            "orchestrator.service.batch_files:BatchCreateRequest",
         ),
     ),
     ConfigSection(
@@ -238,10 +247,11 @@ def yaml_text(value: Any) -> str:
 
 
 def default_value(info: FieldInfo) -> Any:
-    """A field's default (its factory called), or :data:`PydanticUndefined` for a required field."""
+    """A field's default (its factory called), or :data:`COMPUTED` when the factory needs the other
+    fields. Only for a field that is not required."""
     if info.default_factory is not None:
         if getattr(info, "default_factory_takes_validated_data", False):
-            return PydanticUndefined
+            return COMPUTED
         return info.default_factory()  # type: ignore[call-arg]
     return info.default
 
@@ -251,31 +261,32 @@ def default_text(info: FieldInfo) -> str:
     if info.is_required():
         return REQUIRED
     value = default_value(info)
-    if value is PydanticUndefined:
+    if value is COMPUTED:
         return "computed"
     return yaml_text(value)
 
 
-_CONSTRAINTS = {
-    annotated_types.Gt: ("gt", "> {}"),
-    annotated_types.Ge: ("ge", ">= {}"),
-    annotated_types.Lt: ("lt", "< {}"),
-    annotated_types.Le: ("le", "<= {}"),
-    annotated_types.MinLen: ("min_length", "at least {} long"),
-    annotated_types.MaxLen: ("max_length", "at most {} long"),
-    annotated_types.MultipleOf: ("multiple_of", "multiple of {}"),
-}
+_CONSTRAINTS = (
+    ("gt", "> {}"),
+    ("ge", ">= {}"),
+    ("lt", "< {}"),
+    ("le", "<= {}"),
+    ("min_length", "at least {} long"),
+    ("max_length", "at most {} long"),
+    ("multiple_of", "multiple of {}"),
+    ("pattern", "matches `{}`"),
+)
+"""The bounds pydantic keeps in a field's metadata (annotated-types objects), by attribute."""
 
 
 def constraints_text(info: FieldInfo) -> str:
     """The field's bounds (``>= 1``, ``at least 1 long``), comma-separated."""
     parts = []
     for meta in info.metadata:
-        for kind, (attr, fmt) in _CONSTRAINTS.items():
-            if isinstance(meta, kind):
-                parts.append(fmt.format(getattr(meta, attr)))
-        if getattr(meta, "pattern", None):
-            parts.append(f"matches `{meta.pattern}`")
+        for attr, fmt in _CONSTRAINTS:
+            value = getattr(meta, attr, None)
+            if value is not None:
+                parts.append(fmt.format(value))
     return ", ".join(parts)
 
 
@@ -294,7 +305,11 @@ def model_section(model: type[BaseModel], heading: str = "###") -> str:
     doc = (model.__doc__ or "").strip()
     if doc.startswith(("Usage docs:", "!!! abstract")) or model.__doc__ == BaseModel.__doc__:
         doc = ""
-    lines = [f"{heading} {model.__name__} {{ #{anchor(model)} }}", "", f"`{model.__module__}.{model.__name__}`"]
+    lines = [
+        f"{heading} {model.__name__} {{ #{anchor(model)} }}",
+        "",
+        f"`{model.__module__}.{model.__name__}`",
+    ]
     if doc:
         lines += ["", doc.split("\n\n")[0].replace("\n", " ")]
     lines += ["", "| field | type | default | constraints | description |", "|---|---|---|---|---|"]
@@ -332,8 +347,54 @@ def generator_table() -> str:
     return "\n".join(lines)
 
 
+def _docstring_args(doc: str) -> dict[str, str]:
+    """The ``Args:`` entries of a Google-style docstring: name -> text (continuation lines joined)."""
+    out: dict[str, str] = {}
+    in_args = False
+    current = ""
+    for raw in doc.splitlines():
+        line = raw.strip()
+        if line == "Args:":
+            in_args = True
+            continue
+        if in_args and line.endswith(":") and " " not in line:  # the next section (Returns:, Raises:)
+            break
+        if not in_args or not line:
+            continue
+        name, sep, text = line.partition(": ")
+        if sep and name.isidentifier():
+            current = name
+            out[current] = text
+        elif current:
+            out[current] += " " + line
+    return out
+
+
+def service_settings_table() -> str:
+    """The keyword settings of ``orchestrator.service.app.create_app``: type, default, description."""
+    import inspect
+
+    from orchestrator.service.app import create_app
+
+    signature = inspect.signature(create_app, eval_str=True)
+    described = _docstring_args(inspect.getdoc(create_app) or "")
+    lines = ["| setting | type | default | description |", "|---|---|---|---|"]
+    for name, param in signature.parameters.items():
+        if param.kind is not inspect.Parameter.KEYWORD_ONLY:
+            continue
+        row = (
+            f"`{name}`",
+            _cell(type_text(param.annotation)),
+            _cell(f"`{yaml_text(param.default)}`"),
+            _cell(described.get(name, "")),
+        )
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 _EXTRA_TABLES: dict[str, Callable[[], str]] = {
     "Methods and policies": policy_table,
+    "HTTP service": service_settings_table,
     "Audio": generator_table,
 }
 

@@ -40,8 +40,8 @@ def _imported(tree: ast.AST, module: str, is_pkg: bool) -> set[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
+            for stmt in node.orelse:
+                visit(stmt)
             return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -72,7 +72,9 @@ def _module_nodes(root: Path) -> dict[str, Path]:
     return out
 
 
-def package_graph(root: Path | None = None, subpackages_of: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
+def package_graph(
+    root: Path | None = None, subpackages_of: tuple[str, ...] = PACKAGES
+) -> dict[str, set[str]]:
     """Each node (a package, or a first-level subpackage of ``subpackages_of``) with the nodes it imports.
 
     Args:
