@@ -41,7 +41,19 @@ def run(
     skip_malformed: Annotated[
         bool, typer.Option("--skip-malformed", help="Skip and count malformed rows instead of failing")
     ] = False,
-    limit: Annotated[int | None, typer.Option(metavar="N", help="Only the first N questions", min=1)] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", min=1, help="Only the first N rows, in file order (a sorted file gives one category)"
+        ),
+    ] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", min=1, help="A seeded sample of N questions, each category in proportion to its size"
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of --sample")] = 0,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
     store: Annotated[
         Path,
@@ -88,6 +100,7 @@ def run(
     """
     log_path = route_logs("run", verbose=verbose, json_lines=log_json, announce=False)
     from batching.journal.store import new_run_id
+    from orchestrator.datasets import stratified_sample
     from orchestrator.pool import with_retrieval
     from orchestrator.rag.knowledge import check_retrieval
     from orchestrator.ray.slots import ControllerConfig
@@ -98,7 +111,11 @@ def run(
         if backend not in ("local", "ray"):
             raise ConfigError(f"--backend {backend!r}: expected local or ray")
         check_out_dir(out)
+        if limit is not None and sample is not None:
+            raise ConfigError("--limit and --sample: pass one of them")
         cfg, instances, db, skipped = _inputs(pool, input, resume, store, skip_malformed, limit)
+        if sample is not None and resume is None:
+            instances = stratified_sample(instances, sample, seed=seed)
         overridden = retrieval is not None or retrieval_audit is not None
         cfg = with_retrieval(cfg, retrieval, retrieval_audit)
         check_retrieval(cfg.retrieval, has_profiles=bool(cfg.profiles))
@@ -239,7 +256,8 @@ def _print_run(report) -> None:  # type: ignore[no-untyped-def]
     console.print(table)
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.stage_seconds.items())
     acc = f"accuracy {report.accuracy:.2f}%; " if report.accuracy is not None else ""
-    console.print(f"{acc}stages: {stages}; counts: {report.counts}")
+    counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in report.counts.items())
+    console.print(f"{acc}stages: {stages}; {counts or 'no counts'}")
 
 
 def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
@@ -248,7 +266,7 @@ def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
     console.print(
         f"retrieval {r.mode}: rho {r.retrieval_rate:.3f} ({r.retrieved_pre} before generation, "
         f"{r.retrieved_post} after); accuracy open-book {acc['open']}, closed-book {acc['closed']}; "
-        f"reasons {r.reasons}"
+        f"reasons: {', '.join(f'{k} {v}' for k, v in r.reasons.items()) or 'none'}"
     )
     console.print(
         f"E[C] = C_gate + rho C_retrieve + C_experts: {c.expected_tokens:.0f} tokens, {c.expected_s:.4f}s "

@@ -1,4 +1,4 @@
-"""The issue-12 policies and votes on synthetic data: abstention fallback, sequential vote with lossless
+"""Policy and vote variants on synthetic data: abstention fallback, sequential vote with lossless
 early stopping, the cost-aware cascade, group-calibrated family-max votes, the stacked vote's features."""
 
 from __future__ import annotations
