@@ -9,6 +9,7 @@ its box; an edge is kept only once per pair of nodes.
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from pathlib import Path
 
 PACKAGES = ("common", "skills", "batching", "zoo", "agents", "orchestrator")
@@ -108,14 +109,20 @@ def _mermaid_id(node: str) -> str:
     return node.replace(".", "_")
 
 
-def package_graph_mermaid(root: Path | None = None, subpackages_of: tuple[str, ...] = PACKAGES) -> str:
+def package_graph_mermaid(
+    root: Path | None = None,
+    subpackages_of: tuple[str, ...] = PACKAGES,
+    graph: Mapping[str, set[str]] | None = None,
+) -> str:
     """The package graph as a Mermaid flowchart (a ``mermaid`` code block's content), layers top-down.
 
     Args:
         root: as for :func:`package_graph`.
         subpackages_of: as for :func:`package_graph`.
+        graph: a graph :func:`package_graph` already built (then ``root`` and ``subpackages_of`` are unused).
     """
-    graph = package_graph(root, subpackages_of)
+    if graph is None:
+        graph = package_graph(root, subpackages_of)
     lines = ["flowchart TB"]
     for pkg in reversed(PACKAGES):
         members = sorted(n for n in graph if n.split(".")[0] == pkg)
