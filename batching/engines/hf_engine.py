@@ -50,6 +50,7 @@ from batching.config import TransformersExpertConfig
 from batching.engines.base import Engine
 from batching.engines.chat_prompt import prompt_excerpt, prompt_token_ids
 from batching.engines.cpu_threads import auto_threads
+from batching.engines.quiet_loading import quiet_weight_loading
 from common.errors import (
     EngineDeadError,
     EngineUnavailableError,
@@ -146,7 +147,7 @@ class TransformersEngine(Engine):
                 engine=self.kind,
                 model=cfg.model_id,
             )
-        with self._map_errors("load"):
+        with self._map_errors("load"), quiet_weight_loading():
             tokenizer = AutoTokenizer.from_pretrained(
                 cfg.model_id, trust_remote_code=cfg.trust_remote_code, padding_side="left"
             )
