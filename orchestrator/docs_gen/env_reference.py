@@ -37,6 +37,11 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "`WARNING` (`INFO` with `--verbose`)",
         "The level of the log records the CLI shows on screen; everything still goes to the log file.",
     ),
+    "SYMOE_PROGRESS_SECONDS": (
+        "`10`",
+        "When the output is not a terminal (a pipe, a log, CI): seconds between the plain progress lines "
+        "that replace the bars, one line per task that moved.",
+    ),
     "SYMOE_TINY_MODELS_DIR": (
         "`$SYMOE_HOME/tiny-models`",
         "`scripts/build_tiny_models.py`: where the tiny random-weight Llama pool is built.",
