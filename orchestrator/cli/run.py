@@ -201,7 +201,14 @@ def profile(
     input: Annotated[
         Path, typer.Option("--input", metavar="FILE", help="Validation questions with gold answers")
     ],
-    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Profiling record (JSON) to write")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Profiling record (JSON) to write [default: $SYMOE_HOME/profiles/POOL.json]",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
     verbose: VerboseOption = False,
     retrieval: Annotated[
@@ -215,8 +222,12 @@ def profile(
     from orchestrator.runs.runner import profile_pool
 
     try:
-        check_out_file(out)
         cfg = load_pool_config(pool)
+        if out is None:
+            from common.settings import home_path
+
+            out = home_path("profiles") / f"{cfg.name}.json"
+        check_out_file(out)
         instances = load_questions(input).instances
         with progress_bars(progress) as bars:
             hooks = StageBars(bars)
@@ -232,7 +243,7 @@ def profile(
             open_acc = 100 * sum(r[j] for r in record.correct_rag) / max(len(record.correct), 1)
             rag = f", open-book {open_acc:.1f}%"
         console.print(f"{e}: {acc:.1f}%{rag} on {len(record.correct)} validation questions")
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out} (point a pool's `profiles:` at it)", soft_wrap=True)
 
 
 def _print_run(report) -> None:  # type: ignore[no-untyped-def]

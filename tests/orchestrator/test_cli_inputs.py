@@ -213,3 +213,17 @@ def test_sample_draws_every_category_and_limit_takes_file_order(tmp_path: Path) 
     code, _, err = _run(tmp_path, "--pool", str(ZOO_POOL), "--input", str(zoo_test), "--sample", "3",
                         "--limit", "3")  # fmt: skip
     assert code == 2 and "--limit and --sample" in err
+
+
+def test_profile_writes_under_symoe_home_by_default(tmp_path: Path) -> None:
+    rows = (ROOT / "zoo" / "data" / "zoo_validation.jsonl").read_text().splitlines()[::40]
+    questions = tmp_path / "val.jsonl"
+    questions.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(
+        app, ["profile", "--pool", str(ZOO_POOL), "--input", str(questions), "--no-progress"],
+        env={"SYMOE_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((tmp_path / "home" / "profiles" / "zoo-cpu.json").read_text())
+    assert len(record["correct"]) == len(rows)
+    assert "wrote " + str(tmp_path / "home" / "profiles" / "zoo-cpu.json") in result.stdout
