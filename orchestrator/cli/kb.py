@@ -351,7 +351,7 @@ def kb_eval(
             read_qrels(qrels),
             k=k,
             mode=mode,
-            where=where or None,  # type: ignore[arg-type]
+            where=where or None,
         )
     except SymbolicMoEError as exc:
         fail(exc)
