@@ -321,12 +321,26 @@ class _Committer:
         self.statuses: dict[str, FileStatus] = {}
         self.committed: dict[str, int] = {}
         self.recorded: set[str] = set()
+        self.cleaned: set[str] = set()
         self.sha = {c.origin: c.sha256 for c in work.todo}
+        # Content no row holds yet can be appended: its ids (made from it) cannot be stored already,
+        # and the write lock keeps other writers out. Appending skips the upsert's join with the whole
+        # table, whose memory grows with the store. Remote stores (no lock) always upsert.
+        self.fresh = store.fresh_contents({c.sha256 for c in work.todo}) if store.config.is_local else set()
 
     def commit(self, batches: list[pa.RecordBatch]) -> None:
         origins = {o for b in batches for o in b.column("origin").to_pylist()}
         origins |= {o for o in self.statuses if o not in self.recorded}
-        result = self.store.write({o: self.sha[o] for o in origins if o in self.sha}, iter(batches))
+        replace = {o: self.sha[o] for o in origins if o in self.sha}
+        # a changed file goes through the upsert: its old chunks go in the same commit
+        if all(sha in self.fresh for sha in replace.values()) and not set(replace) & set(self.work.known):
+            new = [o for o in replace if o not in self.cleaned]
+            # rows of another content under a new origin: a killed add, then the file changed
+            self.report.chunks_deleted += self.store.delete_stale({o: replace[o] for o in new})
+            self.cleaned.update(new)
+            result = self.store.append(iter(batches))
+        else:
+            result = self.store.write(replace, iter(batches))
         self.report.commits += 1
         self.report.chunks_added += result.inserted
         self.report.chunks_deleted += result.deleted

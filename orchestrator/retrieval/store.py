@@ -400,6 +400,56 @@ class KnowledgeStore:
         )
         return WriteResult(int(result.version), int(result.num_inserted_rows), int(result.num_deleted_rows))
 
+    def fresh_contents(self, shas: Iterable[str]) -> set[str]:
+        """The content hashes among ``shas`` that no chunk row holds yet."""
+        wanted = sorted(set(shas))
+        held: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            data = self._scan(["origin_sha256"], where=in_filter("origin_sha256", part))
+            held.update(data.column("origin_sha256").unique().to_pylist())
+        return set(wanted) - held
+
+    def append(self, batches: Iterable[pa.RecordBatch]) -> WriteResult:
+        """Insert ``batches`` in one commit without matching ids (the caller knows they are new: see
+        :meth:`fresh_contents`; under the write lock)."""
+        order = self._table.schema.names
+        schema = chunk_schema(self.dim)
+        schema = pa.schema([schema.field(n) for n in order])
+        rows = 0
+
+        def counted() -> Iterable[pa.RecordBatch]:
+            nonlocal rows
+            for b in batches:
+                rows += b.num_rows
+                yield pa.RecordBatch.from_arrays([b.column(n) for n in order], schema=schema)
+
+        start = time.perf_counter()
+        self._table.add(pa.RecordBatchReader.from_batches(schema, counted()))
+        logger.info("knowledge store: version %d: +%d chunks in %.2fs", self.version, rows,
+                    time.perf_counter() - start)  # fmt: skip
+        return WriteResult(self.version, rows, 0)
+
+    def delete_stale(self, keep: Mapping[str, str]) -> int:
+        """Delete the chunks of each origin in ``keep`` whose content is not the one kept (origin ->
+        content hash); their records go first. Returns the chunks deleted."""
+        if not keep:
+            return 0
+        data = self._scan(["origin", "origin_sha256"], where=in_filter("origin", keep))
+        stale = [
+            o
+            for o, sha in zip(
+                data.column("origin").to_pylist(), data.column("origin_sha256").to_pylist(), strict=True
+            )
+            if sha != keep[o]
+        ]
+        if not stale:
+            return 0
+        filt = _stale_filter({o: keep[o] for o in set(stale)})
+        self.forget(sorted(set(stale)))
+        self._table.delete(filt)
+        return len(stale)
+
     def mark_complete(self, records: Mapping[str, tuple[str, int]]) -> None:
         """Record inputs whose chunks are all committed: origin -> (content hash, chunks)."""
         if not records or self._sources is None:

@@ -27,20 +27,22 @@ CHILD = textwrap.dedent(
 
     cfg = KnowledgeConfig.model_validate_json(sys.argv[1])
     store = KnowledgeStore.open(cfg, create=True)
-    write, optimize = store.write, store.optimize
+    write, append, optimize = store.write, store.append, store.optimize
 
-    def slow_write(*args, **kwargs):  # each commit announced, then a pause to be killed in
-        out = write(*args, **kwargs)
-        print("committed", store.count(), flush=True)
-        time.sleep(0.3)
-        return out
+    def announced(commit):
+        def run(*args, **kwargs):  # each commit announced, then a pause to be killed in
+            out = commit(*args, **kwargs)
+            print("committed", store.count(), flush=True)
+            time.sleep(0.3)
+            return out
+        return run
 
     def slow_optimize():  # every chunk committed, the index not updated yet
         print("optimizing", flush=True)
         time.sleep(5)
         optimize()
 
-    store.write, store.optimize = slow_write, slow_optimize
+    store.write, store.append, store.optimize = announced(write), announced(append), slow_optimize
 
     def hook(p):
         if p.chunks_done:
