@@ -492,18 +492,22 @@ class KnowledgeStore:
             return False
         from orchestrator.retrieval.lock import is_locked
 
-        if self.config.is_local and is_locked(self.config):
-            logger.info("knowledge store %s: %d rows not indexed yet", self.config.uri, unindexed)
+        try:
+            if self.config.is_local and is_locked(self.config):
+                logger.info("knowledge store %s: %d rows not indexed yet", self.config.uri, unindexed)
+                return False
+            with write_lock(self.config, timeout_s=0):
+                self.refresh()
+                logger.warning(
+                    "knowledge store %s: the BM25 index misses %d of %d rows (an interrupted add?); indexing",
+                    self.config.uri,
+                    unindexed,
+                    indexed + unindexed,
+                )
+                self.optimize()
+        except (OSError, DataError) as exc:  # a read-only store, or a writer that started meanwhile
+            logger.warning("knowledge store %s: %d rows not indexed (%s)", self.config.uri, unindexed, exc)
             return False
-        with write_lock(self.config, timeout_s=0):
-            self.refresh()
-            logger.warning(
-                "knowledge store %s: the BM25 index misses %d of %d rows (an interrupted add?); indexing",
-                self.config.uri,
-                unindexed,
-                indexed + unindexed,
-            )
-            self.optimize()
         return True
 
     # -- searching -------------------------------------------------------------------------------
