@@ -54,6 +54,8 @@ class ClipRecord(BaseModel):
     silence_ratio: float = 1.0
     detail: str = ""
     error: str | None = None
+    source: str = ""
+    match_score: float | None = None
 
 
 def finish_clip(
@@ -68,7 +70,8 @@ def finish_clip(
     extra_gain_db: float = 0.0,
 ) -> ClipRecord:
     """Process and store one raw output (see the module docstring)."""
-    base = {"event_id": event.id, "generator": generator, "attempt": attempt, "detail": raw.detail}
+    base = {"event_id": event.id, "generator": generator, "attempt": attempt, "detail": raw.detail,
+            "source": raw.source or generator, "match_score": raw.match_score}  # fmt: skip
     if raw.error is not None or raw.samples.size == 0:
         return ClipRecord(**base, error=raw.error or "the generator returned no audio")
     x = resample(np.asarray(raw.samples, dtype=np.float64), raw.sample_rate, sample_rate)

@@ -197,21 +197,4 @@ RECIPES: dict[str, Recipe] = {
     "rain": rain, "wind": wind, "footsteps": footsteps, "door": door, "impact": impact, "thunder": thunder,
     "bell": bell, "crowd": crowd, "birds": birds, "whoosh": whoosh, "knock": knock, "room tone": room_tone,
 }  # fmt: skip
-"""Recipe name -> recipe."""
-
-KEYWORDS: dict[str, str] = {
-    "rain": "rain", "drizzle": "rain", "downpour": "rain", "wind": "wind", "breeze": "wind", "gust": "wind",
-    "footstep": "footsteps", "steps": "footsteps", "walking": "footsteps", "door": "door", "creak": "door",
-    "impact": "impact", "slam": "impact", "crash": "impact", "bang": "impact", "thud": "impact",
-    "hit": "impact", "thunder": "thunder", "bell": "bell", "chime": "bell", "crowd": "crowd",
-    "murmur": "crowd", "chatter": "crowd", "bird": "birds", "forest": "birds", "whoosh": "whoosh",
-    "swish": "whoosh", "knock": "knock", "room": "room tone", "hum": "room tone",
-}  # fmt: skip
-"""Words of a description -> the recipe that renders it (first match in the description wins)."""
-
-
-def recipe_for(description: str) -> str | None:
-    """The recipe a free-text description names, by the first keyword found in it."""
-    text = description.lower()
-    hits = [(text.find(word), name) for word, name in KEYWORDS.items() if word in text]
-    return min(hits)[1] if hits else None
+"""Recipe name -> recipe (the catalogue, :mod:`sfx_catalog`, adds parameters and many more)."""
