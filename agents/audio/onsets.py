@@ -1,13 +1,13 @@
 """Onsets measured on an event's own stem, independent of where the mixer meant to put it.
 
 The detector reads only the stem (the event as it sounds in the final mix, on silence elsewhere): its
-energy envelope (RMS over 5 ms windows every 1 ms) and its spectral flux (positive change of the log
-magnitude spectrum, 1.45 ms hops). The onset is the first time the envelope comes within
-``ONSET_REL_DB`` of the loudest level of the event's first seconds (the audible attack, not the first
-non-zero sample), refined back to the spectral-flux peak just before it. Its confidence is the contrast
-in dB between that level and the level in the 50 ms before: a stem that fades in slowly or starts
-inside a sound gets a low contrast, and the mix supervisor moves an event only on a confident
-measurement. Beds (music, ambience) fade in by design and have no onset.
+energy envelope (RMS over 5 ms windows every 1 ms). The attack is the first time the envelope comes
+within ``ONSET_REL_DB`` of the loudest level of the event's first second (so a quiet lead-in does not
+count as the sound), and the onset is where that attack starts: back from it to the last moment the
+envelope was ``BACKTRACK_DB`` under the peak. Its confidence is the contrast in dB between the peak and
+the level in the 50 ms before the onset: a stem that fades in slowly or starts inside a sound gets a low
+contrast, and the mix supervisor moves an event only on a confident measurement. Beds (music,
+ambience) fade in by design and have no onset.
 
 Example::
 
@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import stft
 
 ONSET_REL_DB = 20.0
 """The attack is where the envelope comes within this of the loudest level near the start."""
+BACKTRACK_DB = 40.0
+"""From the attack, back to the last moment the envelope was this far under the peak (its start)."""
 PEAK_WINDOW_S = 1.0
 """The loudest level is taken over this long after the sound first rises (a later crash does not count)."""
 FLOOR_DB = -70.0
@@ -49,20 +50,6 @@ def _envelope_db(x: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
         return 10 * np.log10(np.maximum(env, 1e-14)), hop
 
 
-def _flux_peak_before(x: np.ndarray, sr: int, at: int, back_s: float = 0.03) -> int:
-    """The sample of the largest spectral-flux frame in ``back_s`` before ``at`` (the attack's start)."""
-    lo = max(0, at - int(back_s * sr) - 256)
-    seg = x[lo : at + 64]
-    if seg.size < 128:
-        return at
-    _, _, z = stft(seg, fs=sr, nperseg=128, noverlap=64, boundary=None, padded=False)
-    mag = np.log1p(100 * np.abs(z))
-    flux = np.maximum(np.diff(mag, axis=1), 0).sum(axis=0)
-    if flux.size == 0:
-        return at
-    return min(at, lo + (int(np.argmax(flux)) + 1) * 64)
-
-
 def detect_onset(
     stem: np.ndarray, sr: int, search_from_s: float = 0.0, search_to_s: float | None = None
 ) -> Onset | None:
@@ -79,7 +66,9 @@ def detect_onset(
     window = env[first : first + int(PEAK_WINDOW_S / ENV_HOP_S)]
     peak = float(window.max())
     k = first + int(np.argmax(window >= peak - ONSET_REL_DB))
-    at = _flux_peak_before(stem[a:b], sr, k * hop)
-    pre = env[max(0, k - int(PRE_S / ENV_HOP_S)) : max(1, k - int(0.01 / ENV_HOP_S))]
+    quiet = np.flatnonzero(env[first : k + 1] < peak - BACKTRACK_DB)
+    start = first + (int(quiet[-1]) + 1 if quiet.size else 0)  # back to where the attack leaves the floor
+    at = start * hop
+    pre = env[max(0, start - int(PRE_S / ENV_HOP_S)) : max(0, start - int(0.005 / ENV_HOP_S))]
     before = float(np.mean(pre)) if pre.size else FLOOR_DB
     return Onset(time_s=(a + at) / sr, contrast_db=round(peak - max(before, FLOOR_DB), 2))
