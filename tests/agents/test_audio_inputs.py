@@ -28,7 +28,16 @@ def job(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     def run(source: str, *extra: str, out: Path | None = None):  # type: ignore[no-untyped-def]
         out = out or tmp_path / "out"
-        args = ["audio", source, "--out", str(out), "--config", str(cfg), "--store", str(tmp_path / "r.sqlite")]
+        args = [
+            "audio",
+            source,
+            "--out",
+            str(out),
+            "--config",
+            str(cfg),
+            "--store",
+            str(tmp_path / "r.sqlite"),
+        ]
         res = CliRunner().invoke(app, [*args, "--no-progress", *extra])
         assert "Traceback" not in res.output, res.output
         return res, out
@@ -57,14 +66,20 @@ def test_a_latin1_brief_is_a_clear_error(job, tmp_path: Path) -> None:  # type: 
             "nothing to render",
         ),
         (
-            {"duration_s": 10, "events": [{"id": "x", "kind": "sfx", "start_s": 1e7, "duration_s": 1,
-                                            "description": "bell"}]},  # fmt: skip
+            {
+                "duration_s": 10,
+                "events": [
+                    {"id": "x", "kind": "sfx", "start_s": 1e7, "duration_s": 1, "description": "bell"}
+                ],
+            },  # fmt: skip
             "limits.max_duration_s",
         ),
         ({"duration_s": 1e9, "events": []}, "limits.max_duration_s"),
     ],
 )
-def test_timelines_that_used_to_crash_are_clear_errors(job, tmp_path: Path, timeline: dict, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_timelines_that_used_to_crash_are_clear_errors(
+    job, tmp_path: Path, timeline: dict, message: str
+) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "t.json"
     path.write_text(json.dumps(timeline))
     res, out = job(str(path))
@@ -108,7 +123,9 @@ def test_a_nul_in_a_speech_line_is_removed_with_a_note() -> None:
 
 def test_dropped_and_unplaced_lines_are_listed_and_failed_checks_exit_3(job, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     need("flite", "espeak-ng")
-    brief = "title: [bold]Act[/] :x:\nmusic: none\nNote: for the director only.\nANNA (female): Hi.\n(pause)\n"
+    brief = (
+        "title: [bold]Act[/] :x:\nmusic: none\nNote: for the director only.\nANNA (female): Hi.\n(pause)\n"
+    )
     res, out = job(brief)
     flat = _flat(res.output)
     assert "[bold]Act[/] :x:" in flat  # printed as written: no markup, no emoji

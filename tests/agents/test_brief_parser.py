@@ -72,7 +72,9 @@ def _events(line: str) -> tuple[list[tuple[str, str, str | None]], tuple[str, ..
 
 
 @pytest.mark.parametrize(("line", "expected"), LINES, ids=[line[:30] for line, _ in LINES])
-def test_each_brief_line_gives_its_events(line: str, expected: list[tuple[str, str, str | None]] | str) -> None:
+def test_each_brief_line_gives_its_events(
+    line: str, expected: list[tuple[str, str, str | None]] | str
+) -> None:
     events, notes = _events(line)
     if expected == NOT_PLACED:
         assert events == [] and len(notes) == 1 and "line 2 not placed" in notes[0], (events, notes)
