@@ -94,7 +94,10 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     total_outputs = sum(k.endswith("/output") for k in after)
     generated_now = sum(g["items"] for g in report["generators"].values())
     assert generated_now == total_outputs - n_outputs  # only what was missing was generated
-    assert report["steps_reused"] >= sum(not k.startswith("time/") for k in before) and store.get_run(run_id).status == "done"
+    assert (
+        report["steps_reused"] >= sum(not k.startswith("time/") for k in before)
+        and store.get_run(run_id).status == "done"
+    )
     assert (out / "mix.wav").exists() and report["mix"]["true_peak_dbtp"] <= -1.0
     for e in report["events"]:
         assert {"planned_start_s", "measured_onset_s", "generator", "attempts", "checks"} <= set(e)

@@ -11,7 +11,7 @@ from audio_helpers import need, need_piper
 from agents.audio.generators import AudioTask, build_generators, generator_registry
 from agents.audio.generators.base import GeneratorSpec
 from agents.audio.generators.composer import chord
-from agents.audio.generators.sfx_catalog import CATALOG, keyword_recipe
+from agents.audio.generators.sfx_catalog import keyword_recipe
 from agents.audio.levels import clipped_samples
 from agents.audio.timeline import AudioEvent, MusicSpec
 from common.errors import ConfigError, RegistryError
