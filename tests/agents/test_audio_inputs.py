@@ -107,9 +107,9 @@ def test_limits_are_checked_before_any_work(job, tmp_path: Path) -> None:  # typ
     long_line.write_text("NARRATOR: " + "word " * 500)
     res, _ = job(str(long_line))
     assert res.exit_code == 2 and "limits.max_words_per_line" in _flat(res.output)
-    many = Timeline(duration_s=60, events=tuple(
-        AudioEvent(id=f"e{i}", kind="sfx", start_s=0.1 * i, duration_s=0.5, description="bell") for i in range(401)
-    ))  # fmt: skip
+    bells = [AudioEvent(id=f"e{i}", kind="sfx", start_s=0.1 * i, duration_s=0.5, description="bell")
+             for i in range(401)]  # fmt: skip
+    many = Timeline(duration_s=60, events=tuple(bells))
     with pytest.raises(DataError, match="limits.max_events"):
         check_timeline(many, AudioLimitsConfig())
 

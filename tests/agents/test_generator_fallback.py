@@ -20,8 +20,8 @@ def test_a_raising_generator_falls_back_to_the_next_with_a_note(tmp_path: Path) 
                            device="cpu", dtype="float32", priors={"sfx": 0.95})  # type: ignore[call-arg]  # fmt: skip
     base = light_config()
     cfg = base.model_copy(update={"generators": (broken, *base.generators)})
-    timeline = Timeline(duration_s=3.0, events=(
-        AudioEvent(id="dog", kind="sfx", start_s=0.5, duration_s=1.5, description="a dog barks"),))  # fmt: skip
+    dog = AudioEvent(id="dog", kind="sfx", start_s=0.5, duration_s=1.5, description="a dog barks")
+    timeline = Timeline(duration_s=3.0, events=(dog,))
     path = tmp_path / "t.json"
     path.write_text(timeline.model_dump_json())
     team = AudioTeam(cfg, store=tmp_path / "r.sqlite")
