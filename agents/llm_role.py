@@ -136,7 +136,7 @@ class LLMRole(Generic[M]):
 
     def run(self, inputs: Sequence[str]) -> list[RoleResult[M]]:
         """One result per input, in order; invalid outputs are retried in batches with the error shown."""
-        turns = {
+        turns: dict[int, tuple[tuple[str, str], ...]] = {
             i: (
                 (
                     "system",

@@ -78,9 +78,8 @@ def _instruction(
             reason=f"speech is {clip.duration_s:.2f} s for about {event.duration_s:.2f} s of words",
         )
     if "duration_vs_plan_s" in failed:
-        action = "regenerate" if attempt == 1 else "next_generator"
         return Instruction(
-            action=action,
+            action="regenerate" if attempt == 1 else "next_generator",
             trim_to_s=event.duration_s,
             reason=f"clip is {clip.duration_s:.2f} s for {event.duration_s:.2f} s planned",
         )

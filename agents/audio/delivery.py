@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.audio.changes import line_changes
+from agents.audio.clips import ClipRecord
 from agents.audio.levels import clipped_samples, integrated_lufs, true_peak_dbtp
 from agents.audio.loudness_range import kind_levels, loudness_range_lu
 from agents.audio.mixer import MixResult
@@ -22,7 +23,7 @@ from agents.audio.plot import plot_mix
 from agents.audio.report import AudioJobResult, AudioReport, Decision, EventReport, MixReport
 from agents.audio.session_time import SessionClock
 from agents.audio.source import AudioJobSpec
-from agents.audio.timeline import Timeline
+from agents.audio.timeline import AudioEvent, Timeline
 from agents.audio.video import VideoInfo, mux
 from agents.audio.wavio import write_wav
 from agents.blackboard import Blackboard
@@ -42,7 +43,7 @@ def deliver(
     board: Blackboard,
     spec: AudioJobSpec,
     timeline: Timeline,
-    outcomes: dict[str, Outcome],
+    outcomes: dict[str, Outcome[ClipRecord]],
     video: VideoInfo | None,
     seconds: dict[str, float],
     clock: SessionClock,
@@ -135,7 +136,7 @@ def music_duck_db(timeline: Timeline, result: MixResult, sr: int, fade_s: float)
     if not during.any() or not outside.any() or not music.any():
         return None
     rms = [float(np.sqrt(np.mean(music[m] ** 2))) for m in (outside, during)]
-    return round(20 * np.log10(max(rms[0], 1e-12) / max(rms[1], 1e-12)), 2)
+    return round(float(20 * np.log10(max(rms[0], 1e-12) / max(rms[1], 1e-12))), 2)
 
 
 def _final_positions(timeline: Timeline, verdict: MixVerdict) -> Timeline:
@@ -145,7 +146,7 @@ def _final_positions(timeline: Timeline, verdict: MixVerdict) -> Timeline:
         for e in timeline.events)})  # fmt: skip
 
 
-def _drop_reasons(timeline: Timeline, outcomes: dict[str, Outcome]) -> dict[str, str]:
+def _drop_reasons(timeline: Timeline, outcomes: dict[str, Outcome[ClipRecord]]) -> dict[str, str]:
     """Why each event of the plan is missing from the mix (the reviewer's note or the generators' error)."""
     reasons: dict[str, str] = {}
     for note in timeline.notes:
@@ -157,7 +158,7 @@ def _drop_reasons(timeline: Timeline, outcomes: dict[str, Outcome]) -> dict[str,
     return reasons
 
 
-def _event_report(e, o: Outcome, verdict: MixVerdict) -> EventReport:  # type: ignore[no-untyped-def]
+def _event_report(e: AudioEvent, o: Outcome[ClipRecord], verdict: MixVerdict) -> EventReport:
     onset = verdict.onsets_s.get(e.id)
     decisions = tuple(
         Decision(
@@ -198,7 +199,7 @@ def _report(
     team: AudioTeam,
     board: Blackboard,
     timeline: Timeline,
-    outcomes: dict[str, Outcome],
+    outcomes: dict[str, Outcome[ClipRecord]],
     verdict: MixVerdict,
     result: MixResult,
     files: dict[str, str],
@@ -256,7 +257,7 @@ def _report(
     )
 
 
-def _learn(team: AudioTeam, timeline: Timeline, outcomes: dict[str, Outcome], out: Path) -> None:
+def _learn(team: AudioTeam, timeline: Timeline, outcomes: dict[str, Outcome[ClipRecord]], out: Path) -> None:
     """Every verdict updates the profile of the generator it judged, for the event's kind."""
     for k, o in outcomes.items():
         kind = timeline.event(k).kind

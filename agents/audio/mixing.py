@@ -15,6 +15,7 @@ then the smallest sum of absolute onset errors, then the earliest attempt.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -185,7 +186,7 @@ def supervise_mix(
         verdict = board.step(
             f"mix/{n}/verdict",
             MixVerdict,
-            lambda n=n, r=result, s=settings: judge_mix(timeline, clips, r, cfg, n, *s),
+            functools.partial(judge_mix, timeline, clips, result, cfg, n, *settings),
         )
         tried.append((verdict, result))
         if verdict.passed:

@@ -39,8 +39,8 @@ def review_plan(plan: Timeline) -> Timeline:
     duration_s = plan.duration_s
     events, duration_s = _fix_speech_overlaps(events, duration_s, notes)
     events = _fix_music_overlaps(events, notes)
-    events = [_clamp(e, duration_s, notes) for e in events]
-    kept = [e for e in events if e is not None]
+    clamped = [_clamp(e, duration_s, notes) for e in events]
+    kept = [e for e in clamped if e is not None]
     return plan.model_copy(update={"events": tuple(kept), "duration_s": round(duration_s, 3),
                                    "notes": tuple(notes)})  # fmt: skip
 

@@ -13,6 +13,8 @@ from agents.audio.timeline import Timeline
 from agents.audio.video import VIDEO_SUFFIXES
 from common.errors import DataError
 
+SourceKind = Literal["brief", "timeline", "video"]
+
 
 class AudioJobSpec(BaseModel):
     """A job as stored in its ``runs`` row (``symoe runs list`` shows it; a resume reads it back)."""
@@ -20,7 +22,7 @@ class AudioJobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    source_kind: Literal["brief", "timeline", "video"]
+    source_kind: SourceKind
     source: str
     brief: str | None = None
     timeline: Timeline | None = None
@@ -30,7 +32,7 @@ class AudioJobSpec(BaseModel):
 
 def read_source(
     source: str | Path, brief: str | None = None, limits: AudioLimitsConfig | None = None
-) -> tuple[str, str | None, Timeline | None]:
+) -> tuple[SourceKind, str | None, Timeline | None]:
     """``(kind, brief text, timeline)`` of an input path (or inline brief text), within ``limits``.
 
     Raises:

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from agents.audio.generators import AudioGenerator, AudioTask, RenderedAudio, bu
 from agents.audio.generators import generator_registry as default_registry
 from agents.audio.limits import check_renderable, clean_timeline
 from agents.audio.planner import plan_brief
-from agents.audio.report import AudioJobResult
+from agents.audio.report import AudioJobResult as AudioJobResult
 from agents.audio.review import review_plan
 from agents.audio.roles import llm_plan
 from agents.audio.session_time import SessionClock
@@ -96,7 +97,10 @@ class AudioTeam:
                     f"({', '.join(self.llm_experts) or 'no --pool given'}); pass --pool"
                 )
         self.recruiter = Recruiter(
-            [Candidate(g.name, tuple(g.config.priors.items()), g.accepts) for g in self.generators.values()],
+            [
+                Candidate(g.name, tuple(g.config.priors.items()), g.accepts)  # type: ignore[arg-type]
+                for g in self.generators.values()
+            ],  # fmt: skip
             self.profiles,
             kind_of=lambda e: e.kind,  # type: ignore[attr-defined]
         )
@@ -205,7 +209,7 @@ class AudioTeam:
             return plan_brief(brief, duration_s=duration_s)
         return llm_plan(self.engine(name), brief, expert=name, duration_s=duration_s)
 
-    def clap(self):  # type: ignore[no-untyped-def]
+    def clap(self) -> Any:
         """The (lazily built) CLAP critic of ``config.critic.clap_model``."""
         if "clap" not in self._engines:
             from agents.audio.clap import ClapCritic

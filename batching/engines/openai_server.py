@@ -101,7 +101,7 @@ class ResponseFormat(BaseModel):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JSONSchemaFormat | None = None
 
-    def schema_json(self) -> str | None:
+    def constraint_json(self) -> str | None:
         if self.type != "json_schema" or self.json_schema is None:
             return None
         return json.dumps(self.json_schema.schema_, sort_keys=True)
@@ -244,7 +244,7 @@ def create_openai_app(
     async def chat_completions(body: ChatCompletionRequest) -> dict[str, Any]:
         rid = f"chatcmpl-{uuid.uuid4().hex}"
         turns = tuple((m.role, m.content) for m in body.messages)
-        schema = body.response_format.schema_json() if body.response_format else None
+        schema = body.response_format.constraint_json() if body.response_format else None
         request = GenRequest(rid, messages=turns, sampling=body.sampling(), json_schema=schema)
         result = await _run(body.model, request)
         message = {"role": "assistant", "content": result.text or ""}

@@ -69,10 +69,11 @@ class TransformersAudioGenerator(AudioGenerator):
             model = AutoModelForTextToSpectrogram.from_pretrained(
                 self.config.model, dtype=dtype, local_files_only=local
             )
-        processor = AutoProcessor.from_pretrained(self.config.model, local_files_only=local)
+        processor = AutoProcessor.from_pretrained(self.config.model, local_files_only=local)  # type: ignore[no-untyped-call]
         tokenizer = getattr(processor, "tokenizer", processor)
+        task: Any = self.config.task
         self._pipe = pipeline(
-            self.config.task, model=model, tokenizer=tokenizer, processor=processor, device=self.config.device
+            task, model=model, tokenizer=tokenizer, processor=processor, device=self.config.device
         )
 
     def _unload(self) -> None:

@@ -76,4 +76,5 @@ def apply_distance(x: np.ndarray, sr: int, params: SfxParams, rng: np.random.Gen
     tail_n = int(sr * (0.15 + 0.5 * d))
     tail = rng.standard_normal(tail_n) * np.exp(-np.arange(tail_n) / (tail_n / 5))
     wet = fftconvolve(y, tail / np.sqrt(np.sum(tail**2)), mode="full")[: y.size]
-    return (1 - 0.5 * d) * y + 0.5 * d * wet * (np.max(np.abs(y)) / max(np.max(np.abs(wet)), 1e-9))
+    scale = float(np.max(np.abs(y))) / max(float(np.max(np.abs(wet))), 1e-9)
+    return np.asarray((1 - 0.5 * d) * y + 0.5 * d * wet * scale)

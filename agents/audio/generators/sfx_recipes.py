@@ -16,11 +16,11 @@ Recipe = Callable[[float, int, np.random.Generator], np.ndarray]
 
 def _bandpass(x: np.ndarray, sr: int, low_hz: float, high_hz: float, order: int = 2) -> np.ndarray:
     sos = butter(order, [low_hz, min(high_hz, sr / 2 * 0.95)], btype="bandpass", fs=sr, output="sos")
-    return sosfilt(sos, x)
+    return np.asarray(sosfilt(sos, x))
 
 
 def _lowpass(x: np.ndarray, sr: int, hz: float, order: int = 2) -> np.ndarray:
-    return sosfilt(butter(order, hz, btype="lowpass", fs=sr, output="sos"), x)
+    return np.asarray(sosfilt(butter(order, hz, btype="lowpass", fs=sr, output="sos"), x))
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
@@ -44,7 +44,7 @@ def _brown(n: int, rng: np.random.Generator) -> np.ndarray:
 def _slow_lfo(n: int, sr: int, rng: np.random.Generator, rate_hz: float) -> np.ndarray:
     """A smooth random curve in [0, 1] changing about ``rate_hz`` times a second."""
     points = max(2, int(n / sr * rate_hz) + 2)
-    return np.interp(np.arange(n), np.linspace(0, n, points), rng.uniform(0, 1, points))
+    return np.asarray(np.interp(np.arange(n), np.linspace(0, n, points), rng.uniform(0, 1, points)))
 
 
 def _fade(x: np.ndarray, sr: int, in_s: float = 0.01, out_s: float = 0.05) -> np.ndarray:
@@ -62,7 +62,7 @@ def _hit(sr: int, rng: np.random.Generator, body_hz: float, decay_s: float, nois
     t = np.arange(int(decay_s * 5 * sr)) / sr
     body = np.sin(2 * np.pi * body_hz * t * (1 + 0.3 * np.exp(-t * 30))) * np.exp(-t / decay_s)
     noise = _lowpass(rng.standard_normal(t.size), sr, noise_hz) * np.exp(-t / (decay_s * 0.25))
-    return body + 0.6 * noise
+    return np.asarray(body + 0.6 * noise)
 
 
 def rain(duration_s: float, sr: int, rng: np.random.Generator) -> np.ndarray:
