@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from agents.audio.generators.base import AudioGenerator, AudioTask, GeneratorConfig, RenderedAudio
-from agents.audio.generators.sfx_match import EmbeddingMatcher, default_embedder
+from agents.audio.generators.sfx_match import EmbeddingMatcher, TextEmbedder, default_embedder
 from agents.audio.wavio import read_wav
 
 logger = logging.getLogger(__name__)
@@ -75,10 +75,12 @@ class SfxLibraryGenerator(AudioGenerator):
         super().__init__(config)
         self._clips: list[Path] = []
         self._matcher: EmbeddingMatcher | None = None
+        self.embedder: TextEmbedder | None = None
+        """An embedder to use instead of the project's default (one already loaded, say)."""
 
     def _load(self) -> None:
         self._clips, texts = index_folders(self.config.folders)
-        embedder = default_embedder(self.config.embedding_cache)
+        embedder = self.embedder or default_embedder(self.config.embedding_cache)
         if embedder is not None and texts:
             self._matcher = EmbeddingMatcher(texts, embedder)
         logger.info("sfx library: %d clips indexed from %s", len(self._clips), ", ".join(self.config.folders))

@@ -71,7 +71,7 @@ def apply_distance(x: np.ndarray, sr: int, params: SfxParams, rng: np.random.Gen
     d = params.distance
     if d <= 0.25 or x.size == 0:
         return x
-    cutoff = float(np.interp(d, [0.25, 1.0], [9000.0, 1800.0]))
+    cutoff = min(float(np.interp(d, [0.25, 1.0], [9000.0, 1800.0])), sr / 2 * 0.9)
     y = sosfilt(butter(2, cutoff, btype="lowpass", fs=sr, output="sos"), x)
     tail_n = int(sr * (0.15 + 0.5 * d))
     tail = rng.standard_normal(tail_n) * np.exp(-np.arange(tail_n) / (tail_n / 5))

@@ -15,12 +15,14 @@ Recipe = Callable[[float, int, np.random.Generator], np.ndarray]
 
 
 def _bandpass(x: np.ndarray, sr: int, low_hz: float, high_hz: float, order: int = 2) -> np.ndarray:
-    sos = butter(order, [low_hz, min(high_hz, sr / 2 * 0.95)], btype="bandpass", fs=sr, output="sos")
+    nyquist = sr / 2 * 0.95  # every recipe renders at any rate: a band above it shrinks to fit
+    high = min(high_hz, nyquist)
+    sos = butter(order, [min(low_hz, high * 0.5), high], btype="bandpass", fs=sr, output="sos")
     return np.asarray(sosfilt(sos, x))
 
 
 def _lowpass(x: np.ndarray, sr: int, hz: float, order: int = 2) -> np.ndarray:
-    return np.asarray(sosfilt(butter(order, hz, btype="lowpass", fs=sr, output="sos"), x))
+    return np.asarray(sosfilt(butter(order, min(hz, sr / 2 * 0.95), btype="lowpass", fs=sr, output="sos"), x))
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
