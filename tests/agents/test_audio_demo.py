@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -115,3 +116,28 @@ def test_figure_and_run_listing(demo: Path) -> None:
     job = json.loads((demo / "job.json").read_text())
     res = CliRunner().invoke(app, ["runs", "list", "--store", job["store"]])
     assert res.exit_code == 0 and job["run_id"] in res.output and "agents.audio" in res.output
+
+
+@pytest.mark.slow
+def test_the_example_twice_gives_the_same_bytes(demo: Path, tmp_path: Path) -> None:
+    """Same brief, config and seed: byte-identical mix.wav and stems (seeded recipes, Piper without noise,
+    no timestamp in any WAV)."""
+    out = tmp_path / "again"
+    res = CliRunner().invoke(
+        app,
+        [
+            "audio",
+            str(EXAMPLE_BRIEF),
+            "--out",
+            str(out),
+            "--store",
+            str(tmp_path / "r.sqlite"),
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    for name in ["mix.wav", *(f"stems/{p.name}" for p in sorted((demo / "stems").iterdir()))]:
+        assert (
+            hashlib.sha256((demo / name).read_bytes()).digest()
+            == hashlib.sha256((out / name).read_bytes()).digest()
+        ), name
