@@ -36,3 +36,22 @@ def test_a_raising_generator_falls_back_to_the_next_with_a_note(tmp_path: Path) 
     assert "musicgen" in first.instruction.reason and first.instruction.action == "next_generator"
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["passed"] is True
+
+
+@pytest.mark.slow  # imports torch and transformers
+def test_the_transformers_generator_runs_a_tiny_musicgen_on_cpu(tmp_path: Path) -> None:
+    """The GPU config's code path (model and processor from_pretrained, then the pipeline) on a CPU."""
+    from tiny_audio_models import build_tiny_musicgen
+
+    from agents.audio.generators import AudioTask, build_generators
+
+    model = build_tiny_musicgen(tmp_path / "tiny-musicgen")
+    spec = GeneratorSpec(name="musicgen", generator="transformers_audio", model=str(model), device="cpu",
+                         dtype="float32", task="text-to-audio", priors={"music": 0.5})  # type: ignore[call-arg]  # fmt: skip
+    [gen] = build_generators([spec])
+    event = AudioEvent(id="m", kind="music", start_s=0, duration_s=1.0, description="slow strings in d minor")
+    try:
+        [out] = gen.generate([AudioTask(event, 1, None, 0, tmp_path)])
+    finally:
+        gen.unload()
+    assert out.error is None and out.sample_rate == 8000 and out.samples.size > 0
