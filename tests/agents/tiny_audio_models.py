@@ -24,7 +24,7 @@ WORDS = [
 
 
 def build_tiny_musicgen(path: Path) -> Path:
-    """A MusicGen with random weights and a 45-piece Unigram tokenizer, saved with its processor."""
+    """A MusicGen with random weights and a small Unigram tokenizer, saved with its processor."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import (
