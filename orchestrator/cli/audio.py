@@ -197,7 +197,9 @@ def _summary(result: AudioJobResult) -> None:
             _say(f"  {c.change}: {c.id} {c.label!r} - {c.detail}" if c.label else f"  {c.change}: {c.detail}")
     moved = sum(c.change == "moved" for c in r.line_changes)
     if moved:
-        _say(f"  {moved} line(s) moved to fit the spoken lengths (report.json: line_changes)")
+        _say(
+            f"  {moved} event(s) moved for the spoken lengths or measured onsets (report.json: line_changes)"
+        )
     for e in r.events:
         if e.kind in ("sfx", "ambience") and e.match_score is not None:
             _say(f"  {e.id} {e.label!r}: {e.source} (similarity {e.match_score:.2f})")
