@@ -21,7 +21,7 @@ def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
         what: how error messages name the file, e.g. "bench config".
 
     Raises:
-        ConfigError: missing or unreadable file, invalid YAML, or not a mapping.
+        ConfigError: missing or unreadable file, not UTF-8 text, invalid YAML, or not a mapping.
     """
     p = Path(path)
     try:
@@ -30,6 +30,10 @@ def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{what} {p}: file not found; pass an existing path") from exc
     except OSError as exc:
         raise ConfigError(f"{what} {p}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:  # a binary file, or text in another encoding (latin-1...)
+        raise ConfigError(
+            f"{what} {p}: not UTF-8 text (byte {exc.start}); pass a YAML file saved as UTF-8"
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {p}: invalid YAML ({exc})") from exc
     if not isinstance(raw, dict):

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from batching.journal.engine import Journal
 from batching.journal.store import RunStore
+from batching.model_path import check_local_model
 from common.errors import ConfigError
 from common.extras import require_extra
 from common.logs import log_context
@@ -35,6 +36,7 @@ from orchestrator.ray.slots import ControllerConfig
 from orchestrator.runs.report import RunReport, model_stats
 from orchestrator.runs.stats import expert_stats
 from skills.embedding import Embedder
+from skills.vocabulary import load_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +95,18 @@ def open_session(
 
 
 def check_pool(pool: PoolConfig) -> None:
-    """Check what a run needs of ``pool`` before it starts, loading no model: its local models resolve,
-    and its profiling record (when the policy needs one) is there and readable.
+    """Check what a run needs of ``pool`` before it starts, loading no model: its local models resolve
+    and exist, its skill vocabulary reads, and its profiling record (when the policy needs one) is there
+    and readable.
 
     Raises:
-        ConfigError: a model or the profiling record is missing or invalid (names it and the fix).
+        ConfigError: a model, the vocabulary or the profiling record is missing or invalid (names it and
+            the fix; a local model path that holds nothing is "no model at PATH").
     """
-    pool.resolved()
+    for model in pool.resolved().models:
+        check_local_model(model)
+    if pool.annotation.vocabulary:
+        load_vocabulary(pool.annotation.vocabulary)
     if pool.profiles:
         ProfilingRecord.load(pool.profiles)
     require_profiles(pool, pool.method.build_policy(), has_profiles=bool(pool.profiles))
