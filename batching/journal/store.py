@@ -42,9 +42,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from common.errors import ConfigError
 from common.generation import GenRequest, GenResult
 from common.records import Instance
+from common.secrets import redact_tree
 from common.settings import expand_path
 
 logger = logging.getLogger(__name__)
@@ -77,10 +80,44 @@ CREATE TABLE IF NOT EXISTS steps (
 _RESULT_COLUMNS = "text, prompt_tokens, generated_tokens, finish_reason, missing, error, extracted"
 
 
+INERT_CONFIG_FIELDS = frozenset(
+    {"name", "family", "cost", "price_per_1k_tokens", "footprint_gib", "sampling", "api_key_env",
+     "max_concurrency", "timeout_s", "max_retries", "backoff_s", "batch_size", "cpu_threads",
+     "gpu_memory_utilization", "enable_sleep_mode", "in_process", "kv_cache_memory_bytes"}
+)  # fmt: skip
+"""Expert config fields that cannot change a generation (names, costs, resources, retries), so they stay
+out of :func:`model_key`; every other field (engine, model id, endpoint, dtype, template, seed, context
+length, any field added later...) is in it. Sampling is left out because each request carries its own."""
+
+
 def model_key(config: Any) -> str:
-    """What identifies a model in a prompt hash: engine, model id and chat template (not the name)."""
-    template = getattr(config, "chat_template", None) or ""
-    return f"{getattr(config, 'engine', '?')}:{getattr(config, 'model_id', '?')}:{template}"
+    """What identifies a model in a prompt hash: every field of its config that can change an output.
+
+    Two experts with equal keys answer every request identically, so their generations are shared (and
+    :func:`duplicate_models` refuses such a pool). For a pydantic expert config the key is the canonical
+    JSON of its fields less :data:`INERT_CONFIG_FIELDS`, with ``model`` resolved to the model id and
+    secrets removed from URLs (a token in ``base_url`` names no other model); for another object, its
+    ``engine``, ``model_id`` and ``chat_template``.
+    """
+    if not isinstance(config, BaseModel):
+        template = getattr(config, "chat_template", None) or ""
+        return f"{getattr(config, 'engine', '?')}:{getattr(config, 'model_id', '?')}:{template}"
+    fields = {k: v for k, v in config.model_dump(mode="json").items() if k not in INERT_CONFIG_FIELDS}
+    fields["model"] = getattr(config, "model_id", fields.get("model"))
+    return json.dumps(redact_tree(fields), sort_keys=True)
+
+
+def duplicate_models(configs: Sequence[Any]) -> list[tuple[str, str]]:
+    """Pairs ``(first, later)`` of expert names whose :func:`model_key` is equal (one model twice)."""
+    seen: dict[str, str] = {}
+    pairs = []
+    for cfg in configs:
+        key = model_key(cfg)
+        if key in seen:
+            pairs.append((seen[key], getattr(cfg, "name", "?")))
+        else:
+            seen[key] = getattr(cfg, "name", "?")
+    return pairs
 
 
 def prompt_hash(model: str, request: GenRequest, *, keyed_by_instance: bool = False) -> str:
