@@ -23,6 +23,8 @@ from rich.markup import escape
 
 from common.errors import ConfigError, SymbolicMoEError
 from common.logs import TEXT_FORMAT, RunContextFilter, configure_run_logging
+from common.private_files import open_private, private_dir
+from common.secrets import RedactingFilter
 
 HELP_MARKUP = "markdown"
 """How help texts render: Markdown joins a docstring's wrapped lines (rich markup would keep them)."""
@@ -129,16 +131,19 @@ def route_logs(
         The log file.
     """
     path = logs_dir() / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # logs hold questions and paths: 0700/0600 whatever the umask
     level = os.environ.get("SYMOE_LOG_LEVEL") or ("INFO" if verbose else screen_level)
     configure_run_logging(level, json_lines=json_lines)  # the screen handler ("symoe-run")
     root = logging.getLogger()
     screen = next(h for h in root.handlers if h.get_name() == "symoe-run")
     screen.setLevel(level.upper())
-    log = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115  (closed when the command ends)
+    if not any(isinstance(f, RedactingFilter) for f in screen.filters):
+        screen.addFilter(RedactingFilter())
+    log = open_private(path, "a", buffering=1)  # closed when the command ends
     to_file = logging.StreamHandler(log)
     to_file.set_name("symoe-file")
     to_file.addFilter(RunContextFilter())
+    to_file.addFilter(RedactingFilter())  # a token in a URL (an expert's base_url) is never logged
     to_file.setFormatter(logging.Formatter(TEXT_FORMAT))
     to_file.setLevel(min(logging.INFO, logging.getLevelName(level.upper())))
     root.addHandler(to_file)

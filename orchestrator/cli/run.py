@@ -155,8 +155,8 @@ def _inputs(
     """
     from batching.journal.store import RunStore
     from orchestrator.datasets import load_questions
-    from orchestrator.pool import PoolConfig, load_pool_config
-    from orchestrator.runs.runner import check_pool
+    from orchestrator.pool import load_pool_config
+    from orchestrator.runs.runner import check_pool, stored_pool
 
     if resume is None and (pool is None or input is None):
         raise ConfigError("symoe run needs --pool and --input (or --resume RUN_ID)")
@@ -167,7 +167,7 @@ def _inputs(
     if resume is not None:
         record = db.get_run(resume)
         instances = db.instances(resume)
-        cfg = cfg or PoolConfig.model_validate(record.config)
+        cfg = cfg or stored_pool(record)
     else:
         assert input is not None  # checked above
         loaded = load_questions(input, skip_malformed=skip_malformed)

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from batching.journal.engine import Journal
-from batching.journal.store import RunStore
+from batching.journal.store import RunRecord, RunStore, stored_config
 from batching.model_path import check_local_model
 from common.errors import ConfigError
 from common.extras import require_extra
 from common.logs import log_context
 from common.records import FinalAnswer, Instance, RoutingDecision
+from common.secrets import has_redactions
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.pipeline import LIVE_STAGES, Job, ProgressHook, Session, run_stages
 from orchestrator.pipeline.annotate import annotate
@@ -112,6 +113,24 @@ def check_pool(pool: PoolConfig) -> None:
     require_profiles(pool, pool.method.build_policy(), has_profiles=bool(pool.profiles))
 
 
+def stored_pool(record: RunRecord, given: PoolConfig | None = None) -> PoolConfig:
+    """The pool to resume ``record`` with: ``given`` when it is the run's pool (the store keeps a copy
+    without secrets), else the stored copy.
+
+    Raises:
+        ConfigError: the stored copy had secrets redacted (a token in a ``base_url``) and no matching
+            ``given`` pool supplies them.
+    """
+    if given is not None and record.config == stored_config(given):
+        return given
+    if has_redactions(record.config):
+        raise ConfigError(
+            f"run {record.run_id}: its pool config held a secret (a token in a base_url) that the run store "
+            "does not keep; resume with --pool FILE, the run's pool config"
+        )
+    return PoolConfig.model_validate(record.config)
+
+
 def _open_run(pool: PoolConfig, instances: list[Instance], opts: RunOptions, store: RunStore) -> str:
     """Create the run in the store, or check that a resumed run has the same pool and questions."""
     if not opts.resume:
@@ -119,7 +138,7 @@ def _open_run(pool: PoolConfig, instances: list[Instance], opts: RunOptions, sto
     if opts.run_id is None:
         raise ConfigError("resume: no run id given; pass --resume <run-id> (see `symoe runs list`)")
     record = store.get_run(opts.run_id)
-    if PoolConfig.model_validate(record.config) != pool:
+    if record.config != stored_config(pool):
         raise ConfigError(
             f"resume {opts.run_id}: the pool config differs from the run's (pool {record.pool!r}); resume "
             "without --pool to use the stored one, or start a new run (with --cache to reuse generations)"
@@ -217,7 +236,7 @@ def _report(job: Job, backend: str, ray_stats: dict[str, Any] | None, seconds: f
         stage_seconds={k: round(v, 4) for k, v in job.stage_seconds.items()},
         total_seconds=round(seconds, 4),
         counts=job.counts,
-        config=session.config.model_dump(mode="json"),
+        config=stored_config(session.config),  # report.json: no token of a base_url
         run_id=journal.run_id,
         backend=backend,
         generations_computed=journal.computed,
@@ -259,6 +278,7 @@ def resume_run(
     options: RunOptions | None = None,
     on_tokens: TokensHook | None = None,
     session: Session | None = None,
+    pool: PoolConfig | None = None,
 ) -> tuple[PoolConfig, RunReport, list[FinalAnswer]]:
     """Resume ``run_id`` with its stored pool config and questions; nothing already journaled reruns.
 
@@ -270,12 +290,14 @@ def resume_run(
         options: backend and cache settings (store, run id and resume are set here).
         on_tokens: tokens hook, as for :func:`run_pool`.
         session: an open session of the run's pool to run in.
+        pool: the run's pool with its secrets (a ``base_url`` token the store does not keep); used
+            when it is the run's pool (:func:`stored_pool`).
 
     Returns:
         The stored pool config, the report and the final answers.
     """
     record = store.get_run(run_id)
-    pool = PoolConfig.model_validate(record.config)
+    pool = stored_pool(record, pool)
     base = options or RunOptions(backend=record.backend)  # type: ignore[arg-type]
     opts = replace(base, store=store, run_id=run_id, resume=True)
     report, finals = run_pool(pool, store.instances(run_id), embedder=embedder, progress=progress,
