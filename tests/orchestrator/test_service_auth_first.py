@@ -49,8 +49,8 @@ def test_bad_json_without_a_key_is_401_and_with_a_key_400(root: str, path: str) 
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.json()["error"]["type"] == "invalid_api_key"
     assert anonymous.headers["www-authenticate"] == "Bearer"
-    wrong = httpx.post(f"{root}{path}", content=b"{not json", headers={**headers, "Authorization": "Bearer x"},
-                       timeout=30)  # fmt: skip
+    wrong_key = {**headers, "Authorization": "Bearer x"}
+    wrong = httpx.post(f"{root}{path}", content=b"{not json", headers=wrong_key, timeout=30)
     assert wrong.status_code == 401
     if path == "/v1/chat/completions":
         keyed = httpx.post(f"{root}{path}", content=b"{not json", headers={**headers, **AUTH}, timeout=30)
@@ -81,8 +81,8 @@ def test_the_schema_needs_a_key_and_the_browser_docs_are_off(root: str) -> None:
 @pytest.mark.parametrize(
     ("query", "secret"),
     [("api%5Fkey=s3cr3t-a", "s3cr3t-a"), ("secret=s3cr3t-b", "s3cr3t-b"), ("auth=s3cr3t-c", "s3cr3t-c"),
-     ("TOKEN=s3cr3t-d", "s3cr3t-d"), ("x=1&Api-Key=s3cr3t-e", "s3cr3t-e"), ("api%255Fkey=s3cr3t-f", "s3cr3t-f"),
-     ("client_secret=s3cr3t-g", "s3cr3t-g")],
+     ("TOKEN=s3cr3t-d", "s3cr3t-d"), ("x=1&Api-Key=s3cr3t-e", "s3cr3t-e"),
+     ("api%255Fkey=s3cr3t-f", "s3cr3t-f"), ("client_secret=s3cr3t-g", "s3cr3t-g")],
 )  # fmt: skip
 def test_every_spelling_of_a_secret_is_redacted_from_the_access_log(
     root: str, query: str, secret: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
