@@ -330,8 +330,13 @@ class RunStore:
             db.execute(
                 "UPDATE runs SET status=?, updated_at=?, report_json=COALESCE(?, report_json), error=? "
                 "WHERE run_id=?",
-                (status, time.time(), json.dumps(redact_tree(report)) if report is not None else None,
-                 redact_text(error) if error is not None else None, run_id),
+                (
+                    status,
+                    time.time(),
+                    json.dumps(redact_tree(report)) if report is not None else None,
+                    redact_text(error) if error is not None else None,
+                    run_id,
+                ),
             )
 
     # -- generations -----------------------------------------------------------------------------
