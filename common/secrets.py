@@ -91,7 +91,17 @@ class RedactingFilter(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = redact_text(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_redact_arg(a) for a in record.args)
         elif isinstance(record.args, dict):
-            record.args = {k: redact_text(v) if isinstance(v, str) else v for k, v in record.args.items()}
+            record.args = {k: _redact_arg(v) for k, v in record.args.items()}
         return True
+
+
+def _redact_arg(arg: Any) -> Any:
+    """A log argument, redacted when its text holds a secret: strings, and objects such as ``httpx.URL``
+    that httpx's own request log passes (numbers stay numbers for %d)."""
+    if arg is None or isinstance(arg, int | float):
+        return arg
+    text = str(arg)
+    redacted = redact_text(text)
+    return arg if redacted == text else redacted

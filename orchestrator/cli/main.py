@@ -197,7 +197,7 @@ def check_out_dir(out: Path, option: str = "--out") -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{option} {out}: is a file, not a folder; pass a folder path")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)  # created 0700 (outputs hold users' questions); an existing folder is kept as is
         tempfile.TemporaryFile(dir=out).close()
     except OSError as exc:
         raise ConfigError(
