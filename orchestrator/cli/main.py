@@ -33,9 +33,11 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=HELP_MARKUP,
 )
-console = Console()
+# emoji off: ":smile:" in a name or a path is text; markup stays on for our own styles, and every
+# user-supplied string printed through them is escaped (rich.markup.escape)
+console = Console(emoji=False)
 """Results and progress bars (stdout)."""
-err_console = Console(stderr=True, soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 """Errors, warnings and the log file's path (stderr)."""
 
 VerboseOption = Annotated[
@@ -240,4 +242,4 @@ def fail(exc: SymbolicMoEError) -> NoReturn:
 
 def wide_console() -> Console:
     """The console for run tables: the terminal's width, or 160 columns when piped (no squeezed cells)."""
-    return console if console.is_terminal else Console(width=160)
+    return console if console.is_terminal else Console(width=160, emoji=False)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from batching.journal.store import DEFAULT_STORE_PATH
 from common.errors import ConfigError, SymbolicMoEError
@@ -110,8 +111,10 @@ def run(
     typer.echo(f"run: {opts.run_id}")
     err_console.print(f"[dim]logs: {log_path}[/]", highlight=False)
     if skipped:
-        err_console.print(f"[yellow]skipped {skipped} malformed row(s) of {input} (--skip-malformed)[/]")
-    console.print(f"pool {cfg.name}: {len(instances)} questions; store {db.path}")
+        err_console.print(
+            f"[yellow]skipped {skipped} malformed row(s) of {escape(str(input))} (--skip-malformed)[/]"
+        )
+    console.print(f"pool {escape(cfg.name)}: {len(instances)} questions; store {escape(db.path)}")
     try:
         with progress_bars(progress, with_rate=True) as bars:
             hooks = RunBars(bars)
@@ -136,7 +139,7 @@ def run(
         )
     console.print(
         f"generations: {report.generations_computed} computed, {report.generations_reused} reused; "
-        f"wrote {', '.join(str(p) for p in paths)}"
+        f"wrote {escape(', '.join(str(p) for p in paths))}"
     )
 
 
@@ -214,22 +217,22 @@ def profile(
         if record.correct_rag is not None:
             open_acc = 100 * sum(r[j] for r in record.correct_rag) / max(len(record.correct), 1)
             rag = f", open-book {open_acc:.1f}%"
-        console.print(f"{e}: {acc:.1f}%{rag} on {len(record.correct)} validation questions")
-    console.print(f"wrote {out}")
+        console.print(f"{escape(e)}: {acc:.1f}%{rag} on {len(record.correct)} validation questions")
+    console.print(f"wrote {escape(str(out))}")
 
 
 def _print_run(report) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     table = Table(
-        title=f"{report.pool}: {report.n} questions, {report.expert_calls_per_question:.2f} calls/q"
+        title=f"{escape(report.pool)}: {report.n} questions, {report.expert_calls_per_question:.2f} calls/q"
     )
     for col in ("model", "loads", "load s", "gen tokens", "gen s", "tokens/s"):
         table.add_column(col, justify="right" if col != "model" else "left")
     for name, m in report.models.items():
         rate = m.generated_tokens / m.generation_seconds if m.generation_seconds else 0.0
         table.add_row(
-            name,
+            escape(name),
             str(m.loads),
             f"{m.load_seconds:.2f}",
             str(m.generated_tokens),
@@ -239,7 +242,7 @@ def _print_run(report) -> None:  # type: ignore[no-untyped-def]
     console.print(table)
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.stage_seconds.items())
     acc = f"accuracy {report.accuracy:.2f}%; " if report.accuracy is not None else ""
-    console.print(f"{acc}stages: {stages}; counts: {report.counts}")
+    console.print(escape(f"{acc}stages: {stages}; counts: {report.counts}"))
 
 
 def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
@@ -248,7 +251,7 @@ def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
     console.print(
         f"retrieval {r.mode}: rho {r.retrieval_rate:.3f} ({r.retrieved_pre} before generation, "
         f"{r.retrieved_post} after); accuracy open-book {acc['open']}, closed-book {acc['closed']}; "
-        f"reasons {r.reasons}"
+        f"reasons {escape(str(r.reasons))}"
     )
     console.print(
         f"E[C] = C_gate + rho C_retrieve + C_experts: {c.expected_tokens:.0f} tokens, {c.expected_s:.4f}s "
