@@ -38,7 +38,27 @@ def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{what} {p}: invalid YAML ({exc})") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} {p}: expected a mapping at the top level, got {type(raw).__name__}")
+    bad = _lone_surrogate(raw)
+    if bad is not None:  # YAML keeps "\\ud83c" escapes as lone surrogates, which no file name can hold
+        raise ConfigError(f"{what} {p}: {bad!r} is not valid Unicode (a lone surrogate escape); fix the text")
     return raw
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string (key or value) of a parsed YAML tree that cannot be encoded as UTF-8, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("ascii", "replace")[:80]
+        return None
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    return next((bad for item in items if (bad := _lone_surrogate(item)) is not None), None)
 
 
 def load_model_file(path: str | Path, model: type[M], what: str) -> M:
