@@ -46,14 +46,14 @@ def mutated(draw: st.DrawFn, base: dict[str, Any], keys: list[str] | None = None
             out[draw(TEXT)] = draw(VALUES)
         else:
             nested = [k for k, v in out.items() if isinstance(v, dict)]
-            lists = [k for k, v in out.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+            lists = [k for k, v in out.items() if isinstance(v, list) and any(isinstance(x, dict) for x in v)]
             if nested:
                 key = draw(st.sampled_from(nested))
                 out[key] = draw(mutated(out[key]))
             elif lists:
                 key = draw(st.sampled_from(lists))
                 items = list(out[key])
-                i = draw(st.integers(min_value=0, max_value=len(items) - 1))
+                i = draw(st.sampled_from([j for j, x in enumerate(items) if isinstance(x, dict)]))
                 items[i] = draw(mutated(items[i]))
                 out[key] = items
     return out

@@ -20,7 +20,7 @@ def _run_args(pool: str, questions: str, out: str, store: str) -> list[str]:
     return ["run", "--pool", pool, "--input", questions, "--out", out, "--store", store, "--no-progress"]
 
 
-@examples(20)
+@examples(15)
 @given(data=st.data())
 def test_any_pool_file(base_pool: dict[str, Any], data: st.DataObject) -> None:
     content = data.draw(config_bytes(base_pool), label="pool file")
@@ -29,7 +29,7 @@ def test_any_pool_file(base_pool: dict[str, Any], data: st.DataObject) -> None:
         check_cli(ws, _run_args(str(pool), str(questions), str(ws.out), str(ws.store)))
 
 
-@examples(25)
+@examples(20)
 @given(content=question_file_bytes(), suffix=st.sampled_from([".jsonl", ".json", ".jsonl.gz", ".parquet"]))
 def test_any_question_file(base_pool: dict[str, Any], content: bytes, suffix: str) -> None:
     with workspace() as ws:
@@ -45,7 +45,7 @@ def _bench(name: str = "b") -> dict[str, Any]:
     return {"name": name, "pool_config": "pool.yaml", "seed": 0, "data": data, "methods": [method]}
 
 
-@examples(12)
+@examples(10)
 @given(data=st.data())
 def test_any_bench_config(base_pool: dict[str, Any], data: st.DataObject) -> None:
     content = data.draw(config_bytes(_bench()), label="bench file")
@@ -56,7 +56,7 @@ def test_any_bench_config(base_pool: dict[str, Any], data: st.DataObject) -> Non
         check_cli(ws, ["bench", str(bench), "--out", str(ws.out), "--no-progress"])
 
 
-@examples(12)
+@examples(10)
 @given(data=st.data())
 def test_any_suite(base_pool: dict[str, Any], data: st.DataObject) -> None:
     suite = data.draw(
