@@ -150,3 +150,27 @@ def test_a_token_in_base_url_is_not_part_of_the_model() -> None:
     assert key("http://u:one@h/v1") == key("http://u:two@h/v1")
     assert key("http://h/v1?token=one") != key("http://other/v1?token=one")
     assert "one" not in key("http://u:one@h/v1?api_key=one")
+
+
+def test_a_live_run_counts_the_broken_endpoint_as_a_failure_not_a_second_vote(
+    two_servers: tuple[str, str, _AnswerEngine, _AnswerEngine], tmp_path: Path
+) -> None:
+    from common.records import Instance
+    from orchestrator.runs.runner import RunOptions, run_pool
+
+    good_url, broken_url, *_ = two_servers
+    pool = PoolConfig.model_validate({
+        "name": "p", "experts": [_http("a", good_url), _http("b", broken_url)],
+        "annotation": {"annotator": "a", "n_samples": 1, "min_count": 1},
+        "method": {"policy": "random_k", "k": 2, "aggregation": "majority"},
+    })  # fmt: skip
+    questions = [Instance(id=f"q{i}", question=f"Pick one ({i}).", options=["x", "y"]) for i in range(3)]
+    store = RunStore(tmp_path / "runs.sqlite")
+    _, finals = run_pool(pool, questions, options=RunOptions(store=store, run_id="r"))
+    for final in finals:
+        answers = {a.expert: a for a in final.expert_answers}
+        assert answers["a"].answer == "B" and answers["b"].answer is None
+        assert answers["b"].error is not None or answers["b"].missing
+        assert final.answer == "B"
+    experts = {(g["expert"], g["error"] is None) for g in store.generations("r") if g["stage"] == "experts"}
+    assert experts == {("a", True), ("b", False)}
