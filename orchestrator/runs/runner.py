@@ -106,11 +106,11 @@ def check_pool(pool: PoolConfig) -> None:
     """
     for model in pool.resolved().models:
         check_local_model(model)
-    if pool.annotation.vocabulary:
-        load_vocabulary(pool.annotation.vocabulary)
     if pool.profiles:
         ProfilingRecord.load(pool.profiles)
     require_profiles(pool, pool.method.build_policy(), has_profiles=bool(pool.profiles))
+    if pool.annotation.vocabulary:
+        load_vocabulary(pool.annotation.vocabulary)
 
 
 def stored_pool(record: RunRecord, given: PoolConfig | None = None) -> PoolConfig:
