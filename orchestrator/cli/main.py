@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import Annotated, Literal, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -26,7 +26,7 @@ from common.logs import TEXT_FORMAT, RunContextFilter, configure_run_logging
 from common.private_files import open_private, private_dir
 from common.secrets import RedactingFilter
 
-HELP_MARKUP = "markdown"
+HELP_MARKUP: Literal["markdown"] = "markdown"
 """How help texts render: Markdown joins a docstring's wrapped lines (rich markup would keep them)."""
 app = typer.Typer(
     help="Symbolic Mixture-of-Experts: skill-based routing over whole LLMs.",
@@ -66,7 +66,7 @@ def configure_logging() -> None:
 def quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
 
 
 class _OursOnly(logging.Filter):
