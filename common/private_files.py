@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import TextIO, cast
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -61,7 +61,7 @@ def touch_private(path: str | Path) -> Path:
 
 def open_private(
     path: str | Path, mode: str = "w", encoding: str | None = "utf-8", buffering: int = -1
-) -> IO[str]:
+) -> TextIO:
     """Open ``path`` for writing (``"w"`` or ``"a"``, text; ``buffering`` as for :func:`open`) as a 0600
     file.
 
@@ -73,7 +73,7 @@ def open_private(
     flags = os.O_CREAT | os.O_WRONLY | (os.O_TRUNC if mode == "w" else os.O_APPEND)
     fd = os.open(path, flags, PRIVATE_FILE_MODE)
     os.fchmod(fd, PRIVATE_FILE_MODE)
-    return os.fdopen(fd, mode, buffering=buffering, encoding=encoding)
+    return cast(TextIO, os.fdopen(fd, mode, buffering=buffering, encoding=encoding))
 
 
 def write_private_bytes(path: str | Path, data: bytes) -> Path:
