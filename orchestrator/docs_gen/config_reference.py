@@ -129,6 +129,7 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
             "orchestrator.bench.demo_time:DemoTimeConfig",
             "orchestrator.bench.load:LoadConfig",
             "orchestrator.bench.kb:KbBenchConfig",
+            "orchestrator.bench.collection:CollectionBenchConfig",
             "orchestrator.bench.gate_quality:GateQualityConfig",
         ),
     ),
