@@ -33,7 +33,7 @@ from orchestrator.bench.cost import CostCurve, area, budget_grid, oracle_curve, 
 from orchestrator.bench.cv import cv_splits, fixed_split
 from orchestrator.bench.data import BenchData, load_bench_data
 from orchestrator.bench.judge import answer_agreement, final_agreement, read_judge_verdicts
-from orchestrator.bench.protocol import CurveTally, Protocol, StepHook
+from orchestrator.bench.protocol import CurveTally, Protocol, SplitChoice, StepHook
 from orchestrator.bench.rag import TwoBooks, evaluate_rag_methods, run_two_books
 from orchestrator.bench.report import BenchReport
 from orchestrator.bench.stages import AnswerMatrix, ProgressHook, run_expert_stage
@@ -190,6 +190,7 @@ def _run_bench(
         reference=outcome.reference,
         curves=outcome.curves,
         judge_agreement=judge,
+        auto_choices=outcome.choices,
     )
     return report, outcome.traces
 
@@ -203,6 +204,7 @@ class _Outcome:
     protocol: dict[str, Any]
     tallies: dict[str, MethodTally]
     test_rows: np.ndarray
+    choices: dict[str, list[SplitChoice]]
 
 
 def _add_rag_methods(
@@ -294,7 +296,7 @@ def _run_protocol(cfg: BenchConfig, data: BenchData, table: BenchTable, on_step:
     }
     if cv is not None:
         info.update(folds=cv.folds, seeds=cv.seeds, stratify=cv.stratify)
-    return _Outcome(results, reference, curves, traces, info, tallies, test_rows)
+    return _Outcome(results, reference, curves, traces, info, tallies, test_rows, run.choices)
 
 
 def _curves(

@@ -23,6 +23,7 @@ from batching.engines.base import EngineCounters
 from batching.journal.engine import Journal, JournalEngine
 from common.generation import CONTEXT_LENGTH_EXCEEDED, GenResult, is_context_length_error
 from common.records import (
+    vote_options,
     AuditTrace,
     ExpertAnswer,
     FinalAnswer,
@@ -255,7 +256,7 @@ def parse(result: GenResult, inst: Instance) -> str | None:
 
 def n_options(inst: Instance) -> int:
     """The question's option count (0 for free-form answers)."""
-    return inst.answer_format.n_options if inst.answer_format.kind == "multiple_choice" else 0
+    return vote_options(inst.answer_format)
 
 
 def texts_of(instances: Sequence[Instance]) -> list[str]:
