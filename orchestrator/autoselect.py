@@ -86,6 +86,8 @@ def recipe_space(profiling: ProfilingData, options: AutoOptions) -> list[MethodC
     glob: dict[str, Any] = {"accuracy": "global"}
     space: list[dict[str, Any]] = [
         {"name": "best_single_fallback", "policy": "top_k_fallback", "k": 1},
+        {"name": "best_single", "policy": "global_top_k", "k": 1},
+        {"name": "knn_top1", "policy": "knn_top_k", "k": 1, "options": _KNN},
         {"name": "top3_majority", "policy": "global_top_k", "k": 3},
         {"name": "top3_weighted", "policy": "global_top_k", "k": 3, "aggregation": "weighted", "vote": glob},
         {"name": "top5_weighted", "policy": "global_top_k", "k": 5, "aggregation": "weighted", "vote": glob},
