@@ -70,8 +70,11 @@ class AutoChoice(BaseModel):
         """One line: the chosen recipe and its inner-CV accuracy beside the best's."""
         row = {r.name: r for r in self.table}
         c, b = row[self.chosen], row[self.best]
-        tail = "" if self.chosen == self.best else f"; best {b.name} {b.accuracy:.2f} (one-SE threshold " \
-            f"{self.threshold:.2f})"
+        tail = (
+            ""
+            if self.chosen == self.best
+            else f"; best {b.name} {b.accuracy:.2f} (one-SE threshold {self.threshold:.2f})"
+        )
         return f"auto chose {c.name} (inner CV {c.accuracy:.2f} at {c.calls:.2f} calls{tail})"
 
 
@@ -91,21 +94,55 @@ def recipe_space(profiling: ProfilingData, options: AutoOptions) -> list[MethodC
         {"name": "top3_majority", "policy": "global_top_k", "k": 3},
         {"name": "top3_weighted", "policy": "global_top_k", "k": 3, "aggregation": "weighted", "vote": glob},
         {"name": "top5_weighted", "policy": "global_top_k", "k": 5, "aggregation": "weighted", "vote": glob},
-        {"name": "knn_top3_weighted", "policy": "knn_top_k", "k": 3, "options": _KNN, "aggregation": "weighted"},
-        {"name": "knn_top5_weighted", "policy": "knn_top_k", "k": 5, "options": _KNN, "aggregation": "weighted"},
-        {"name": "sequential_family_vote", "policy": "sequential_vote", "k": 1, "options": {"order": "cost"},
-         "aggregation": "weighted", "vote": {"accuracy": "global", "family_max": True}},
-        {"name": "sequential_category_vote", "policy": "sequential_vote", "k": 1, "options": {"order": "cost"},
-         "aggregation": "weighted",
-         "vote": {"accuracy": "group", "group_by": "category", "betas": [5, 10, 20], "family_max": True}},
-    ]  # fmt: skip
+        {
+            "name": "knn_top3_weighted",
+            "policy": "knn_top_k",
+            "k": 3,
+            "options": _KNN,
+            "aggregation": "weighted",
+        },
+        {
+            "name": "knn_top5_weighted",
+            "policy": "knn_top_k",
+            "k": 5,
+            "options": _KNN,
+            "aggregation": "weighted",
+        },
+        {
+            "name": "sequential_family_vote",
+            "policy": "sequential_vote",
+            "k": 1,
+            "options": {"order": "cost"},
+            "aggregation": "weighted",
+            "vote": {"accuracy": "global", "family_max": True},
+        },
+        {
+            "name": "sequential_category_vote",
+            "policy": "sequential_vote",
+            "k": 1,
+            "options": {"order": "cost"},
+            "aggregation": "weighted",
+            "vote": {"accuracy": "group", "group_by": "category", "betas": [5, 10, 20], "family_max": True},
+        },
+    ]
     if letters:
         space += [
-            {"name": "knn_top5_stacked", "policy": "knn_top_k", "k": 5, "options": _KNN,
-             "aggregation": "stacked"},
-            {"name": "knn_top5_stacked_features", "policy": "knn_top_k", "k": 5, "options": _KNN,
-             "aggregation": "stacked", "vote": {"features": ["options", "answer_statement"]}},
-        ]  # fmt: skip
+            {
+                "name": "knn_top5_stacked",
+                "policy": "knn_top_k",
+                "k": 5,
+                "options": _KNN,
+                "aggregation": "stacked",
+            },
+            {
+                "name": "knn_top5_stacked_features",
+                "policy": "knn_top_k",
+                "k": 5,
+                "options": _KNN,
+                "aggregation": "stacked",
+                "vote": {"features": ["options", "answer_statement"]},
+            },
+        ]
     if options.budget is not None:
         space.append({"name": "cascade", "policy": "cascade", "options": {"budget": options.budget}})
     out = []
@@ -175,15 +212,25 @@ def choose(method: MethodConfig, profiling: ProfilingData, gold: Sequence[str]) 
     chosen = int(np.flatnonzero(close)[0])
     threshold = float(acc[best] - opts.se_rule * se[chosen])
     table = [
-        RecipeScore(name=str(space[r].name), accuracy=float(acc[r]), se=float(se[r]),
-                    calls=float(mean_calls[r]), cost=float(mean_cost[r]), eligible=bool(eligible[r]))
+        RecipeScore(
+            name=str(space[r].name),
+            accuracy=float(acc[r]),
+            se=float(se[r]),
+            calls=float(mean_calls[r]),
+            cost=float(mean_cost[r]),
+            eligible=bool(eligible[r]),
+        )
         for r in range(len(space))
-    ]  # fmt: skip
+    ]
     picked = space[chosen].model_copy(update={"name": method.name, "description": space[chosen].name})
     return AutoChoice(
-        chosen=space[chosen].name, best=space[best].name, threshold=threshold, questions=n, table=table,
+        chosen=space[chosen].name,
+        best=space[best].name,
+        threshold=threshold,
+        questions=n,
+        table=table,
         method=picked,
-    )  # fmt: skip
+    )
 
 
 def evaluate_recipe(
@@ -248,4 +295,3 @@ def evaluate_recipe(
         spent = [*d.experts, *(e for e in dict.fromkeys(d.consulted) if e not in d.experts)]
         paid[i] = float(sum(costs[col[e]] for e in spent))
     return right, calls, paid
-

@@ -89,6 +89,8 @@ class ReplayEngine(Engine):
             pred, text, verdict = row
             n_tokens = len(text.split()) if text else 0
             out.append(
-                GenResult(req.request_id, text=text, generated_tokens=n_tokens, extracted=pred, verdict=verdict)
+                GenResult(
+                    req.request_id, text=text, generated_tokens=n_tokens, extracted=pred, verdict=verdict
+                )
             )
         return out

@@ -2,7 +2,8 @@
 
 A slot is the option letter's index for a multiple-choice question and the answer's equivalence class
 (:func:`~orchestrator.aggregation.vote.answer_classes` with math-verify) for a free-form one; -1 is an
-abstention (exact strings and programs: string classes). Policies and votes that must score many candidate settings on the profiling split (inner
+abstention; exact strings and programs get string classes. Policies and votes that must score many
+candidate settings on the profiling split (inner
 cross-validation, cascade tables) work on these arrays instead of deciding one question at a time.
 """
 

@@ -12,7 +12,8 @@ option's letter or position: a prior over letters learns where a dataset happens
 (a set whose gold is always "A" scored 90.61 with it and 54.14 after relabelling its options), so
 relabelling a question's options never changes the decision. Exact ties go to the option voted by the
 first expert of the pool order (not the first letter). The option with the top score wins; options
-nobody voted for can win through ``O``. Fitted by L2-regularised maximum likelihood (L-BFGS with the analytic gradient) on the profiling
+nobody voted for can win through ``O``. Fitted by L2-regularised maximum likelihood (L-BFGS with the
+analytic gradient) on the profiling
 questions, using leave-one-out local accuracies and only each question's own top-k experts' votes, so
 training matches how it is used. Penalties: ``l2`` on ``w`` and ``b``, none on ``v``, ``feature_l2``
 on ``u`` and ``g``. Multiple-choice only; free-form answers fall back to the reliability-weighted vote.

@@ -31,9 +31,9 @@ from common.records import FinalAnswer, Instance, MethodResult
 from orchestrator.bench.config import BenchConfig
 from orchestrator.bench.cost import CostCurve, area, budget_grid, oracle_curve, summarise
 from orchestrator.bench.cv import Split, cv_splits, fixed_split
-from orchestrator.bench.peer_routers import run_peers
 from orchestrator.bench.data import BenchData, load_bench_data
 from orchestrator.bench.judge import answer_agreement, final_agreement, read_judge_verdicts
+from orchestrator.bench.peer_routers import run_peers
 from orchestrator.bench.protocol import CurveTally, Protocol, SplitChoice, StepHook
 from orchestrator.bench.rag import TwoBooks, evaluate_rag_methods, run_two_books
 from orchestrator.bench.report import BenchReport

@@ -130,7 +130,9 @@ def _parse(res: GenResult, inst: Instance, answer_source: str) -> str | None:
     if res.missing or res.error is not None:
         return None
     if answer_source == "recorded":
-        return _recorded_letter(res.extracted) if inst.answer_format.kind == "multiple_choice" else res.extracted
+        return (
+            _recorded_letter(res.extracted) if inst.answer_format.kind == "multiple_choice" else res.extracted
+        )
     return extract_answer(res.text, inst.answer_format)
 
 

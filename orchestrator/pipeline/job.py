@@ -23,7 +23,6 @@ from batching.engines.base import EngineCounters
 from batching.journal.engine import Journal, JournalEngine
 from common.generation import CONTEXT_LENGTH_EXCEEDED, GenResult, is_context_length_error
 from common.records import (
-    vote_options,
     AuditTrace,
     ExpertAnswer,
     FinalAnswer,
@@ -31,6 +30,7 @@ from common.records import (
     Passage,
     RetrievalTrace,
     RoutingDecision,
+    vote_options,
 )
 from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.answers import extract_answer, is_correct

@@ -28,8 +28,8 @@ from batching.engines.base import Engine
 from batching.engines.registry import build_engine
 from batching.residency import ResidencyManager, available_host_gib
 from common.errors import ConfigError
-from orchestrator.autoselect import AutoChoice, resolve
 from orchestrator.aggregation.decide import Decider
+from orchestrator.autoselect import AutoChoice, resolve
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, RoutingPolicy
 from orchestrator.pool import AUTO_AGGREGATOR, PoolConfig

@@ -1,7 +1,8 @@
 """Recruitment policies: which experts answer which question.
 
 Registered keys: ``global_top_k``, ``random_k``, ``paper``, ``skill_top_k``, ``knn_top_k``, ``adaptive_k``,
-``top_k_fallback`` (abstention fallback), ``auto`` (a recipe chosen by nested CV), ``sequential_vote`` (early-stopping vote), ``cascade`` (budget).
+``top_k_fallback`` (abstention fallback), ``auto`` (a recipe chosen by nested CV), ``sequential_vote``
+(early-stopping vote), ``cascade`` (budget).
 """
 
 from __future__ import annotations

@@ -62,7 +62,11 @@ class AutoPolicy(RoutingPolicy):
     ) -> None:
         super().__init__(k)
         self.options = AutoOptions(
-            max_calls=max_calls, budget=budget, inner_folds=inner_folds, inner_seeds=inner_seeds, se_rule=se_rule
+            max_calls=max_calls,
+            budget=budget,
+            inner_folds=inner_folds,
+            inner_seeds=inner_seeds,
+            se_rule=se_rule,
         )
 
     def _recruit(self, queries: QueryBatch, rng: np.random.Generator) -> list[RoutingDecision]:

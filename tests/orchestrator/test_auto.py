@@ -52,8 +52,15 @@ def _recordings(folder: Path, *, perm_seed: int | None, n: int = 120) -> Path:
         for old, new in enumerate(perm):
             new_options[int(new)] = options[old]
         cat = ("alpha", "beta")[i % 2]
-        questions.append({"question_id": f"q{i}", "question": f"Synthetic question {i} about {cat}?",
-                          "options": new_options, "answer": LETTERS[int(perm[gold])], "category": cat})  # fmt: skip
+        questions.append(
+            {
+                "question_id": f"q{i}",
+                "question": f"Synthetic question {i} about {cat}?",
+                "options": new_options,
+                "answer": LETTERS[int(perm[gold])],
+                "category": cat,
+            }
+        )
         for e, a in answers.items():
             letter = LETTERS[int(perm[a])]
             preds[e].append({"question_id": f"q{i}", "pred": letter, "text": f"The answer is ({letter})."})
@@ -80,13 +87,18 @@ def _bench(name: str, data: Any, methods: list[dict[str, Any]]) -> BenchConfig:
 METHODS: list[dict[str, Any]] = [
     {"name": "auto", "policy": "auto"},
     {"name": "knn_stacked", "policy": "knn_top_k", "k": 5, "aggregation": "stacked"},
-    {"name": "stacked_features", "policy": "knn_top_k", "k": 5, "aggregation": "stacked",
-     "vote": {"features": ["options", "answer_statement"]}},
+    {
+        "name": "stacked_features",
+        "policy": "knn_top_k",
+        "k": 5,
+        "aggregation": "stacked",
+        "vote": {"features": ["options", "answer_statement"]},
+    },
     {"name": "knn_weighted", "policy": "knn_top_k", "k": 3, "aggregation": "weighted"},
     {"name": "paper", "policy": "paper", "k": 3},
     {"name": "adaptive", "policy": "adaptive_k", "k": 1, "options": {"k_max": 3}, "aggregation": "weighted"},
     {"name": "sequential", "policy": "sequential_vote", "aggregation": "weighted"},
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +106,7 @@ def embedder(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Embedder:
     return Embedder(cache_dir=tmp_path_factory.mktemp("emb"), model=minilm)
 
 
+@pytest.mark.slow
 def test_every_method_is_invariant_to_answer_position(tmp_path: Path, embedder: Embedder) -> None:
     """One permutation per question, applied to every model: every method's accuracy is unchanged."""
     _recordings(tmp_path / "plain", perm_seed=None)
@@ -109,7 +122,8 @@ def test_every_method_is_invariant_to_answer_position(tmp_path: Path, embedder: 
         assert relabelled[name].accuracy == pytest.approx(plain[name].accuracy), name
         assert relabelled[name].calls_per_question == pytest.approx(plain[name].calls_per_question), name
     # the prior is there to exploit: gold "A" on most questions of the plain set, on about a quarter after
-    gold = [json.loads(x)["answer"] for x in gzip.open(tmp_path / "plain" / "questions.jsonl.gz", "rt")]
+    with gzip.open(tmp_path / "plain" / "questions.jsonl.gz", "rt") as fh:
+        gold = [json.loads(x)["answer"] for x in fh]
     assert gold.count("A") > 0.6 * len(gold)
     choice = reports[0].auto_choices["auto"][0].choice
     assert choice.chosen == reports[1].auto_choices["auto"][0].choice.chosen
@@ -140,19 +154,40 @@ def test_replay_and_live_choose_identically(tmp_path: Path, embedder: Embedder) 
     """The bench (profiling split of a question-file bench) and a live session (the same questions'
     stored profiles) choose the same recipe with the same inner-CV table."""
     rec = _recordings(tmp_path / "rec", perm_seed=3, n=60)
-    rows = [json.loads(x) for x in gzip.open(rec / "questions.jsonl.gz", "rt")]
+    with gzip.open(rec / "questions.jsonl.gz", "rt") as fh:
+        rows = [json.loads(x) for x in fh]
     for name, part in (("profile", rows[:40]), ("test", rows[40:])):
         (tmp_path / f"{name}.jsonl").write_text(
-            "".join(json.dumps({"id": r["question_id"], "question": r["question"], "options": r["options"],
-                                "answer": r["answer"], "category": r["category"]}) + "\n" for r in part)
-        )  # fmt: skip
+            "".join(
+                json.dumps(
+                    {
+                        "id": r["question_id"],
+                        "question": r["question"],
+                        "options": r["options"],
+                        "answer": r["answer"],
+                        "category": r["category"],
+                    }
+                )
+                + "\n"
+                for r in part
+            )
+        )
     experts = [{"name": e, "engine": "replay", "recordings_dir": str(rec)} for e in SKILL]
     cfg = BenchConfig.model_validate(
-        {"name": "files", "task": "synthetic", "answer_source": "extracted", "pool": experts,
-         "data": {"kind": "question_files", "profile": str(tmp_path / "profile.jsonl"),
-                  "test": str(tmp_path / "test.jsonl")},
-         "methods": [{"name": "auto", "policy": "auto"}], "best_policy": "auto"}
-    )  # fmt: skip
+        {
+            "name": "files",
+            "task": "synthetic",
+            "answer_source": "extracted",
+            "pool": experts,
+            "data": {
+                "kind": "question_files",
+                "profile": str(tmp_path / "profile.jsonl"),
+                "test": str(tmp_path / "test.jsonl"),
+            },
+            "methods": [{"name": "auto", "policy": "auto"}],
+            "best_policy": "auto",
+        }
+    )
     report, _ = run_bench(cfg, None, embedder=embedder)
     bench_choice = report.auto_choices["auto"][0].choice
 

@@ -56,7 +56,9 @@ def peers_available(python: str) -> str | None:
         return f"{python}: {exc}"
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["import failed"])[-1]
-        return f"{python} cannot import llmrouter and routellm ({last[:120]}); install the `peers` extra there"
+        return (
+            f"{python} cannot import llmrouter and routellm ({last[:120]}); install the `peers` extra there"
+        )
     return None
 
 
@@ -95,16 +97,32 @@ def run_peers(
         at += len(train) + len(test)
     with tempfile.TemporaryDirectory() as d:
         inp, out = Path(d) / "in.npz", Path(d) / "out.json"
-        np.savez(inp, embeddings=np.asarray(embeddings, dtype=np.float32), correct=correct.astype(bool),
-                 answered=answered.astype(bool), experts=np.array(list(experts)), costs=np.asarray(costs, float),
-                 split_rows=np.concatenate(rows).astype(int), split_bounds=np.array(bounds, dtype=int),
-                 routers=np.array(list(routers)))  # fmt: skip
-        env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "offline-dummy", "HF_HUB_OFFLINE": "1",
-               "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HOME": d}  # fmt: skip
+        np.savez(
+            inp,
+            embeddings=np.asarray(embeddings, dtype=np.float32),
+            correct=correct.astype(bool),
+            answered=answered.astype(bool),
+            experts=np.array(list(experts)),
+            costs=np.asarray(costs, float),
+            split_rows=np.concatenate(rows).astype(int),
+            split_bounds=np.array(bounds, dtype=int),
+            routers=np.array(list(routers)),
+        )
+        env = {
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "OPENAI_API_KEY": "offline-dummy",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "OMP_NUM_THREADS": "1",
+            "PATH": "/usr/bin:/bin",
+            "HOME": d,
+        }
         done = subprocess.run([exe, str(RUNNER), str(inp), str(out)], capture_output=True, text=True, env=env)
         if done.returncode != 0 or not out.exists():
             tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
             return PeerRun(notes={r: f"failed: {tail[0][:200]}" for r in routers})
         result = json.loads(out.read_text())
-    picks = {name: [np.asarray(p, dtype=int) for p in per_split] for name, per_split in result["picks"].items()}
+    picks = {
+        name: [np.asarray(p, dtype=int) for p in per_split] for name, per_split in result["picks"].items()
+    }
     return PeerRun(picks, dict(result["notes"]), dict(result.get("seconds", {})))

@@ -35,15 +35,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-LLMROUTER = {
+LLMROUTER: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "llmrouter_knn": ("knnrouter", "KNNRouter", "KNNRouterTrainer", {"n_neighbors": 5, "metric": "cosine"}),
     "llmrouter_svm": ("svmrouter", "SVMRouter", "SVMRouterTrainer", {"kernel": "rbf", "C": 1.0}),
-    "llmrouter_mlp": ("mlprouter", "MLPRouter", "MLPTrainer",
-                      {"hidden_layer_sizes": [128, 64], "epochs": 100, "lr": 0.001}),
+    "llmrouter_mlp": (
+        "mlprouter",
+        "MLPRouter",
+        "MLPTrainer",
+        {"hidden_layer_sizes": [128, 64], "epochs": 100, "lr": 0.001},
+    ),
     "llmrouter_mf": ("mfrouter", "MFRouter", "MFRouterTrainer", {"latent_dim": 128}),
     "llmrouter_elo": ("elorouter", "EloRouter", "EloRouterTrainer", {}),
     "llmrouter_hybrid": ("hybrid_llm", "HybridLLMRouter", "HybridLLMTrainer", {}),
-}  # fmt: skip
+}
 ROUTELLM = ("routellm_sw_ranking", "routellm_mf")
 
 
@@ -65,11 +69,19 @@ def _write_split(tmp: Path, data: dict[str, Any], train: np.ndarray, order: list
         for i in train:
             for j in order:  # best training accuracy first: idxmax picks the first top score
                 if answered[i, j]:
-                    row = {"query": f"q{int(i)}", "model_name": experts[j], "performance": float(correct[i, j]),
-                           "embedding_id": int(i), "cost": float(costs[j]), "task_name": "bench"}  # fmt: skip
+                    row = {
+                        "query": f"q{int(i)}",
+                        "model_name": experts[j],
+                        "performance": float(correct[i, j]),
+                        "embedding_id": int(i),
+                        "cost": float(costs[j]),
+                        "task_name": "bench",
+                    }
                     fh.write(json.dumps(row) + "\n")
-    llm = {e: {"size": f"{max(float(c), 0.1)}B", "model": e, "embedding": [0.0] * 8}
-           for e, c in zip(experts, costs, strict=True)}  # fmt: skip
+    llm = {
+        e: {"size": f"{max(float(c), 0.1)}B", "model": e, "embedding": [0.0] * 8}
+        for e, c in zip(experts, costs, strict=True)
+    }
     (tmp / "llm.json").write_text(json.dumps(llm))
 
 
@@ -80,19 +92,27 @@ def _yaml(tmp: Path, name: str, hparam: dict[str, Any], text_dim: int) -> Path:
     if name == "llmrouter_mf":
         hp["text_dim"] = text_dim
     cfg = {
-        "data_path": {"query_embedding_data": str(tmp / "emb.pt"), "routing_data_train": str(tmp / "routing.jsonl"),
-                      "llm_data": str(tmp / "llm.json")},
+        "data_path": {
+            "query_embedding_data": str(tmp / "emb.pt"),
+            "routing_data_train": str(tmp / "routing.jsonl"),
+            "llm_data": str(tmp / "llm.json"),
+        },
         "hparam": hp,
-        "model_path": {"ini_model_path": "", "save_model_path": str(tmp / f"{name}.pkl"),
-                       "load_model_path": str(tmp / f"{name}.pkl")},
+        "model_path": {
+            "ini_model_path": "",
+            "save_model_path": str(tmp / f"{name}.pkl"),
+            "load_model_path": str(tmp / f"{name}.pkl"),
+        },
         "metric": {"weights": {"performance": 1, "cost": 0, "llm_judge": 0}},
-    }  # fmt: skip
+    }
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
 
 
-def run_llmrouter(name: str, data: dict[str, Any], splits: list[tuple[np.ndarray, np.ndarray]]) -> list[list[int]]:
+def run_llmrouter(
+    name: str, data: dict[str, Any], splits: list[tuple[np.ndarray, np.ndarray]]
+) -> list[list[int]]:
     """One LLMRouter router over every split: build it from its YAML, train it, route each test question."""
     import importlib
 
@@ -109,7 +129,7 @@ def run_llmrouter(name: str, data: dict[str, Any], splits: list[tuple[np.ndarray
 
     for mod in (router_mod, importlib.import_module(f"llmrouter.models.{module}.trainer")):
         if hasattr(mod, "get_longformer_embedding"):
-            mod.get_longformer_embedding = lookup
+            setattr(mod, "get_longformer_embedding", lookup)  # noqa: B010 - a peer module's global
     out = []
     for train, test in splits:
         acc = data["correct"][train].sum(axis=0) / np.maximum(data["answered"][train].sum(axis=0), 1)
@@ -124,11 +144,19 @@ def run_llmrouter(name: str, data: dict[str, Any], splits: list[tuple[np.ndarray
     return out
 
 
-def run_routellm(name: str, data: dict[str, Any], splits: list[tuple[np.ndarray, np.ndarray]]) -> list[list[int]]:
+def run_routellm(
+    name: str, data: dict[str, Any], splits: list[tuple[np.ndarray, np.ndarray]]
+) -> list[list[int]]:
     """RouteLLM's similarity-weighted ranking or matrix factorisation between the two best singles."""
-    import pandas as pd
+    import importlib
+
+    import pandas as pd  # type: ignore[import-untyped]
     import torch
-    from routellm.routers import routers as rl
+
+    # imported by name: the peers live in their own virtualenv (the `peers` extra), not this one
+    rl = importlib.import_module("routellm.routers.routers")
+    mf_model = importlib.import_module("routellm.routers.matrix_factorization.model")
+    tmf = importlib.import_module("routellm.routers.matrix_factorization.train_matrix_factorization")
 
     emb = data["embeddings"].astype(np.float64)
     correct = data["correct"]
@@ -139,10 +167,8 @@ def run_routellm(name: str, data: dict[str, Any], splits: list[tuple[np.ndarray,
             return type("R", (), {"data": [type("E", (), {"embedding": vec})()]})()
 
     client = type("Client", (), {"embeddings": _Embeddings()})()
-    rl.OPENAI_CLIENT = client
-    import routellm.routers.matrix_factorization.model as mf_model
-
-    mf_model.OPENAI_CLIENT = client
+    for mod in (rl, mf_model):  # the peer modules' global client
+        setattr(mod, "OPENAI_CLIENT", client)  # noqa: B010
     strong_name, weak_name = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
     out = []
     for train, test in splits:
@@ -159,28 +185,42 @@ def run_routellm(name: str, data: dict[str, Any], splits: list[tuple[np.ndarray,
             router.embedding_model = "minilm"
             ratings = rl.compute_elo_mle_with_tie(battles)
             router.model2tier = rl.compute_tiers(ratings, num_tiers=2)  # two models, two tiers
-            router.arena_df = battles.assign(model_a=battles["model_a"].map(router.model2tier),
-                                             model_b=battles["model_b"].map(router.model2tier))  # fmt: skip
+            router.arena_df = battles.assign(
+                model_a=battles["model_a"].map(router.model2tier),
+                model_b=battles["model_b"].map(router.model2tier),
+            )
             rates = [router.calculate_strong_win_rate(f"q{int(i)}") for i in test]
         else:
-            from routellm.routers.matrix_factorization import train_matrix_factorization as tmf
-
-            pairs = [{"model_a": strong_name, "model_b": weak_name, "idx": int(i), "winner": w}
-                     for i, w in zip(train, winner, strict=True) if w != "tie"]  # fmt: skip
+            pairs = [
+                {"model_a": strong_name, "model_b": weak_name, "idx": int(i), "winner": w}
+                for i, w in zip(train, winner, strict=True)
+                if w != "tie"
+            ]
             with tempfile.TemporaryDirectory() as d:
                 npy = Path(d) / "emb.npy"
                 np.save(npy, emb.astype(np.float32))
-                net = tmf.MFModel_Train(dim=128, num_models=len(mf_model.MODEL_IDS), num_prompts=len(emb),
-                                        text_dim=emb.shape[1], use_proj=True, npy_path=str(npy))  # fmt: skip
+                net = tmf.MFModel_Train(
+                    dim=128,
+                    num_models=len(mf_model.MODEL_IDS),
+                    num_prompts=len(emb),
+                    text_dim=emb.shape[1],
+                    use_proj=True,
+                    npy_path=str(npy),
+                )
             torch.manual_seed(42)
             if pairs:
                 loader = tmf.PairwiseDataset(pairs).get_dataloaders(batch_size=64, shuffle=True)
-                tmf.train_loops(net, loader, loader, lr=3e-4, weight_decay=1e-5, alpha=0.1, num_epochs=100,
-                                device="cpu")  # fmt: skip
+                tmf.train_loops(
+                    net, loader, loader, lr=3e-4, weight_decay=1e-5, alpha=0.1, num_epochs=100, device="cpu"
+                )
             s_id, w_id = mf_model.MODEL_IDS[strong_name], mf_model.MODEL_IDS[weak_name]
             with torch.no_grad():
-                logits = net.forward(torch.tensor([s_id] * len(test)), torch.tensor([w_id] * len(test)),
-                                     torch.tensor([int(i) for i in test]), test=True)  # fmt: skip
+                logits = net.forward(
+                    torch.tensor([s_id] * len(test)),
+                    torch.tensor([w_id] * len(test)),
+                    torch.tensor([int(i) for i in test]),
+                    test=True,
+                )
             rates = torch.sigmoid(logits.reshape(-1)).tolist()
         out.append([strong if r >= 0.5 else weak for r in rates])
     return out
