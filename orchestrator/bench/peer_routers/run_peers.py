@@ -150,7 +150,7 @@ def run_routellm(
     """RouteLLM's similarity-weighted ranking or matrix factorisation between the two best singles."""
     import importlib
 
-    import pandas as pd  # type: ignore[import-untyped]
+    import pandas as pd
     import torch
 
     # imported by name: the peers live in their own virtualenv (the `peers` extra), not this one
