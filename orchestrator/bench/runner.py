@@ -173,9 +173,8 @@ def _run_bench(
             if books is not None and opened is not None:
                 _add_rag_methods(cfg, data, outcome, table, opened, books)
     judge = _judge(cfg, data_dir, table, outcome) if free_form else None
-    agree, with_text = (
-        matrix.extractor_agreement() if cfg.answer_source == "recorded" and not free_form else (0, 0)
-    )
+    letters = all(i.answer_format.kind == "multiple_choice" for i in (*data.profile, *data.test))
+    agree, with_text = matrix.extractor_agreement() if cfg.answer_source == "recorded" and letters else (0, 0)
     report = BenchReport.build(
         cfg=cfg,
         data=data,
