@@ -66,6 +66,7 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
             "orchestrator.policies.fallback:FallbackOptions",
             "orchestrator.policies.sequential:SequentialOptions",
             "orchestrator.policies.cascade:CascadeOptions",
+            "orchestrator.policies.auto:AutoOptions",
         ),
     ),
     ConfigSection(
