@@ -98,7 +98,9 @@ class TransformersAudioGenerator(AudioGenerator):
             preset = self.config.voices[event.voice or "male"]
             params["history_prompt"] = self._processor("", voice_preset=preset)["history_prompt"]
         if self._bark:
-            params["semantic_max_new_tokens"] = int(event.duration_s * 49.9 * self.config.max_speech_ratio) + 1
+            params["semantic_max_new_tokens"] = (
+                int(event.duration_s * 49.9 * self.config.max_speech_ratio) + 1
+            )
         return params
 
     def _generate(self, batch: Sequence[AudioTask]) -> list[RenderedAudio]:
@@ -142,15 +144,25 @@ class DiffusersAudioGenerator(AudioGenerator):
         import diffusers
         import torch
 
-        cls = (
+        cls: Any = (  # diffusers' pipelines are untyped
             diffusers.AudioLDM2Pipeline
             if self.config.pipeline == "audioldm2"
             else diffusers.StableAudioPipeline
         )
+        dtype = getattr(torch, self.config.dtype)
+        local = self.config.local_files_only
+        parts: dict[str, Any] = {}
+        if self.config.pipeline == "audioldm2":
+            # AudioLDM2 steps its GPT-2 with GenerationMixin helpers, which transformers >= 4.50 gives only to
+            # the LM-head class, while checkpoints name a bare GPT2Model (diffusers issue 12630): load the
+            # same weights into GPT2LMHeadModel, whose hidden states are the same.
+            from transformers import GPT2LMHeadModel
+
+            parts["language_model"] = GPT2LMHeadModel.from_pretrained(
+                self.config.model, subfolder="language_model", dtype=dtype, local_files_only=local
+            )
         self._pipe = cls.from_pretrained(
-            self.config.model,
-            torch_dtype=getattr(torch, self.config.dtype),
-            local_files_only=self.config.local_files_only,
+            self.config.model, torch_dtype=dtype, local_files_only=local, **parts
         ).to(self.config.device)
 
     def _unload(self) -> None:
@@ -171,7 +183,8 @@ class DiffusersAudioGenerator(AudioGenerator):
             }
             if self.config.pipeline == "audioldm2":
                 res = self._pipe(e.description, audio_length_in_s=e.duration_s, **common)
-                audio, sr = np.asarray(res.audios[0], dtype=np.float64), 16000
+                audio = np.asarray(res.audios[0], dtype=np.float64)
+                sr = int(self._pipe.vocoder.config.sampling_rate)
             else:
                 res = self._pipe(e.description, audio_end_in_s=e.duration_s, **common)
                 audio = res.audios[0].float().cpu().numpy().mean(axis=0).astype(np.float64)
