@@ -12,7 +12,7 @@ from agents.audio.source import read_source
 from common.errors import DataError
 
 
-def test_example_brief_plans_the_scene_the_issue_asks_for() -> None:
+def test_example_brief_plans_its_scene() -> None:
     plan = review_plan(plan_brief(EXAMPLE_BRIEF.read_text()))
     kinds = [e.kind for e in plan.events]
     speech = [e for e in plan.events if e.kind == "speech"]
