@@ -53,6 +53,17 @@ class BenchProcessRun(BaseModel):
     embeddings_computed: int
 
 
+def fresh_home(root: Path, name: str, exports: Path | None) -> Path:
+    """An empty ``SYMOE_HOME`` under ``root`` whose ``onnx`` folder links to ``exports`` (when given), so
+    a cold run measures empty caches, not the one-time ONNX export of the embedding model."""
+    home = root / name
+    home.mkdir(parents=True)
+    if exports is not None:
+        exports.mkdir(parents=True, exist_ok=True)
+        (home / "onnx").symlink_to(exports.resolve(), target_is_directory=True)
+    return home
+
+
 def run_bench_process(cfg: BenchProcessConfig, home: Path) -> BenchProcessRun:
     """Run ``python -m orchestrator.cli bench`` with ``SYMOE_HOME=home`` and read its report.
 

@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
-from orchestrator.bench.cold import BenchProcessConfig, BenchProcessRun, run_bench_process
+from orchestrator.bench.cold import BenchProcessConfig, BenchProcessRun, fresh_home, run_bench_process
 from orchestrator.bench.record import BenchmarkRecord, record_header
 
 EMBED_STAGE = "embeddings + skills"
@@ -186,9 +186,7 @@ def run_embed_speed(cfg: EmbedSpeedConfig) -> EmbedSpeedResult:
         ref: tuple[np.ndarray, np.ndarray] | None = None
         for backend in backends:
             export_s = prepare_export(backend, onnx_dir)
-            home = root / backend
-            home.mkdir()
-            (home / "onnx").symlink_to(onnx_dir, target_is_directory=True)
+            home = fresh_home(root, backend, onnx_dir)
             run = run_bench_process(
                 BenchProcessConfig(
                     config=cfg.config,
