@@ -122,6 +122,11 @@ class VLLMExpertConfig(_ExpertBase):
     )
     seed: int = 0
     trust_remote_code: bool = False
+    load_format: Literal["auto", "dummy"] = Field(
+        default="auto",
+        description="vLLM's load format: `dummy` fills the weights with random values from config.json "
+        "alone (benchmarks of real architectures without downloading a weight).",
+    )
     in_process: bool = Field(
         default=False,
         description=(

@@ -212,6 +212,8 @@ class VLLMEngine(Engine):
         }
         if cfg.kv_cache_memory_bytes is not None:
             kwargs["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes
+        if cfg.load_format != "auto":
+            kwargs["load_format"] = cfg.load_format
         if self._use_sleep:
             kwargs["enable_sleep_mode"] = True
         in_process = cfg.in_process and not _in_process_blocked()
