@@ -40,6 +40,7 @@ from batching.engines.registry import build_engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
 from batching.residency import ResidencyManager
+from common.errors import ConfigError
 from common.generation import GenRequest, SamplingParams
 from orchestrator.bench.record import BenchmarkRecord, record_header
 
@@ -271,16 +272,13 @@ def _pool_dir(cfg: PaperWorkloadConfig) -> Iterator[Path]:
 
 def run_paper_workload(cfg: PaperWorkloadConfig) -> PaperWorkloadResult:
     """Build the pool, then time grouped (``questions``) and naive (``naive_questions``) on the same draw."""
-    from zoo.paper_pool import build_paper_pool
+    from zoo.paper_pool import ARCHITECTURES, build_paper_pool, paper_experts
 
+    names = [name for name, _ in paper_experts({a.name: Path() for a in ARCHITECTURES})]
+    if cfg.aggregator not in names:
+        raise ConfigError(f"paper workload: aggregator {cfg.aggregator!r} is not one of {sorted(names)}")
     with _pool_dir(cfg) as root:
         configs = expert_configs(cfg, build_paper_pool(root, scale=cfg.scale, seed=cfg.seed))
-        if cfg.aggregator not in configs:
-            from common.errors import ConfigError
-
-            raise ConfigError(
-                f"paper workload: aggregator {cfg.aggregator!r} is not one of {sorted(configs)}"
-            )
         assignments = recruit(cfg, list(configs), cfg.questions)
         grouped = run_grouped(cfg, configs, assignments)
         naive = run_naive(cfg, configs, assignments[: cfg.naive_questions])
