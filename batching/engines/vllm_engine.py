@@ -119,6 +119,12 @@ class VLLMEngine(Engine):
         self._closing_core = threading.Event()  # set while we shut the EngineCore down on purpose
 
     @property
+    def can_load_concurrently(self) -> bool:
+        """Only with the engine in child processes: an ``in_process`` engine sets up vLLM's process-wide
+        distributed state, which a second live engine in the same process would share."""
+        return not self.config.in_process
+
+    @property
     def is_asleep(self) -> bool:
         """True while the engine is parked by sleep mode (unloaded, but its ``LLM`` kept)."""
         return self._asleep
