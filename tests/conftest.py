@@ -107,3 +107,28 @@ def damaged_store(tmp_path: Path) -> tuple[Path, str]:
     data[page:] = b"\xa5" * (len(data) - page)
     db.write_bytes(bytes(data))
     return db, run_id
+
+
+# -- test times ---------------------------------------------------------------------------------------
+# SYMOE_TEST_TIMES=FILE writes one JSON line per test: wall seconds and CPU seconds of this process and of
+# the child processes it waited for (a shared machine inflates wall time; CPU time shows the test's cost).
+_TIMES_FILE = os.environ.get("SYMOE_TEST_TIMES")
+
+
+if _TIMES_FILE:
+    import resource
+    import time
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+        start = (time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN))
+        yield
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        row = {
+            "test": item.nodeid,
+            "wall": round(time.perf_counter() - start[0], 3),
+            "cpu": round(time.process_time() - start[1], 3),
+            "children_cpu": round(kids.ru_utime + kids.ru_stime - start[2].ru_utime - start[2].ru_stime, 3),
+        }
+        with open(_TIMES_FILE, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")

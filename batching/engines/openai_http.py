@@ -362,7 +362,7 @@ class OpenAIHTTPEngine(Engine):
 
     def _backoff_s(self, attempt: int) -> float:
         """Exponential backoff with up to 25% jitter, so retries of one batch do not arrive in lockstep."""
-        base = self.config.backoff_s * (2**attempt)
+        base = self.config.backoff_s * 2.0**attempt
         return base * (1.0 + 0.25 * self._random.random())
 
     def _parse(self, req: GenRequest, response: httpx.Response) -> GenResult:

@@ -125,7 +125,7 @@ def install_sigterm_handler() -> None:
 
 def _psutil() -> Any:
     """psutil, a vLLM dependency: only called once vLLM is imported."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     return psutil
 

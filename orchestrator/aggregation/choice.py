@@ -9,6 +9,7 @@ profiles file as the pool's aggregator.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from common.errors import ConfigError
 from orchestrator.answers import extract_answer, is_correct
@@ -64,9 +65,9 @@ def rank_pool_aggregators(job: Job, *, max_items: int = 200) -> tuple[str, list[
                 score = score_aggregator(
                     job.engines[name],
                     group,
-                    lambda text, f=f: extract_answer(text, f),
+                    partial(extract_answer, answer_format=f),
                     sampling=pool.aggregator_sampling.params(),
-                    is_correct=lambda pred, gold, f=f: is_correct(pred, gold, f),
+                    is_correct=partial(is_correct, answer_format=f),
                     name=name,
                 )
             correct += score.correct

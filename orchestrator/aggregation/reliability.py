@@ -21,7 +21,7 @@ def logodds_weight(
     """
     k = n_options if n_options >= 2 else free_form_options
     a = np.clip(np.asarray(accuracy, dtype=float), 0.01, 0.99)
-    return np.maximum(np.log(a * (k - 1) / (1 - a)), 0.0)
+    return np.asarray(np.maximum(np.log(a * (k - 1) / (1 - a)), 0.0), dtype=float)
 
 
 def logodds_weight_matrix(
@@ -31,7 +31,7 @@ def logodds_weight_matrix(
     n_opt = np.asarray(n_options)
     k = np.where(n_opt >= 2, n_opt, free_form_options).astype(float)[:, None]
     a = np.clip(np.asarray(accuracy, dtype=float), 0.01, 0.99)
-    return np.maximum(np.log(a * (k - 1) / (1 - a)), 0.0)
+    return np.asarray(np.maximum(np.log(a * (k - 1) / (1 - a)), 0.0), dtype=float)
 
 
 def answer_posterior(answers: list[str | None], weights: np.ndarray, n_options: int) -> dict[str, float]:

@@ -50,7 +50,7 @@ def correct_slots(slots: np.ndarray, correct: np.ndarray, width: int | None = No
 
 def is_right(good: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """(n,) whether each predicted slot (-1: no answer) is correct, given :func:`correct_slots`."""
-    return (pred >= 0) & good[np.arange(len(pred)), np.maximum(pred, 0)]
+    return np.asarray((pred >= 0) & good[np.arange(len(pred)), np.maximum(pred, 0)], dtype=bool)
 
 
 def plurality(

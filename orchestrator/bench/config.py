@@ -23,11 +23,13 @@ class _Strict(BaseModel):
 class RecordedSplitsData(_Strict):
     """The paper's profiling/test split files, matched onto recorded questions by question text."""
 
-    kind: Literal["recorded_splits"] = "recorded_splits"
+    kind: Literal["recorded_splits"] = Field(default="recorded_splits", description="Selects this protocol.")
     task: str = Field(default="MMLU_Pro", description="Split file prefix: <task>_train/_test.json.gz.")
-    splits_dir: str = "symbolic_moe_splits"
-    profile_split: str = "train"
-    test_split: str = "test"
+    splits_dir: str = Field(
+        default="symbolic_moe_splits", description="Folder of split files under the data dir."
+    )
+    profile_split: str = Field(default="train", description="Split file suffix of the profiling questions.")
+    test_split: str = Field(default="test", description="Split file suffix of the test questions.")
     match: Literal["text", "text_options"] = Field(
         default="text",
         description="text: the reference protocol (last recorded question with that text wins); "
@@ -38,9 +40,9 @@ class RecordedSplitsData(_Strict):
 class RandomSplitData(_Strict):
     """A seeded random profile/test split of every recorded question."""
 
-    kind: Literal["random_split"] = "random_split"
-    profile_fraction: float = Field(default=0.2, gt=0, lt=1)
-    seed: int = 0
+    kind: Literal["random_split"] = Field(default="random_split", description="Selects this protocol.")
+    profile_fraction: float = Field(default=0.2, gt=0, lt=1, description="Share of questions that profile.")
+    seed: int = Field(default=0, description="Seed of the split.")
 
 
 class QuestionFilesData(_Strict):
@@ -50,7 +52,7 @@ class QuestionFilesData(_Strict):
     engines generate (e.g. the skill zoo on transformers or vLLM).
     """
 
-    kind: Literal["question_files"] = "question_files"
+    kind: Literal["question_files"] = Field(default="question_files", description="Selects this protocol.")
     profile: str = Field(description="Profiling (validation) questions with gold answers.")
     test: str = Field(description="Test questions with gold answers.")
 
@@ -64,8 +66,10 @@ class CrossValidationData(_Strict):
     Reported: mean and std over seeds, and paired tests on per-question correctness averaged over seeds.
     """
 
-    kind: Literal["cross_validation"] = "cross_validation"
-    folds: int = Field(default=5, ge=2)
+    kind: Literal["cross_validation"] = Field(
+        default="cross_validation", description="Selects this protocol."
+    )
+    folds: int = Field(default=5, ge=2, description="Folds per repetition.")
     seeds: int = Field(default=10, ge=1, description="Repetitions, with fold seeds 0..seeds-1.")
     stratify: str = Field(
         default="category",
@@ -95,19 +99,21 @@ class SkillConfig(_Strict):
     """How questions get skills without an LLM: the nearest names of a skill vocabulary."""
 
     vocabulary: str | None = Field(default=None, description="YAML skill list; the packaged one if unset.")
-    top_n: int = Field(default=3, ge=1)
+    top_n: int = Field(default=3, ge=1, description="Skills per question.")
 
 
 class BenchConfig(_Strict):
     """A whole benchmark run."""
 
-    version: int = BENCH_CONFIG_VERSION
-    name: str
-    task: str = "mmlu_pro"
+    version: int = Field(default=BENCH_CONFIG_VERSION, description="The config format's version.")
+    name: str = Field(description="The bench's name in tables, reports and output folders.")
+    task: str = Field(default="mmlu_pro", description="The task's name in reports.")
     recordings: str = Field(
         default="mmlu_pro_recordings", description="Recordings folder under the data dir."
     )
-    data: DataConfig = RecordedSplitsData()
+    data: DataConfig = Field(
+        default=RecordedSplitsData(), description="Which questions profile and test: the protocol (`kind`)."
+    )
     pool: list[ExpertConfig] = Field(
         default_factory=list, description="The experts; or leave empty and name a `pool_config`."
     )
@@ -119,11 +125,13 @@ class BenchConfig(_Strict):
         default="recorded",
         description="recorded: the recordings' `pred` (the reference protocol); extracted: our extractor.",
     )
-    skills: SkillConfig = SkillConfig()
-    seed: int = 0
+    skills: SkillConfig = Field(default=SkillConfig(), description="Skills from the embedding annotator.")
+    seed: int = Field(default=0, description="Seed of the random baselines and the methods.")
     random_k: int = Field(default=3, ge=1, description="k of the random-k baseline.")
     top_k_majority: int = Field(default=3, ge=1, description="k of the top-k global majority baseline.")
-    methods: list[MethodConfig] = Field(default_factory=list)
+    methods: list[MethodConfig] = Field(
+        default_factory=list, description="The methods compared with the baselines."
+    )
     best_policy: str | None = Field(default=None, description="The method reported as our best policy.")
     limit: int | None = Field(default=None, ge=1, description="Use only the first N test questions.")
     sample: int | None = Field(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from common.errors import ConfigError
 from common.records import AnswerFormat, Passage
@@ -32,6 +32,9 @@ from orchestrator.pool import load_pool_config
 from orchestrator.prompts import expert_prompt
 from zoo import ZOO_SPECS, ZOO_WEIGHTS_DIR
 from zoo.spec import has_weights
+
+if TYPE_CHECKING:  # zoo.train imports torch
+    from zoo.train import ZooTaskFormat
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ def demo_config(
     return cfg
 
 
-def zoo_task_format():  # type: ignore[no-untyped-def]  # zoo.train imports torch
+def zoo_task_format() -> ZooTaskFormat:
     """The orchestrator's prompt (with or without retrieved passages), answer extraction, scoring and
     majority vote, for the zoo's rows."""
     from zoo.train import ZooTaskFormat
@@ -102,7 +105,7 @@ def zoo_task_format():  # type: ignore[no-untyped-def]  # zoo.train imports torc
     return ZooTaskFormat(
         render_prompt=lambda row: expert_prompt(question_instance(row, 0)),
         render_passages=lambda row, passages: expert_prompt(
-            question_instance(row, 0), [Passage(**p) for p in passages]
+            question_instance(row, 0), [Passage.model_validate(p) for p in passages]
         ),
         extract=lambda text: extract_answer(text, _MATH),
         is_correct=lambda pred, gold: is_correct(pred, gold, _MATH),

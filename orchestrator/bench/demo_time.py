@@ -24,15 +24,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
 from batching.engines.cpu_threads import available_cpus
 from orchestrator.bench.record import BenchmarkRecord, record_header
 
 BUSY_LOOP = "while True: pass"
+
+DemoMode = Literal["after", "before"]
+_MODES: dict[str, DemoMode] = {"after": "after", "before": "before"}
 
 
 class DemoTimeConfig(BaseModel):
@@ -49,6 +52,23 @@ class DemoTimeConfig(BaseModel):
     sample: int | None = Field(default=None, ge=7, description="Test questions (default: all 700).")
     timeout_s: float = Field(default=1800.0, gt=0, description="Bound on one demo run.")
 
+    @field_validator("modes")
+    @classmethod
+    def _known_modes(cls, value: str) -> str:
+        unknown = [m for m in _split(value) if m not in _MODES]
+        if unknown:
+            raise ValueError(f"unknown mode(s) {', '.join(unknown)}: expected {', '.join(_MODES)}")
+        return value
+
+    def mode_list(self) -> list[DemoMode]:
+        """``modes`` parsed, in order."""
+        return [_MODES[m] for m in _split(self.modes)]
+
+
+def _split(value: str) -> list[str]:
+    """The non-empty items of a comma-separated setting."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
 
 class DemoRun(BaseModel):
     """One row: a demo run's times (the median of ``repeat`` runs by wall time)."""
@@ -56,7 +76,7 @@ class DemoRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     engine: str
-    mode: Literal["after", "before"]
+    mode: DemoMode
     competing: int
     wall_s: float
     cpu_s: float
@@ -76,14 +96,16 @@ class DemoTimeResult(BenchmarkRecord):
     rows: list[DemoRun]
 
 
-def _env(mode: str) -> dict[str, str]:
+def _env(mode: DemoMode) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     if mode == "before":
         env["OMP_WAIT_POLICY"] = "ACTIVE"  # what the GNU OpenMP runtime did before passive_openmp()
     return env
 
 
-def run_demo_once(engine: str, mode: str, competing: int, cfg: DemoTimeConfig) -> tuple[float, float, dict]:
+def run_demo_once(
+    engine: str, mode: DemoMode, competing: int, cfg: DemoTimeConfig
+) -> tuple[float, float, dict[str, Any]]:
     """One demo run: (wall s, CPU s of the demo and its children, its report.json)."""
     with tempfile.TemporaryDirectory(prefix="symoe-demo-time-") as tmp:
         out = Path(tmp) / "demo"
@@ -113,7 +135,7 @@ def run_demo_time(cfg: DemoTimeConfig) -> DemoTimeResult:
     """Every (engine, mode, competing load) row, ``repeat`` runs each."""
     rows = []
     for engine in [e.strip() for e in cfg.engines.split(",") if e.strip()]:
-        for mode in [m.strip() for m in cfg.modes.split(",") if m.strip()]:
+        for mode in cfg.mode_list():
             for competing in [int(c) for c in cfg.competing.split(",") if c.strip()]:
                 runs = sorted((run_demo_once(engine, mode, competing, cfg) for _ in range(cfg.repeat)),
                               key=lambda r: r[0])  # fmt: skip

@@ -23,6 +23,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +210,7 @@ def measure_mode(
     cpu = 0.0
     found: dict[str, list[bool]] = {}
     for i in range(warmup, len(queries)):
-        ids, wall_s, cpu_s = _timed(lambda i=i: search(i))
+        ids, wall_s, cpu_s = _timed(partial(search, i))
         lat.append(wall_s)
         cpu += cpu_s
         found.setdefault(queries[i].style, []).append(queries[i].target in ids)

@@ -42,6 +42,9 @@ class BenchReport(BaseModel):
     methods: dict[str, MethodResult]
     best_policy: str | None = None
     engines: dict[str, dict[str, float]] = Field(default_factory=dict)
+    engine_kinds: dict[str, str] = Field(
+        default_factory=dict, description="Each engine's kind (replay, transformers, vllm, openai_http)."
+    )
     model_loads: int = 0
     stage_seconds: dict[str, float] = Field(default_factory=dict)
     stage_cpu_seconds: dict[str, float] = Field(
@@ -113,6 +116,7 @@ class BenchReport(BaseModel):
             methods=dict(methods),
             best_policy=cfg.best_policy,
             engines=counters,
+            engine_kinds={name: e.kind for name, e in engines.items()},
             model_loads=int(sum(c["loads"] for c in counters.values())),
             stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
             stage_cpu_seconds={k: round(v, 3) for k, v in (stage_cpu_seconds or {}).items()},
@@ -188,6 +192,8 @@ class BenchReport(BaseModel):
             table.add_column(col, justify="left" if col == "model" else "right")
         for name, c in self.engines.items():
             rate = c["generated_tokens"] / c["generation_seconds"] if c["generation_seconds"] else 0.0
+            # a replayed "generation" is a lookup of recorded text: a rate would mean nothing
+            shown = "replayed" if self.engine_kinds.get(name) == "replay" else f"{rate:.0f}"
             table.add_row(
                 name,
                 str(int(c["loads"])),
@@ -195,7 +201,7 @@ class BenchReport(BaseModel):
                 str(int(c["requests"])),
                 str(int(c["generated_tokens"])),
                 f"{c['generation_seconds']:.2f}",
-                f"{rate:.0f}",
+                shown,
             )
         return table
 
@@ -322,8 +328,9 @@ class BenchReport(BaseModel):
             order = sorted(range(len(curve.costs)), key=lambda i: curve.costs[i])
             xs = [max(curve.costs[i], 1e-3) for i in order]
             ys = [curve.accuracies[i] for i in order]
-            style = {"color": "tab:grey", "ls": ":"} if name == "oracle" else {"color": "tab:orange"}
-            ax.step(xs, ys, where="post", label=f"{name} (budget sweep)", **style)
+            oracle = name == "oracle"
+            ax.step(xs, ys, where="post", label=f"{name} (budget sweep)",
+                    color="tab:grey" if oracle else "tab:orange", ls=":" if oracle else None)  # fmt: skip
         for name, r in self.methods.items():
             colour = (
                 "tab:green" if name == self.best_policy else ("tab:grey" if name == "oracle" else "tab:blue")

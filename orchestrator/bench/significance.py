@@ -70,4 +70,4 @@ def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.size == 0:
         raise ValueError(f"paired test: need two equal-length, non-empty arrays, got {a.shape} and {b.shape}")
-    return a - b
+    return np.asarray(a - b, dtype=float)

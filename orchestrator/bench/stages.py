@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from batching.engines.base import Engine
 from batching.executor import run_plan
@@ -13,6 +14,7 @@ from common.records import Instance
 from orchestrator.answers import extract_answer, extract_choice, is_correct
 
 ProgressHook = Callable[[str, int, int], None]
+_V = TypeVar("_V")
 
 
 @dataclass
@@ -32,7 +34,10 @@ class AnswerMatrix:
     def subset(self, instances: Sequence[Instance]) -> AnswerMatrix:
         """The rows of ``instances`` only (e.g. the test split of a stage that also ran the profiling one)."""
         ids = {i.id for i in instances}
-        pick = lambda d: {k: v for k, v in d.items() if k[0] in ids}  # noqa: E731
+
+        def pick(d: Mapping[tuple[str, str], _V]) -> dict[tuple[str, str], _V]:
+            return {k: v for k, v in d.items() if k[0] in ids}
+
         missing = sum(1 for k, t in self.texts.items() if k[0] in ids and t is None)
         return AnswerMatrix(
             self.experts,

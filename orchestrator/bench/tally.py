@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from common.records import Instance, MethodResult, PairedComparison
 from orchestrator.bench.significance import compare
@@ -33,9 +34,9 @@ class MethodTally:
         self,
         seed: int,
         positions: np.ndarray,
-        right: Sequence[bool],
-        calls: Sequence[float],
-        cost: Sequence[float],
+        right: npt.ArrayLike,
+        calls: npt.ArrayLike,
+        cost: npt.ArrayLike,
         finals: Sequence[str | None] | None = None,
     ) -> None:
         """One split's outcome on its evaluated questions (``positions``)."""
@@ -53,7 +54,7 @@ class MethodTally:
 
     @property
     def seed_accuracies(self) -> np.ndarray:
-        return 100.0 * np.nanmean(self.right, axis=1)
+        return np.asarray(100.0 * np.nanmean(self.right, axis=1), dtype=float)
 
     def result(
         self,

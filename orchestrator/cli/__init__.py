@@ -11,6 +11,10 @@ from batching.engines.cpu_threads import passive_openmp
 
 passive_openmp()
 
+from orchestrator.cli.help_format import use_plain_placeholders  # noqa: E402
+
+use_plain_placeholders()
+
 from orchestrator.cli import audio, bench, data, kb, run, runs, serve  # noqa: E402, F401  (registers commands)
 from orchestrator.cli.main import app  # noqa: E402
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import Annotated, Literal, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -24,7 +24,7 @@ from rich.markup import escape
 from common.errors import ConfigError, SymbolicMoEError
 from common.logs import TEXT_FORMAT, RunContextFilter, configure_run_logging
 
-HELP_MARKUP = "markdown"
+HELP_MARKUP: Literal["markdown"] = "markdown"
 """How help texts render: Markdown joins a docstring's wrapped lines (rich markup would keep them)."""
 app = typer.Typer(
     help="Symbolic Mixture-of-Experts: skill-based routing over whole LLMs.",
@@ -62,7 +62,7 @@ def configure_logging() -> None:
 def quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
 
 
 class _OursOnly(logging.Filter):

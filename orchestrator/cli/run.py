@@ -41,7 +41,19 @@ def run(
     skip_malformed: Annotated[
         bool, typer.Option("--skip-malformed", help="Skip and count malformed rows instead of failing")
     ] = False,
-    limit: Annotated[int | None, typer.Option(metavar="N", help="Only the first N questions", min=1)] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", min=1, help="Only the first N rows, in file order (a sorted file gives one category)"
+        ),
+    ] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", min=1, help="A seeded sample of N questions, each category in proportion to its size"
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of --sample")] = 0,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
     store: Annotated[
         Path,
@@ -88,6 +100,7 @@ def run(
     """
     log_path = route_logs("run", verbose=verbose, json_lines=log_json, announce=False)
     from batching.journal.store import new_run_id
+    from orchestrator.datasets import stratified_sample
     from orchestrator.pool import with_retrieval
     from orchestrator.rag.knowledge import check_retrieval
     from orchestrator.ray.slots import ControllerConfig
@@ -98,7 +111,11 @@ def run(
         if backend not in ("local", "ray"):
             raise ConfigError(f"--backend {backend!r}: expected local or ray")
         check_out_dir(out)
+        if limit is not None and sample is not None:
+            raise ConfigError("--limit and --sample: pass one of them")
         cfg, instances, db, skipped = _inputs(pool, input, resume, store, skip_malformed, limit)
+        if sample is not None and resume is None:
+            instances = stratified_sample(instances, sample, seed=seed)
         overridden = retrieval is not None or retrieval_audit is not None
         cfg = with_retrieval(cfg, retrieval, retrieval_audit)
         check_retrieval(cfg.retrieval, has_profiles=bool(cfg.profiles))
@@ -184,7 +201,14 @@ def profile(
     input: Annotated[
         Path, typer.Option("--input", metavar="FILE", help="Validation questions with gold answers")
     ],
-    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Profiling record (JSON) to write")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Profiling record (JSON) to write [default: $SYMOE_HOME/profiles/POOL.json]",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
     verbose: VerboseOption = False,
     retrieval: Annotated[
@@ -198,8 +222,12 @@ def profile(
     from orchestrator.runs.runner import profile_pool
 
     try:
-        check_out_file(out)
         cfg = load_pool_config(pool)
+        if out is None:
+            from common.settings import home_path
+
+            out = home_path("profiles") / f"{cfg.name}.json"
+        check_out_file(out)
         instances = load_questions(input).instances
         with progress_bars(progress) as bars:
             hooks = StageBars(bars)
@@ -215,7 +243,7 @@ def profile(
             open_acc = 100 * sum(r[j] for r in record.correct_rag) / max(len(record.correct), 1)
             rag = f", open-book {open_acc:.1f}%"
         console.print(f"{e}: {acc:.1f}%{rag} on {len(record.correct)} validation questions")
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out} (point a pool's `profiles:` at it)", soft_wrap=True)
 
 
 def _print_run(report) -> None:  # type: ignore[no-untyped-def]
@@ -239,7 +267,8 @@ def _print_run(report) -> None:  # type: ignore[no-untyped-def]
     console.print(table)
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.stage_seconds.items())
     acc = f"accuracy {report.accuracy:.2f}%; " if report.accuracy is not None else ""
-    console.print(f"{acc}stages: {stages}; counts: {report.counts}")
+    counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in report.counts.items())
+    console.print(f"{acc}stages: {stages}; {counts or 'no counts'}")
 
 
 def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
@@ -248,7 +277,7 @@ def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
     console.print(
         f"retrieval {r.mode}: rho {r.retrieval_rate:.3f} ({r.retrieved_pre} before generation, "
         f"{r.retrieved_post} after); accuracy open-book {acc['open']}, closed-book {acc['closed']}; "
-        f"reasons {r.reasons}"
+        f"reasons: {', '.join(f'{k} {v}' for k, v in r.reasons.items()) or 'none'}"
     )
     console.print(
         f"E[C] = C_gate + rho C_retrieve + C_experts: {c.expected_tokens:.0f} tokens, {c.expected_s:.4f}s "

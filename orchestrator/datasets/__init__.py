@@ -21,6 +21,7 @@ from orchestrator.datasets.readers import (
     read_rows,
 )
 from orchestrator.datasets.recorded import load_recorded_questions, recorded_instance
+from orchestrator.datasets.sample import stratified_sample
 from orchestrator.datasets.splits import (
     SPLIT_TASKS,
     SplitTask,
@@ -53,4 +54,5 @@ __all__ = [
     "read_numbered_rows",
     "read_rows",
     "split_path",
+    "stratified_sample",
 ]

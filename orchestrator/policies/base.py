@@ -72,7 +72,11 @@ class ProfilingData:
         shapes = (self.embeddings.shape[0], self.correct.shape[0], len(self.answers), len(self.n_options))
         if any(s != n for s in shapes) or self.correct.shape[1] != len(self.experts):
             raise ValueError(f"profiling data is misaligned: {n} questions, shapes {shapes}")
-        optional = {"metadata": self.metadata, "options": self.options, "texts": self.texts}
+        optional: dict[str, Sequence[object]] = {
+            "metadata": self.metadata,
+            "options": self.options,
+            "texts": self.texts,
+        }
         bad = [k for k, v in optional.items() if v and len(v) != n]
         m = len(self.experts)
         if bad or (self.costs is not None and len(self.costs) != m) or len(self.families) not in (0, m):
@@ -142,8 +146,10 @@ def instance_metadata(inst: Instance) -> dict[str, str]:
 class AccuracyModel(Protocol):
     """A fitted estimate of each expert's chance of being right on each question (vote weights)."""
 
-    kind: str
-    """``local`` (kNN over embeddings), ``group`` (per metadata group) or ``global``."""
+    @property
+    def kind(self) -> str:
+        """``local`` (kNN over embeddings), ``group`` (per metadata group) or ``global``."""
+        ...
 
     def for_queries(self, queries: QueryBatch) -> np.ndarray:
         """(q, m) accuracies of the profiled experts on ``queries``."""
@@ -185,7 +191,7 @@ class RoutingPolicy(abc.ABC):
         ``uses_vote``, the method's vote config."""
         opts = options if options is not None else cls.Options()
         extra = {"vote": vote} if cls.uses_vote and vote is not None else {}
-        return cls(k=k, **opts.model_dump(), **extra)  # type: ignore[call-arg]
+        return cls(k=k, **opts.model_dump(), **extra)
 
     def reliability(self) -> AccuracyModel | None:
         """The policy's fitted per-query expert accuracy estimate, when it has one (kNN policies)."""

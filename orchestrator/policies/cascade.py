@@ -175,4 +175,4 @@ def _set_correct(votes: np.ndarray, good: np.ndarray, members: np.ndarray, rank:
 
 def _agree(slots: np.ndarray, answered: np.ndarray, members: tuple[int, ...]) -> np.ndarray:
     sub = slots[:, list(members)]
-    return answered[:, list(members)].all(axis=1) & (sub == sub[:, :1]).all(axis=1)
+    return np.asarray(answered[:, list(members)].all(axis=1) & (sub == sub[:, :1]).all(axis=1), dtype=bool)

@@ -34,7 +34,7 @@ class KNNTopKPolicy(RoutingPolicy):
     """Recruit the k experts with the highest local accuracy."""
 
     name = "knn_top_k"
-    Options: type[PolicyOptions] = KNNOptions
+    Options = KNNOptions
     needs_embeddings = True
     provides_accuracy = True
 

@@ -159,8 +159,8 @@ class SequentialVotePolicy(RoutingPolicy):
             score[c] += v
         remaining: dict[str, float] = {}  # family (or expert) -> what it can still add to one answer
         for e in order[len(called) :]:
-            key = fam[e] if by_max else e
-            remaining[key] = max(remaining.get(key, 0.0), w[e])
+            voter = fam[e] if by_max else e
+            remaining[voter] = max(remaining.get(voter, 0.0), w[e])
         if not remaining:
             return True
         if n_classes == 0 or score.max() <= 0:

@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +73,7 @@ class GateInputs:
     open_accuracy: np.ndarray | None = None
     has_hits: np.ndarray | None = None
 
-    def take(self, rows: Sequence[int]) -> GateInputs:
+    def take(self, rows: Iterable[int]) -> GateInputs:
         """The inputs of questions ``rows`` only."""
         idx = list(rows)
         return GateInputs(

@@ -61,7 +61,9 @@ class LogisticModel:
 
     def _design(self, x: np.ndarray) -> np.ndarray:
         assert self.mean is not None and self.scale is not None
-        return np.c_[np.ones(len(x)), (np.asarray(x, dtype=float) - self.mean) / self.scale]
+        return np.asarray(
+            np.c_[np.ones(len(x)), (np.asarray(x, dtype=float) - self.mean) / self.scale], dtype=float
+        )
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """P(y = 1) for inputs (n, d)."""

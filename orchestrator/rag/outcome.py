@@ -20,7 +20,7 @@ a predictor of wrong answers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,7 +173,7 @@ class Signals:
     questions: np.ndarray
     coverage: np.ndarray | None = None
 
-    def take(self, rows: Sequence[int]) -> Signals:
+    def take(self, rows: Iterable[int]) -> Signals:
         """The signals of questions ``rows`` only."""
         idx = list(rows)
         return Signals(

@@ -136,7 +136,9 @@ def ray_pipeline(store: KnowledgeStore, cfg: RayIngestConfig | None = None) -> I
     kcfg = store.config
 
     def run(group: Sequence[Checked]) -> Iterator[pa.RecordBatch | FileStatus]:
-        ds = ray.data.from_items([asdict(c) for c in group], override_num_blocks=max(1, len(group)))
+        ds: ray.data.Dataset = ray.data.from_items(
+            [asdict(c) for c in group], override_num_blocks=max(1, len(group))
+        )
         # Reading and chunking reserve no CPU: they are light, and the embedding actors may hold every
         # CPU of a small local Ray (2 actors on 2 CPUs would otherwise starve the reads forever).
         ds = ds.flat_map(ChunkInput(kcfg.chunk_chars, kcfg.chunk_overlap), num_cpus=0)

@@ -84,7 +84,7 @@ def synthetic_corpus(n: int, seed: int = 0) -> list[dict[str, str]]:
     """``n`` passages ``{"id", "title", "text", "source"}`` about distinct fictional entities (seeded)."""
     rng = random.Random(seed)
     seen: set[str] = set()
-    out = []
+    out: list[dict[str, str]] = []
     while len(out) < n:
         kind = ("person", "river", "city")[len(out) % 3]
         name = f"{_name(rng, 2)} {_name(rng, 3)}" if kind == "person" else _name(rng, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,21 @@ def test_bad_questions_are_clear_errors(moe: SymbolicMoE) -> None:
         moe.solve(["ok?", 42])  # type: ignore[list-item]
     with pytest.raises(DataError, match="gold answer"):
         moe.profile(["no gold here?"])
+
+
+def test_the_python_api_prints_no_library_progress_bars() -> None:
+    """The README's snippet: its output is the answers, not transformers' "Loading weights" bars."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    snippet = (
+        "from orchestrator import SymbolicMoE\n"
+        f"with SymbolicMoE.from_config({str(root / 'configs/pools/zoo-cpu.yaml')!r}) as moe:\n"
+        "    print([a.answer for a in moe.solve(['What is 12 plus 7?'])])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['19']"
+    assert "Loading weights" not in done.stderr + done.stdout and "it/s" not in done.stderr

@@ -197,3 +197,33 @@ def test_shipped_examples_load() -> None:
     assert len(validation) == 70 and all(i.gold for i in validation)
     choice = load_questions(EXAMPLES / "multiple_choice.jsonl").instances
     assert all(len(i.options) == 4 and i.answer_format.kind == "multiple_choice" for i in choice)
+
+
+def test_sample_draws_every_category_and_limit_takes_file_order(tmp_path: Path) -> None:
+    zoo_test = ROOT / "zoo" / "data" / "zoo_test.jsonl"
+    code, out, err = _run(tmp_path, "--pool", str(ZOO_POOL), "--input", str(zoo_test), "--sample", "14",
+                          "--out", str(tmp_path / "out"))  # fmt: skip
+    assert code == 0, err
+    answers = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    categories = {q.id: q.category for q in load_questions(zoo_test).instances}
+    assert len(answers) == 14
+    # 7 skills, 2 questions each
+    assert sorted({categories[a["instance_id"]] for a in answers}) == sorted(set(categories.values()))
+    assert "{" not in out.splitlines()[-2]  # counts read as words, not a Python dict
+    code, _, err = _run(tmp_path, "--pool", str(ZOO_POOL), "--input", str(zoo_test), "--sample", "3",
+                        "--limit", "3")  # fmt: skip
+    assert code == 2 and "--limit and --sample" in err
+
+
+def test_profile_writes_under_symoe_home_by_default(tmp_path: Path) -> None:
+    rows = (ROOT / "zoo" / "data" / "zoo_validation.jsonl").read_text().splitlines()[::40]
+    questions = tmp_path / "val.jsonl"
+    questions.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(
+        app, ["profile", "--pool", str(ZOO_POOL), "--input", str(questions), "--no-progress"],
+        env={"SYMOE_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((tmp_path / "home" / "profiles" / "zoo-cpu.json").read_text())
+    assert len(record["correct"]) == len(rows)
+    assert "wrote " + str(tmp_path / "home" / "profiles" / "zoo-cpu.json") in result.stdout

@@ -444,3 +444,16 @@ def test_shared_matching_counts(
     gold_faithful = sum(s.gold == r.gold for s, r in faithful.matched)
     assert gold_faithful >= gold_text
     assert gold_faithful / n_matched > 0.98
+
+
+def test_stratified_sample_keeps_category_shares_seeded_in_file_order() -> None:
+    from common.records import Instance
+    from orchestrator.datasets import stratified_sample
+
+    rows = [Instance(id=f"{c}{i}", question="q?", category=c) for c, n in (("a", 60), ("b", 30), ("c", 10))
+            for i in range(n)]  # fmt: skip
+    picked = stratified_sample(rows, 10, seed=3)
+    assert [r.category for r in picked].count("a") == 6 and [r.category for r in picked].count("c") == 1
+    assert [rows.index(r) for r in picked] == sorted(rows.index(r) for r in picked)  # file order
+    assert stratified_sample(rows, 10, seed=3) == picked and stratified_sample(rows, 10, seed=4) != picked
+    assert stratified_sample(rows, 500) == rows

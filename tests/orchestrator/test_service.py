@@ -244,10 +244,14 @@ def test_unusable_pool_is_not_ready(pool: PoolConfig, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_openai_client(server: str) -> None:
     openai = pytest.importorskip("openai")
-    client = openai.OpenAI(base_url=f"{server}/v1", api_key=KEY)
-    out = client.chat.completions.create(
-        model="symbolic-moe", messages=[{"role": "user", "content": "What is 1 plus 1?"}]
-    )
+    # both clients closed on exit: an unclosed connection pool is a ResourceWarning, an error here
+    with openai.OpenAI(base_url=f"{server}/v1", api_key=KEY) as client:
+        out = client.chat.completions.create(
+            model="symbolic-moe", messages=[{"role": "user", "content": "What is 1 plus 1?"}]
+        )
     assert out.choices[0].message.role == "assistant"
-    with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=f"{server}/v1", api_key="wrong").models.list()
+    with (
+        openai.OpenAI(base_url=f"{server}/v1", api_key="wrong") as wrong,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        wrong.models.list()

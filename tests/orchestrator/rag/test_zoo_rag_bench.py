@@ -1,5 +1,5 @@
 """The committed retrieval test bed (configs/bench/zoo_rag.yaml: the zoo pool plus the reader, the facts
-knowledge base, 30% facts questions) meets issue 13's targets live, on a spread of its test split."""
+knowledge base, 30% facts questions) meets the retrieval targets live, on a spread of its test split."""
 
 from __future__ import annotations
 

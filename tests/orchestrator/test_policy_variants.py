@@ -1,4 +1,4 @@
-"""The issue-12 policies and votes on synthetic data: abstention fallback, sequential vote with lossless
+"""Policy and vote variants on synthetic data: abstention fallback, sequential vote with lossless
 early stopping, the cost-aware cascade, group-calibrated family-max votes, the stacked vote's features."""
 
 from __future__ import annotations
@@ -112,13 +112,14 @@ FAMILIES6 = ("x", "y", "y", "y", "z", "w")
 COSTS6 = [5.0, 7.0, 8.0, 9.0, 30.0, 70.0]
 
 
-def test_sequential_vote_stops_early_and_loses_nothing() -> None:
+@pytest.mark.parametrize("family_max", [True, False])  # one vote per family, or per expert
+def test_sequential_vote_stops_early_and_loses_nothing(family_max: bool) -> None:
     answers, gold, meta = _math_pool(0)
     prof, queries, table, _ = _data(
         answers, gold, experts=EXPERTS6, n_options=0, metadata=meta, costs=COSTS6, families=FAMILIES6
     )
     vote: dict[str, Any] = {"accuracy": "group", "group_by": "level", "betas": [5, 10, 20],
-                            "family_max": True, "free_form_options": 2}  # fmt: skip
+                            "family_max": family_max, "free_form_options": 2}  # fmt: skip
     everyone = MethodConfig(name="all", policy="global_top_k", k=6, aggregation="weighted", vote=vote)
     seq = MethodConfig(name="seq", policy="sequential_vote", aggregation="weighted", vote=vote)
     full = evaluate_method(everyone, prof, gold, queries, Fetcher(table))
