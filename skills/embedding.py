@@ -144,9 +144,9 @@ class Embedder:
 
                 self._model = SentenceTransformer(path, device="cpu")
             else:
-                from skills.onnx_encoder import OnnxSentenceEncoder
+                from skills.onnx_encoder import OnnxSentenceEncoder, Precision
 
-                precision = "int8" if self.backend == "onnx-int8" else "fp32"
+                precision: Precision = "int8" if self.backend == "onnx-int8" else "fp32"
                 self._model = OnnxSentenceEncoder.from_folder(
                     path, name=self._base_name, precision=precision, threads=self.threads
                 )

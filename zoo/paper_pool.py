@@ -125,7 +125,7 @@ def build_paper_pool(root: str | Path, *, scale: Scale = "tiny", seed: int = 0) 
         if scale == "tiny":
             with torch.random.fork_rng():
                 torch.manual_seed(seed + i)
-                model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+                model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
             model.generation_config.do_sample = False
             model.save_pretrained(folder)
         else:
