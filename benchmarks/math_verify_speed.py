@@ -6,6 +6,7 @@ Usage::
 
     python benchmarks/math_verify_speed.py                      # configs/bench/math500.yaml
     python benchmarks/math_verify_speed.py --limit 100 --output-json
+    python benchmarks/math_verify_speed.py --census-sample 400       # also: where the cold time goes
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def main(args: argparse.Namespace) -> int:
     result = run_math_speed(config_from_args(MathSpeedConfig, args))
     console = Console(width=max(Console().width, 140))
     console.print(math_speed_table(result))
+    if result.census is not None:
+        console.print(result.census.model_dump())
     if args.output_json is not None:
         console.print(f"wrote {write_result(result, args.output_json)}")
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +34,25 @@ class MathSpeedConfig(BaseModel):
     data_dir: str | None = Field(default=None, description="Data folder (default: ../shared/data).")
     limit: int | None = Field(default=None, ge=1, description="Only the first N test questions.")
     timeout_s: float = Field(default=1800.0, gt=0, description="Bound on one bench run.")
+    census_sample: int = Field(
+        default=0, ge=0, description="Also count the pairs and profile this many math-verify ones (0: skip)."
+    )
+
+
+class PairCensus(BaseModel):
+    """Where a cold run's math-verify time goes: the pairs, and a profiled sample of the hard ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pairs: int
+    distinct_pairs: int
+    settled_without_parsing: int
+    for_math_verify: int
+    distinct_strings: int
+    sample: int
+    sample_strings: int
+    parse_ms_per_string: float
+    verify_ms_per_pair: float
 
 
 class MathSpeedResult(BenchmarkRecord):
@@ -42,6 +62,50 @@ class MathSpeedResult(BenchmarkRecord):
     load_average: tuple[float, float, float]
     cold: BenchProcessRun
     warm: BenchProcessRun
+    census: PairCensus | None = None
+
+
+def pair_census(cfg: MathSpeedConfig) -> PairCensus:
+    """Count the pairs a bench compares, and time ``census_sample`` of those math-verify must decide (in
+    this process): CPU to parse each of their strings once, then CPU per comparison of parsed strings."""
+    import random
+
+    from orchestrator.answers import math_equal, trivial_verdict
+    from orchestrator.bench.config import load_bench_config
+    from orchestrator.bench.data import load_bench_data, resolve_data_dir
+    from orchestrator.bench.runner import expert_answer_matrix
+    from orchestrator.bench.verdicts import matrix_pairs
+
+    bench = load_bench_config(cfg.config)
+    data_dir = resolve_data_dir(cfg.data_dir)
+    matrix = expert_answer_matrix(bench, load_bench_data(bench, data_dir), data_dir)
+    every = [p for g in matrix_pairs(matrix) for p in g]
+    distinct = list(dict.fromkeys(every))
+    hard = [p for p in distinct if trivial_verdict(*p) is None]
+    sample = random.Random(0).sample(hard, min(cfg.census_sample, len(hard)))
+    from orchestrator import answers
+
+    strings = list(dict.fromkeys(x for p in sample for x in p))
+    start = time.process_time()
+    for text in strings:  # what the first comparison of each string pays (then memoised)
+        answers._parsed(text, answers._MATH_VERIFY_TIMEOUT_S)  # the key math_equal uses in a main thread
+    parse_s = time.process_time() - start
+    start = time.process_time()
+    for pred, gold in sample:
+        math_equal(pred, gold)
+    verify_s = time.process_time() - start
+    n = max(len(sample), 1)
+    return PairCensus(
+        pairs=len(every),
+        distinct_pairs=len(distinct),
+        settled_without_parsing=len(distinct) - len(hard),
+        for_math_verify=len(hard),
+        distinct_strings=len({s for p in hard for s in p}),
+        sample=len(sample),
+        sample_strings=len(strings),
+        parse_ms_per_string=round(1000 * parse_s / max(len(strings), 1), 1),
+        verify_ms_per_pair=round(1000 * verify_s / n, 1),
+    )
 
 
 def run_math_speed(cfg: MathSpeedConfig) -> MathSpeedResult:
@@ -58,8 +122,9 @@ def run_math_speed(cfg: MathSpeedConfig) -> MathSpeedResult:
         home = fresh_home(Path(tmp), "home", exports)
         cold = run_bench_process(run_cfg, home)
         warm = run_bench_process(run_cfg, home)
+    census = pair_census(cfg) if cfg.census_sample else None
     return MathSpeedResult(**record_header(cfg, ("symbolic-moe", "math-verify", "sympy")),
-                           load_average=os.getloadavg(), cold=cold, warm=warm)  # fmt: skip
+                           load_average=os.getloadavg(), cold=cold, warm=warm, census=census)  # fmt: skip
 
 
 def math_speed_table(result: MathSpeedResult) -> Table:

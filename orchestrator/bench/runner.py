@@ -366,6 +366,16 @@ def _expert_answers(
     )
 
 
+def expert_answer_matrix(cfg: BenchConfig, data: BenchData, data_dir: Path | None) -> AnswerMatrix:
+    """Every expert's answer to every question of ``data`` (the bench's expert stage; engines closed)."""
+    engines = _pool_engines(cfg, data_dir)
+    try:
+        return _expert_answers(cfg, data, engines, None)
+    finally:
+        for engine in engines.values():
+            engine.close()
+
+
 def _replay_pool(cfg: BenchConfig, data_dir: Path | None) -> list[ExpertConfig]:
     """The pool with replay experts reading recordings from the data dir unless they say otherwise."""
     rec_dir = str(data_dir / cfg.recordings) if data_dir is not None else None
