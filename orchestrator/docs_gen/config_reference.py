@@ -129,6 +129,10 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
             "orchestrator.bench.load:LoadConfig",
             "orchestrator.bench.kb:KbBenchConfig",
             "orchestrator.bench.gate_quality:GateQualityConfig",
+            "orchestrator.bench.embed_speed:EmbedSpeedConfig",
+            "orchestrator.bench.math_speed:MathSpeedConfig",
+            "orchestrator.bench.cold:BenchProcessConfig",
+            "orchestrator.bench.paper_workload:PaperWorkloadConfig",
         ),
     ),
     ConfigSection(
