@@ -95,6 +95,9 @@ class LLMRole(Generic[M]):
         system_prompt: the role's instructions.
         max_attempts: tries per input, the first included.
         max_tokens: per answer.
+        schema_hint: what the prompt shows of the schema instead of its full JSON schema (a compact
+            description and an example keep a small model's prompt short); the request still carries
+            the full schema for engines that constrain decoding to it.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class LLMRole(Generic[M]):
         system_prompt: str,
         max_attempts: int = 3,
         max_tokens: int = 512,
+        schema_hint: str | None = None,
     ) -> None:
         self.name = name
         self.engine = engine
@@ -114,6 +118,7 @@ class LLMRole(Generic[M]):
         self.max_attempts = max_attempts
         self.sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens)
         self.schema_json = json.dumps(schema.model_json_schema(), sort_keys=True)
+        self.schema_hint = schema_hint
 
     def _request(self, i: int, attempt: int, turns: tuple[tuple[str, str], ...]) -> GenRequest:
         return GenRequest(
@@ -131,12 +136,17 @@ class LLMRole(Generic[M]):
 
     def run(self, inputs: Sequence[str]) -> list[RoleResult[M]]:
         """One result per input, in order; invalid outputs are retried in batches with the error shown."""
-        turns = {
+        turns: dict[int, tuple[tuple[str, str], ...]] = {
             i: (
                 (
                     "system",
-                    self.system_prompt + "\nReply with one JSON object matching this JSON "
-                    f"schema, and nothing else:\n{self.schema_json}",
+                    self.system_prompt
+                    + (
+                        f"\nReply with one JSON object, and nothing else:\n{self.schema_hint}"
+                        if self.schema_hint
+                        else "\nReply with one JSON object matching this JSON "
+                        f"schema, and nothing else:\n{self.schema_json}"
+                    ),
                 ),
                 ("user", text),
             )

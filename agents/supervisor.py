@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ class SupervisorLoop(Generic[OutT]):
             for a in pending:
                 out = outputs[a.task_id]
                 verdict = self.board.step(self._key("verdict", a.task_id, a.number), Verdict,
-                                          lambda a=a, out=out: self.check(a, out))  # fmt: skip
+                                          functools.partial(self.check, a, out))  # fmt: skip
                 history[a.task_id].append((a, out, verdict))
                 logger.info("%s %s attempt %d on %s: %s (%s)", self.stage, a.task_id, a.number, a.expert,
                             "pass" if verdict.passed else "fail", verdict.instruction.action)  # fmt: skip

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batching.config import ExpertConfig, SamplingConfig
+from batching.journal.store import duplicate_models
 from common.config_file import beside, load_model_file
 from common.errors import ConfigError
 from common.resources import resolve_config
@@ -114,6 +115,12 @@ class PoolConfig(BaseModel):
         names = [m.name for m in (*self.experts, *self.extra_models)]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate model names in the pool: {names}")
+        for first, again in duplicate_models(self.experts):
+            raise ValueError(
+                f"experts {first!r} and {again!r} are one model (same engine, model, endpoint and every "
+                "setting that changes an answer): they would share every generation and their vote would "
+                f"count one answer twice; remove {again!r} or make it differ (another model or base_url)"
+            )
         roles: list[tuple[str, str | None]] = [("annotator", self.annotation.annotator)]
         if self.aggregator != AUTO_AGGREGATOR:
             roles.append(("aggregator", self.aggregator))

@@ -35,7 +35,7 @@ class ClapCritic:
         from transformers import ClapModel, ClapProcessor
 
         self._processor = ClapProcessor.from_pretrained(self.model_id, local_files_only=True)
-        self._model = ClapModel.from_pretrained(self.model_id, local_files_only=True).to(self.device).eval()
+        self._model = ClapModel.from_pretrained(self.model_id, local_files_only=True).to(self.device).eval()  # type: ignore[arg-type]
 
     def score(self, texts: list[str], clips: list[np.ndarray], sample_rate: int) -> list[float]:
         """One similarity in [-1, 1] per (text, clip) pair, in one batch."""

@@ -54,6 +54,8 @@ class ClipRecord(BaseModel):
     silence_ratio: float = 1.0
     detail: str = ""
     error: str | None = None
+    source: str = ""
+    match_score: float | None = None
 
 
 def finish_clip(
@@ -68,15 +70,12 @@ def finish_clip(
     extra_gain_db: float = 0.0,
 ) -> ClipRecord:
     """Process and store one raw output (see the module docstring)."""
-    base = {"event_id": event.id, "generator": generator, "attempt": attempt, "detail": raw.detail}
+    base = ClipRecord(event_id=event.id, generator=generator, attempt=attempt, detail=raw.detail,
+                      source=raw.source or generator, match_score=raw.match_score)  # fmt: skip
     if raw.error is not None or raw.samples.size == 0:
-        return ClipRecord(**base, error=raw.error or "the generator returned no audio")
+        return base.model_copy(update={"error": raw.error or "the generator returned no audio"})
     x = resample(np.asarray(raw.samples, dtype=np.float64), raw.sample_rate, sample_rate)
-    measured = {
-        "raw_duration_s": round(x.size / sample_rate, 4),
-        "raw_clipped_samples": clipped_samples(x),
-        "raw_peak": round(sample_peak(x), 4),
-    }
+    raw_duration_s, raw_clipped, raw_peak = round(x.size / sample_rate, 4), clipped_samples(x), sample_peak(x)
     x = _trim_silence(x, sample_rate) if event.kind == "speech" else _fit(x, event, sample_rate, bed_fade_s)
     target = event.target_lufs if event.target_lufs is not None else DEFAULT_TARGET_LUFS[event.kind]
     lufs = integrated_lufs(x, sample_rate)
@@ -87,15 +86,18 @@ def finish_clip(
         x, makeup_db = _limit_crest(x, sample_rate, target + extra_gain_db, crest)
         gain_db += makeup_db
     sha = write_wav(path, x, sample_rate)
-    return ClipRecord(
-        **base,
-        **measured,
-        path=str(path),
-        sha256=sha,
-        duration_s=round(x.size / sample_rate, 4),
-        gain_db=round(gain_db, 3),
-        lufs=integrated_lufs(x, sample_rate),
-        silence_ratio=round(silence_ratio(x, sample_rate), 4),
+    return base.model_copy(
+        update=dict(
+            raw_duration_s=raw_duration_s,
+            raw_clipped_samples=raw_clipped,
+            raw_peak=round(raw_peak, 4),
+            path=str(path),
+            sha256=sha,
+            duration_s=round(x.size / sample_rate, 4),
+            gain_db=round(gain_db, 3),
+            lufs=integrated_lufs(x, sample_rate),
+            silence_ratio=round(silence_ratio(x, sample_rate), 4),
+        )
     )
 
 

@@ -10,10 +10,12 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.audio.generators.base import GeneratorSpec
+from agents.audio.limits import AudioLimitsConfig
 from common.config_file import beside, load_model_file
 
 
@@ -49,12 +51,21 @@ class CheckConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    speech_duration_tolerance: float = Field(default=0.15, gt=0, description="Relative, speech vs plan.")
+    speech_length_ratio: tuple[float, float] = Field(
+        default=(0.4, 2.5),
+        description="Spoken length over the planner's estimate that is plausible (outside: the engine "
+        "failed, try the next one). Within it, the line keeps its natural rate and the slot moves.",
+    )
     duration_tolerance_s: float = Field(default=0.05, gt=0, description="Absolute, other kinds vs plan.")
     event_loudness_tolerance_lu: float = Field(default=2.0, gt=0)
     max_clipped_samples: int = Field(default=0, ge=0)
     max_silence_ratio: dict[str, float] = {"speech": 0.6, "music": 0.3, "ambience": 0.2, "sfx": 0.9}
-    onset_tolerance_s: float = Field(default=0.05, gt=0)
+    onset_tolerance_s: float = Field(
+        default=0.05, gt=0, description="Audible onset (measured on the event's stem) vs its slot."
+    )
+    onset_min_contrast_db: float = Field(
+        default=12.0, gt=0, description="An onset is confident (and may move an event) above this contrast."
+    )
     min_speech_snr_db: float = Field(default=6.0, description="Speech-band energy of speech over the rest.")
 
 
@@ -91,12 +102,42 @@ class AudioJobConfig(BaseModel):
     mix: MixConfig = MixConfig()
     checks: CheckConfig = CheckConfig()
     critic: CriticConfig = CriticConfig()
+    limits: AudioLimitsConfig = AudioLimitsConfig()
+    sfx_library: tuple[str, ...] = Field(
+        default=(),
+        description="Folders of the user's own effect clips (WAV/FLAC/OGG), tried first for sfx and "
+        "ambience (a generator `library` is added; relative to the config file).",
+    )
     snap_window_s: float = Field(
         default=1.0, ge=0, description="Video: events this close to a cut snap to it."
     )
     scene_threshold: float = Field(
         default=0.3, gt=0, lt=1, description="ffmpeg scene-change score for a cut."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _library_generator(cls, data: Any) -> Any:
+        """``sfx_library:`` folders add a ``library`` generator first (unless one is configured)."""
+        if not isinstance(data, dict) or not data.get("sfx_library"):
+            return data
+        gens = list(data.get("generators") or ())
+        kinds = [g.get("generator") if isinstance(g, dict) else getattr(g, "generator", None) for g in gens]
+        if "sfx_library" not in kinds:
+            spec = {"name": "library", "generator": "sfx_library", "folders": list(data["sfx_library"]),
+                    "priors": {"sfx": 0.9, "ambience": 0.9}}  # fmt: skip
+            data = {**data, "generators": [spec, *gens]}
+        return data
+
+    def with_sfx_library(self, folders: tuple[str, ...]) -> AudioJobConfig:
+        """This config with more library folders (``--sfx-library``)."""
+        if not folders:
+            return self
+        gens = [g for g in self.generators if g.generator != "sfx_library"]
+        data = self.model_dump(mode="json")
+        data.update(generators=[g.model_dump(mode="json") for g in gens],
+                    sfx_library=[*self.sfx_library, *folders])  # fmt: skip
+        return AudioJobConfig.model_validate(data)
 
 
 def load_audio_config(path: str | Path) -> AudioJobConfig:
@@ -108,4 +149,8 @@ def load_audio_config(path: str | Path) -> AudioJobConfig:
     cfg = load_model_file(path, AudioJobConfig, "audio config")
     if cfg.profiles:
         cfg = cfg.model_copy(update={"profiles": beside(path, cfg.profiles)})
+    if cfg.sfx_library:
+        cfg = cfg.model_copy(update={"sfx_library": ()}).with_sfx_library(
+            tuple(beside(path, f) for f in cfg.sfx_library)
+        )
     return cfg

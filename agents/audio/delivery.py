@@ -13,13 +13,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agents.audio.changes import line_changes
+from agents.audio.clips import ClipRecord
 from agents.audio.levels import clipped_samples, integrated_lufs, true_peak_dbtp
+from agents.audio.loudness_range import kind_levels, loudness_range_lu
 from agents.audio.mixer import MixResult
 from agents.audio.mixing import MixVerdict, supervise_mix
 from agents.audio.plot import plot_mix
 from agents.audio.report import AudioJobResult, AudioReport, Decision, EventReport, MixReport
+from agents.audio.session_time import SessionClock
 from agents.audio.source import AudioJobSpec
-from agents.audio.timeline import Timeline
+from agents.audio.timeline import AudioEvent, Timeline
 from agents.audio.video import VideoInfo, mux
 from agents.audio.wavio import write_wav
 from agents.blackboard import Blackboard
@@ -39,14 +43,18 @@ def deliver(
     board: Blackboard,
     spec: AudioJobSpec,
     timeline: Timeline,
-    outcomes: dict[str, Outcome],
+    outcomes: dict[str, Outcome[ClipRecord]],
     video: VideoInfo | None,
     seconds: dict[str, float],
-    start: float,
+    clock: SessionClock,
 ) -> AudioJobResult:
     cfg = team.config
     clips = team.load_clips(outcomes)
     mixed = timeline.model_copy(update={"events": tuple(e for e in timeline.events if e.id in clips)})
+    if video is not None and video.duration_s + 0.05 < mixed.duration_s:
+        mixed = mixed.model_copy(update={"notes": (*mixed.notes, (
+            f"video is {video.duration_s:.2f} s, the soundtrack {mixed.duration_s:.2f} s: mix.mp4 holds "
+            "the last frame to the end (no line is cut)"))})  # fmt: skip
     progress = team.on_progress or (lambda stage, done, total: None)
     t0 = time.perf_counter()
     progress("mix", 0, 1)
@@ -56,12 +64,22 @@ def deliver(
     progress("deliver", 0, 1)
     t0 = time.perf_counter()
     out = Path(spec.out_dir)
-    files = _write_files(out, mixed, result, cfg.delivery.sample_rate, video)
-    report = _report(team, board, mixed, outcomes, verdict, result, files, seconds, start)
+    placed = _final_positions(mixed, verdict)
+    files = _write_files(out, placed, result, cfg.delivery.sample_rate, video)
+    report = _report(team, board, mixed, outcomes, verdict, result, files, seconds)
     seconds["deliver"] = round(time.perf_counter() - t0, 3)
     progress("deliver", 1, 1)
+    plan = board.get("plan", Timeline) or timeline
+    reasons = _drop_reasons(timeline, outcomes)
+    unplaced = tuple(n for n in plan.notes if " not placed: " in n)
     report = report.model_copy(
-        update={"stage_seconds": dict(seconds), "wall_s": round(time.perf_counter() - start, 3)}
+        update={
+            "stage_seconds": dict(seconds),
+            "wall_s": round(clock.total_s, 3),
+            "session_wall_s": round(clock.session_s, 3),
+            "sessions": clock.sessions,
+            "line_changes": line_changes(plan, placed, reasons, unplaced),
+        }
     )
     report = report.model_copy(update={"real_time_factor": round(report.wall_s / mixed.duration_s, 3)})
     (out / "report.json").write_text(report.model_dump_json(indent=1, by_alias=True) + "\n")
@@ -71,6 +89,7 @@ def deliver(
         "done" if report.passed else "done_with_failures",
         report={
             "total_seconds": report.wall_s,
+            "sessions": report.sessions,
             "generations_computed": board.computed,
             "generations_reused": board.reused,
             "integrated_lufs": report.mix.integrated_lufs,
@@ -98,7 +117,8 @@ def _write_files(
     (out / "timeline.json").write_text(timeline.model_dump_json(indent=1) + "\n")
     plot_mix(result.mix, sr, timeline, out / "mix.png", duck_db=result.duck_curve_db)
     if video is not None:
-        files["video"] = str(mux(video.path, out / "mix.wav", out / "mix.mp4"))
+        hold = max(0.0, timeline.duration_s - video.duration_s)
+        files["video"] = str(mux(video.path, out / "mix.wav", out / "mix.mp4", hold_s=hold))
     return files
 
 
@@ -116,10 +136,29 @@ def music_duck_db(timeline: Timeline, result: MixResult, sr: int, fade_s: float)
     if not during.any() or not outside.any() or not music.any():
         return None
     rms = [float(np.sqrt(np.mean(music[m] ** 2))) for m in (outside, during)]
-    return round(20 * np.log10(max(rms[0], 1e-12) / max(rms[1], 1e-12)), 2)
+    return round(float(20 * np.log10(max(rms[0], 1e-12) / max(rms[1], 1e-12))), 2)
 
 
-def _event_report(e, o: Outcome, verdict: MixVerdict) -> EventReport:  # type: ignore[no-untyped-def]
+def _final_positions(timeline: Timeline, verdict: MixVerdict) -> Timeline:
+    """The events where the mix supervisor put them (its shifts applied)."""
+    return timeline.model_copy(update={"events": tuple(
+        e.model_copy(update={"start_s": round(e.start_s + verdict.shift_s.get(e.id, 0.0), 4)})
+        for e in timeline.events)})  # fmt: skip
+
+
+def _drop_reasons(timeline: Timeline, outcomes: dict[str, Outcome[ClipRecord]]) -> dict[str, str]:
+    """Why each event of the plan is missing from the mix (the reviewer's note or the generators' error)."""
+    reasons: dict[str, str] = {}
+    for note in timeline.notes:
+        head, _, rest = note.partition(": ")
+        reasons.setdefault(head, rest)
+    for k, o in outcomes.items():
+        if o.output.error is not None:
+            reasons[k] = f"every generator failed ({o.output.error[:160]})"
+    return reasons
+
+
+def _event_report(e: AudioEvent, o: Outcome[ClipRecord], verdict: MixVerdict) -> EventReport:
     onset = verdict.onsets_s.get(e.id)
     decisions = tuple(
         Decision(
@@ -138,11 +177,17 @@ def _event_report(e, o: Outcome, verdict: MixVerdict) -> EventReport:  # type: i
         label=(e.text or e.description)[:80],
         planned_start_s=e.start_s,
         planned_duration_s=e.duration_s,
+        final_start_s=round(e.start_s + verdict.shift_s.get(e.id, 0.0), 4),
         measured_onset_s=None if onset is None else round(onset, 4),
         onset_error_ms=None if onset is None else round((onset - e.start_s) * 1000, 2),
+        onset_contrast_db=verdict.onset_contrast_db.get(e.id),
         duration_s=o.output.duration_s,
+        target_lufs=e.target_lufs,
         generator=o.output.generator,
         generator_detail=o.output.detail,
+        source=o.output.source,
+        match_score=o.output.match_score,
+        voice=e.voice,
         attempts=o.attempts,
         checks=(*o.verdict.checks, *verdict.event_checks.get(e.id, ())),
         decisions=decisions,
@@ -154,12 +199,11 @@ def _report(
     team: AudioTeam,
     board: Blackboard,
     timeline: Timeline,
-    outcomes: dict[str, Outcome],
+    outcomes: dict[str, Outcome[ClipRecord]],
     verdict: MixVerdict,
     result: MixResult,
     files: dict[str, str],
     seconds: dict[str, float],
-    start: float,
 ) -> AudioReport:
     cfg = team.config
     sr = cfg.delivery.sample_rate
@@ -174,6 +218,8 @@ def _report(
         master_gain_db=result.master_gain_db,
         limiter_max_reduction_db=result.limiter_max_reduction_db,
         music_duck_db=music_duck_db(timeline, result, sr, cfg.mix.bed_fade_s),
+        loudness_range_lu=loudness_range_lu(result.mix, sr),
+        kind_lufs=kind_levels(result.stems, {e.id: e.kind for e in timeline.events}, sr),
         attempts=verdict.attempt,
         checks=verdict.checks,
     )
@@ -211,7 +257,7 @@ def _report(
     )
 
 
-def _learn(team: AudioTeam, timeline: Timeline, outcomes: dict[str, Outcome], out: Path) -> None:
+def _learn(team: AudioTeam, timeline: Timeline, outcomes: dict[str, Outcome[ClipRecord]], out: Path) -> None:
     """Every verdict updates the profile of the generator it judged, for the event's kind."""
     for k, o in outcomes.items():
         kind = timeline.event(k).kind

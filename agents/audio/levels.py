@@ -80,7 +80,7 @@ def frame_rms_db(x: np.ndarray, sample_rate: int, frame_s: float = 0.05) -> np.n
     frames = x[: x.size // n * n].reshape(-1, n) if x.size >= n else x.reshape(1, -1)
     rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
     with np.errstate(divide="ignore"):
-        return 20.0 * np.log10(np.maximum(rms, 1e-12))
+        return np.asarray(20.0 * np.log10(np.maximum(rms, 1e-12)))
 
 
 def silence_ratio(x: np.ndarray, sample_rate: int, floor_db: float = -55.0) -> float:

@@ -78,7 +78,7 @@ def duck_curve(activity: np.ndarray, depth_db: float, cfg: MixConfig) -> np.ndar
 
 def _frames_to_samples(curve_db: np.ndarray, n: int, sample_rate: int) -> np.ndarray:
     t_frames = (np.arange(curve_db.size) + 0.5) * FRAME_S
-    return 10 ** (np.interp(np.arange(n) / sample_rate, t_frames, curve_db) / 20)
+    return np.asarray(10 ** (np.interp(np.arange(n) / sample_rate, t_frames, curve_db) / 20))
 
 
 def limiter_gain(x: np.ndarray, ceiling_db: float, sample_rate: int) -> np.ndarray:
@@ -90,7 +90,7 @@ def limiter_gain(x: np.ndarray, ceiling_db: float, sample_rate: int) -> np.ndarr
         need = np.concatenate([need, np.ones(x.size - need.size)])
     la = max(1, int(LIMITER_LOOKAHEAD_S * sample_rate))
     held = minimum_filter1d(need, size=2 * la + 1, mode="nearest")
-    return np.minimum(uniform_filter1d(held, size=la + 1, mode="nearest"), 1.0)
+    return np.asarray(np.minimum(uniform_filter1d(held, size=la + 1, mode="nearest"), 1.0))
 
 
 def render_mix(

@@ -4,20 +4,27 @@ Fixes it sends back (journaled as each attempt's :class:`MixVerdict`):
 
 - a line whose speech-band level does not clear what is under it: ``change_gain`` on the effects and
   beds overlapping it, by the shortfall plus 1 dB;
-- an event whose onset in the mix is off the plan: ``trim``, shifting its placement by the error;
+- an event whose audible onset, measured on its own stem (:mod:`agents.audio.onsets`), is off its slot
+  by more than the tolerance, confidently: ``trim``, shifting its placement by the error (a
+  low-confidence measurement is reported and moves nothing);
 - loudness or true peak off the delivery target: ``change_gain`` on the limiter margin (0.5 dB more).
+
+The delivered mix is the best attempt by a declared score (:func:`mix_score`): fewest failed checks,
+then the smallest sum of absolute onset errors, then the earliest attempt.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from agents.audio.checks import BED_REFERENCE_S, ONSET_REFERENCE_S, measure_onset_s, mix_checks, speech_snr_db
+from agents.audio.checks import mix_checks, speech_snr_db
 from agents.audio.config import AudioJobConfig
 from agents.audio.mixer import MixResult, render_mix
+from agents.audio.onsets import detect_onset
 from agents.audio.timeline import AudioEvent, Timeline
 from agents.blackboard import Blackboard
 from agents.messages import CheckResult, Instruction
@@ -35,6 +42,7 @@ class MixVerdict(BaseModel):
     checks: tuple[CheckResult, ...]
     event_checks: dict[str, tuple[CheckResult, ...]]
     onsets_s: dict[str, float | None]
+    onset_contrast_db: dict[str, float] = {}
     passed: bool
     instruction: Instruction
     next_gain_db: dict[str, float]
@@ -87,13 +95,23 @@ def judge_mix(
     onsets: dict[str, float | None] = {}
     next_gain, next_shift, next_margin = dict(gain_db), dict(shift_s), margin_db
     reasons: list[str] = []
+    contrast: dict[str, float] = {}
     for e in timeline.events:
-        onsets[e.id] = _onset(e, clips[e.id], result, cfg, shift_s.get(e.id, 0.0))
-        err = None if onsets[e.id] is None else onsets[e.id] - e.start_s  # type: ignore[operator]
-        ev = [CheckResult.compare("onset_error_s", err, cfg.checks.onset_tolerance_s, "abs<=", "s")]
-        if err is not None and not ev[0].passed:
-            next_shift[e.id] = round(shift_s.get(e.id, 0.0) - err, 4)
-            reasons.append(f"{e.id} onset off by {err * 1000:.0f} ms")
+        ev: list[CheckResult] = []
+        planned = e.start_s  # the slot, not where an earlier attempt moved the clip to
+        onset = None if e.kind in ("music", "ambience") else _onset(e, result, sr, shift_s.get(e.id, 0.0))
+        onsets[e.id] = None if onset is None else onset.time_s
+        if onset is not None:
+            contrast[e.id] = onset.contrast_db
+            err = onset.time_s - planned
+            check = CheckResult.compare("onset_error_s", err, cfg.checks.onset_tolerance_s, "abs<=", "s")
+            if not check.passed and onset.contrast_db < cfg.checks.onset_min_contrast_db:
+                detail = f"low confidence ({onset.contrast_db:.1f} dB); not moved"
+                check = check.model_copy(update={"passed": True, "detail": detail})
+            ev.append(check)
+            if not check.passed:
+                next_shift[e.id] = round(shift_s.get(e.id, 0.0) - err, 4)
+                reasons.append(f"{e.id} onset off by {err * 1000:.0f} ms")
         if e.kind == "speech":
             snr = speech_snr_db(result.stems[e.id], result.mix - result.stems[e.id], e, sr)
             ev.append(
@@ -122,6 +140,7 @@ def judge_mix(
         checks=tuple(checks),
         event_checks=per_event,
         onsets_s=onsets,
+        onset_contrast_db=contrast,
         passed=passed,
         instruction=instruction,
         next_gain_db=next_gain,
@@ -130,19 +149,20 @@ def judge_mix(
     )
 
 
-def _onset(
-    e: AudioEvent, clip: np.ndarray, result: MixResult, cfg: AudioJobConfig, shift_s: float
-) -> float | None:
-    """The event's onset in the mix (beds: a long reference past their fade-in)."""
-    bed = e.kind in ("music", "ambience")
-    return measure_onset_s(
-        result.mix,
-        clip,
-        e.start_s + shift_s,
-        cfg.delivery.sample_rate,
-        offset_s=cfg.mix.bed_fade_s if bed else 0.0,
-        reference_s=BED_REFERENCE_S if bed else ONSET_REFERENCE_S,
+def _onset(e: AudioEvent, result: MixResult, sr: int, shift_s: float):  # type: ignore[no-untyped-def]
+    """The event's audible onset on its own stem, searched from 0.5 s before where it was placed."""
+    placed = e.start_s + shift_s
+    return detect_onset(result.stems[e.id], sr, max(0.0, placed - 0.5), placed + e.duration_s)
+
+
+def mix_score(verdict: MixVerdict) -> tuple[int, float, int]:
+    """Lower is better: failed checks (mix and per event), summed |onset error| (s), the attempt."""
+    failed = sum(not c.passed for c in verdict.checks) + sum(
+        not c.passed for checks in verdict.event_checks.values() for c in checks
     )
+    errors = sum(abs(c.value or 0.0) for checks in verdict.event_checks.values() for c in checks
+                 if c.name == "onset_error_s")  # fmt: skip
+    return failed, round(errors, 6), verdict.attempt
 
 
 def _lower_overlaps(timeline: Timeline, speech_id: str, by_db: float, gains: dict[str, float]) -> None:
@@ -159,18 +179,17 @@ def supervise_mix(
     gain: dict[str, float] = {}
     shift: dict[str, float] = {}
     margin = cfg.mix.limiter_margin_db
-    verdict: MixVerdict | None = None
-    result: MixResult | None = None
+    tried: list[tuple[MixVerdict, MixResult]] = []
     for n in range(1, cfg.mix_attempts + 1):
         result = mix_once(timeline, clips, cfg, gain_db=gain, shift_s=shift, margin_db=margin)
         settings = (gain, shift, margin)
         verdict = board.step(
             f"mix/{n}/verdict",
             MixVerdict,
-            lambda n=n, r=result, s=settings: judge_mix(timeline, clips, r, cfg, n, *s),
+            functools.partial(judge_mix, timeline, clips, result, cfg, n, *settings),
         )
+        tried.append((verdict, result))
         if verdict.passed:
             break
         gain, shift, margin = verdict.next_gain_db, verdict.next_shift_s, verdict.next_margin_db
-    assert verdict is not None and result is not None  # mix_attempts >= 1
-    return verdict, result
+    return min(tried, key=lambda vr: mix_score(vr[0]))

@@ -1,20 +1,24 @@
 """The rule-based planner: a text brief to a timeline, deterministically, with no model.
 
-A brief is plain text. Lines it understands (case-insensitive keys)::
+A brief is plain text, written the way people write scripts. Lines it understands (keys are
+case-insensitive)::
 
     title: The cabin in the storm
-    duration: 26s                      # optional; the content's length when longer
+    duration: 1:30                     # 90s, 1m30s, 2 min, 1.5 minutes; the content's length when longer
     mood: mysterious                   # calm | mysterious | tense | happy | sad
     music: slow strings in D minor, 70 bpm  # or `music: none`; without the line, a bed in the mood
-    ambience: rain on the roof         # one background bed per line, over the whole scene
-    [sfx] knock at the door            # a sound effect at the current position
-    NARRATOR: The storm had been ...   # a spoken line; NAME (female): ... picks the voice
-    @12.5 [sfx] bell                   # any line may start with @SECONDS to place it there
+    ambience: rain on the roof         # one background bed per line (also `background:`)
+    [sfx] knock at the door            # an effect here; also `SFX: ...`, `(door slams)`, `*door slams*`
+    NARRATOR: The storm had been ...   # a spoken line; NAME (female|male|child|boy|girl...): picks the voice
+    @12.5 [sfx] bell                   # any line may start with @SECONDS (or @M:SS) to place it there
 
-Other lines are prose: quoted text becomes narration and sound words (rain, door, bell, ...) become
-effects or ambience. Events are laid out in order: each line starts where the previous one ends (effects
-overlap what follows by part of their length), with a lead-in and a tail. Each new speaker gets the next
-voice label (male, female, male2, female2, ...; ``(male)``/``(female)`` after the name chooses).
+Speaker names may be any letters (``ZOË``); a name in capitals, a name with a voice hint, or one or two
+capitalised words make a speaker, while ``Note:``, ``Scene:``, ``Later that night:`` and the like are
+directions. Other lines are prose: quoted text becomes narration and whole sound words (rain, door,
+bell, dog, glass, ...) become effects or ambience. A line that yields nothing is reported in the plan's
+notes (``line N not placed: ...``), never silently dropped. Events are laid out in order: each line
+starts where the previous one ends (effects overlap what follows by part of their length), with a
+lead-in and a tail. Voices come from :mod:`agents.audio.casting`.
 """
 
 from __future__ import annotations
@@ -22,24 +26,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agents.audio.generators.sfx_recipes import recipe_for
+from agents.audio.casting import Casting
+from agents.audio.generators.sfx_catalog import CATALOG, keyword_recipe, timing
 from agents.audio.timeline import AudioEvent, MusicSpec, Timeline
 
 LEAD_IN_S = 1.0
 TAIL_S = 1.5
 SPEECH_GAP_S = 0.35
 WORDS_PER_S = 3.4
-"""Speaking rate the planner assumes (Piper, flite and espeak-ng at 165 wpm say 3.3-3.7 words/s);
-the supervisor retimes a line whose real length is off."""
-
-SFX_TIMING = {
-    "thunder": (3.0, 1.2), "footsteps": (2.2, 2.3), "knock": (0.8, 0.9), "door": (1.6, 1.7),
-    "bell": (3.0, 1.0), "impact": (1.0, 0.9), "whoosh": (1.0, 0.8), "crowd": (2.5, 2.5),
-    "rain": (3.0, 3.0), "wind": (3.0, 3.0), "birds": (3.0, 3.0), "room tone": (3.0, 3.0),
-}  # fmt: skip
-"""Recipe -> (duration_s, how far the next line starts after it)."""
-
-AMBIENCE_RECIPES = ("rain", "wind", "crowd", "birds", "room tone")
+"""Speaking rate the planner assumes (Piper, flite and espeak-ng at 165 wpm say 3.3-3.7 words/s); the
+plan's slots move to the real length of each line after it is spoken."""
+TEMPO_RANGE = (30.0, 220.0)
 
 MOOD_WORDS = {
     "mysterious": ("storm", "night", "dark", "mystery", "mysterious", "stranger", "fog", "shadow"),
@@ -52,12 +49,67 @@ PROGRESSIONS = {
     ("minor", "sad"): ("i", "iv", "i", "V"), ("minor", "calm"): ("i", "iv", "VI", "v"),
     ("major", "happy"): ("I", "V", "vi", "IV"), ("major", "calm"): ("I", "IV", "vi", "V"),
 }  # fmt: skip
-INSTRUMENTS = {"strings": 48, "piano": 0, "pad": 89, "guitar": 24, "harp": 46, "organ": 19, "choir": 52}
+INSTRUMENTS = {"strings": 48, "piano": 0, "pad": 89, "guitar": 24, "harp": 46, "organ": 19, "choir": 52,
+               "jazz": 0, "synth": 81, "flute": 73, "violin": 40, "cello": 42, "brass": 61}  # fmt: skip
 
-_SPEAKER = re.compile(r"^([A-Z][A-Za-z0-9 .'-]{0,30}?)\s*(?:\((male|female)\))?\s*:\s*(.+)$")
-_KEY = re.compile(r"^(title|duration|mood|music|ambience|ambiance)\s*:\s*(.+)$", re.IGNORECASE)
-_SFX = re.compile(r"^\[(?:sfx|fx|sound)\]\s*(.+)$", re.IGNORECASE)
-_AT = re.compile(r"^@\s*(\d+(?:\.\d+)?)\s*s?\s+(.+)$")
+NOT_SPEAKERS = frozenset(
+    [
+        "note",
+        "notes",
+        "scene",
+        "setting",
+        "location",
+        "time",
+        "later",
+        "meanwhile",
+        "summary",
+        "description",
+        "caption",
+        "cut",
+        "fade",
+        "int",
+        "ext",
+        "interior",
+        "exterior",
+        "act",
+        "chapter",
+        "part",
+        "end",
+        "title",
+        "sound",
+        "sounds",
+        "effect",
+        "effects",
+        "direction",
+        "directions",
+        "sfx",
+        "fx",
+        "music",
+        "ambience",
+        "ambiance",
+        "background",
+        "duration",
+        "mood",
+        "transition",
+    ]
+)
+"""First words of a ``Word: ...`` line that make it a direction, not a speaker."""
+
+_NAME = r"[^\W\d_][\w.'’ -]{0,30}?"
+_SPEAKER = re.compile(rf"^(?P<name>{_NAME})\s*(?:\((?P<hint>[^)]{{1,30}})\))?\s*:\s*(?P<text>.*)$")
+_KEY = re.compile(
+    r"^(title|duration|length|mood|music|score|ambience|ambiance|background|atmosphere)\s*:\s*(.+)$",
+    re.IGNORECASE,
+)
+_SFX = re.compile(
+    r"^(?:\[(?:sfx|fx|sound|sound effect)\s*[:\]]\s*(.+?)\]?|(?:sfx|fx|sound effect|sound)\s*:\s*(.+))$",
+    re.IGNORECASE,
+)
+"""An effect named as one: ``[sfx] ...``, ``[SFX: ...]``, ``SFX: ...`` (any description renders)."""
+_DIRECTION_LINE = re.compile(r"^(?:\((.+)\)|\*(.+)\*|\[(.+)\])$")
+"""A stage direction: ``(door slams)``, ``*door slams*``, ``[door slams]`` (placed when it names a sound)."""
+_AT = re.compile(r"^(?:@\s*|\[)\s*(\d+(?::\d{1,2})?(?:\.\d+)?)\s*s?\]?\s+(.+)$")
+_DIRECTION = re.compile(r"\(([^)]*)\)")
 
 
 def estimate_speech_s(text: str) -> float:
@@ -67,34 +119,44 @@ def estimate_speech_s(text: str) -> float:
     return round(0.1 + words / WORDS_PER_S + 0.08 * pauses, 2)
 
 
+def parse_seconds(text: str) -> float | None:
+    """``1:30``, ``90``, ``90s``, ``1m30s``, ``2 min``, ``1.5 minutes``, ``1h`` -> seconds (None if none)."""
+    t = text.strip().lower()
+    if m := re.fullmatch(r"(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d+)?)", t):
+        return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    total, found = 0.0, False
+    units = {"h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "m": 60, "min": 60, "mins": 60,
+             "minute": 60, "minutes": 60, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+             "": 1}  # fmt: skip
+    for num, unit in re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", t):
+        if unit not in units:
+            continue
+        total += float(num) * units[unit]
+        found = True
+    return total if found else None
+
+
 @dataclass
 class _Layout:
     cursor_s: float = LEAD_IN_S
     events: list[AudioEvent] = field(default_factory=list)
-    voices: dict[str, str] = field(default_factory=dict)
+    casting: Casting = field(default_factory=Casting)
     counts: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, kind: str) -> str:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         return f"{kind}-{self.counts[kind]}"
 
-    def voice_for(self, speaker: str, gender: str | None) -> str:
-        if speaker not in self.voices:
-            taken = set(self.voices.values())
-            order = [f"{g}{s}" for s in ("", "2", "3") for g in ((gender,) if gender else ("male", "female"))]
-            self.voices[speaker] = next((v for v in order if v not in taken), order[0])
-        return self.voices[speaker]
-
-    def speech(self, speaker: str, gender: str | None, text: str) -> None:
+    def speech(self, speaker: str, hint: str | None, text: str) -> None:
         duration = estimate_speech_s(text)
         event = AudioEvent(id=self.next_id("speech"), kind="speech", start_s=round(self.cursor_s, 3),
                            duration_s=duration, text=text, speaker=speaker,
-                           voice=self.voice_for(speaker, gender))  # fmt: skip
+                           voice=self.casting.voice_for(speaker, hint))  # fmt: skip
         self.events.append(event)
         self.cursor_s += duration + SPEECH_GAP_S
 
     def sfx(self, description: str) -> None:
-        duration, advance = SFX_TIMING.get(recipe_for(description) or "", (1.5, 1.5))
+        duration, advance = timing(description)
         self.events.append(AudioEvent(id=self.next_id("sfx"), kind="sfx", start_s=round(self.cursor_s, 3),
                                       duration_s=duration, description=description))  # fmt: skip
         self.cursor_s += advance
@@ -107,6 +169,7 @@ class _Header:
     mood: str | None = None
     music: str | None = None
     ambience: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def plan_brief(brief: str, *, duration_s: float | None = None) -> Timeline:
@@ -117,17 +180,24 @@ def plan_brief(brief: str, *, duration_s: float | None = None) -> Timeline:
         duration_s: force the scene length (a video's), else the brief's ``duration:`` or the content's.
     """
     header, layout = _Header(), _Layout()
-    for raw in brief.splitlines():
-        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+    for n, raw in enumerate(brief.splitlines(), 1):
+        line = "" if raw.lstrip().startswith("#") else re.sub(r"\s+#\s.*$", "", raw).strip()
         if line:
-            _plan_line(line, header, layout)
+            before = len(layout.events) + len(header.ambience)
+            why = _plan_line(line, header, layout)
+            if (
+                why is not None
+                or before == len(layout.events) + len(header.ambience)
+                and not _KEY.match(_strip_at(line))
+            ):
+                header.notes.append(f"line {n} not placed: {why or 'nothing to render'}: {line[:80]!r}")
     content_s = max([layout.cursor_s + TAIL_S] + [e.end_s + TAIL_S for e in layout.events])
     total = duration_s or max(header.duration_s or 0.0, content_s)
     mood = header.mood or _guess_mood(brief)
     beds = [AudioEvent(id=layout.next_id("ambience"), kind="ambience", start_s=0.0, duration_s=total,
                        description=d) for d in header.ambience]  # fmt: skip
-    if (header.music or "").lower() not in ("none", "no", "off"):
-        music = _music_spec(header.music or "", mood)
+    if (header.music or "").lower() not in ("none", "no", "off") and (layout.events or header.ambience):
+        music = _music_spec(header.music or "", mood, header.notes)
         beds.append(
             AudioEvent(
                 id="music-1",
@@ -138,70 +208,130 @@ def plan_brief(brief: str, *, duration_s: float | None = None) -> Timeline:
                 music=music,
             )
         )
-    return Timeline(title=header.title, duration_s=round(total, 3), events=(*beds, *layout.events))
+    return Timeline(title=header.title, duration_s=round(total, 3), events=(*beds, *layout.events),
+                    notes=tuple(header.notes))  # fmt: skip
 
 
-def _plan_line(line: str, header: _Header, layout: _Layout) -> None:
+def _strip_at(line: str) -> str:
+    at = _AT.match(line)
+    return at.group(2).strip() if at else line
+
+
+def _plan_line(line: str, header: _Header, layout: _Layout) -> str | None:
+    """Place one line; returns why it could not be placed, or None."""
     at = _AT.match(line)
     if at:
-        layout.cursor_s = float(at.group(1))
+        layout.cursor_s = parse_seconds(at.group(1)) or 0.0
         line = at.group(2).strip()
     if key := _KEY.match(line):
-        _header_line(key.group(1).lower(), key.group(2).strip(), header)
-    elif sfx := _SFX.match(line):
-        layout.sfx(sfx.group(1).strip())
-    elif who := _SPEAKER.match(line):
-        layout.speech(who.group(1).strip().title(), who.group(2), who.group(3).strip())
-    else:
-        _prose(line, header, layout)
+        return _header_line(key.group(1).lower(), key.group(2).strip(), header)
+    if sfx := _SFX.match(line):
+        layout.sfx(next(g for g in sfx.groups() if g).strip())
+        return None
+    if direction := _DIRECTION_LINE.match(line):
+        text = next(g for g in direction.groups() if g).strip()
+        if keyword_recipe(text) is None:
+            return "a stage direction with no sound word"
+        layout.sfx(text)
+        return None
+    who = _SPEAKER.match(line)
+    if who and _is_speaker(who.group("name"), who.group("hint")):
+        text = _DIRECTION.sub(" ", who.group("text")).strip()
+        text = " ".join(text.split())
+        if not re.search(r"\w", text):
+            return "a speaker with no words"
+        layout.speech(_speaker_name(who.group("name")), who.group("hint"), text)
+        return None
+    if who and who.group("name").strip().lower().split()[0] in ("note", "notes"):
+        return "a note to the reader, not a sound"
+    return _prose(line, header, layout)
 
 
-def _header_line(key: str, value: str, header: _Header) -> None:
+def _is_speaker(name: str, hint: str | None) -> bool:
+    words = name.strip().split()
+    if not words or words[0].lower().strip(".") in NOT_SPEAKERS:
+        return False
+    letters = [c for c in name if c.isalpha()]
+    if hint or (letters and name.upper() == name and len(words) <= 4):
+        return True
+    return len(words) <= 2 and all(w[:1].isupper() for w in words)
+
+
+def _speaker_name(name: str) -> str:
+    return " ".join(w[:1].upper() + w[1:].lower() for w in name.strip().split())
+
+
+def _header_line(key: str, value: str, header: _Header) -> str | None:
     if key == "title":
         header.title = value
-    elif key == "duration":
-        header.duration_s = float(re.sub(r"[^\d.]", "", value) or 0) or None
+    elif key in ("duration", "length"):
+        seconds = parse_seconds(value)
+        if seconds is None or seconds <= 0:
+            return f"cannot read a duration in {value!r} (write 90s, 1:30 or 2 min)"
+        header.duration_s = seconds
     elif key == "mood":
         header.mood = value.lower().split()[0]
-    elif key == "music":
+    elif key in ("music", "score"):
         header.music = value
     else:
         header.ambience.append(value)
+    return None
 
 
-def _prose(line: str, header: _Header, layout: _Layout) -> None:
-    """Free text: quotes are narration, sound words are effects (or ambience, once per kind)."""
-    for part in re.split(r"(\"[^\"]+\")", line):
-        if part.startswith('"') and part.endswith('"') and len(part) > 2:
-            layout.speech("Narrator", None, part.strip('"'))
+def _prose(line: str, header: _Header, layout: _Layout) -> str | None:
+    """Free text: quotes are narration, whole sound words are effects (or ambience, once per kind)."""
+    placed = False
+    for part in re.split(r"(\"[^\"]+\"|“[^”]+”)", line):
+        if len(part) > 2 and part[0] in '"“' and part[-1] in '"”':
+            layout.speech("Narrator", None, part[1:-1])
+            placed = True
             continue
         for sentence in re.split(r"(?<=[.!?])\s+", part):
-            name = recipe_for(sentence)
+            name = keyword_recipe(sentence)
             if name is None:
                 continue
-            taken = {recipe_for(a) for a in header.ambience}
-            if name in AMBIENCE_RECIPES and name not in taken:
-                header.ambience.append(sentence.strip() or name)
-            elif name not in AMBIENCE_RECIPES:
+            placed = True
+            taken = {keyword_recipe(a) for a in header.ambience}
+            if CATALOG[name].ambience:
+                if name not in taken:
+                    header.ambience.append(sentence.strip() or name)
+            else:
                 layout.sfx(sentence.strip())
+    return None if placed else "no quoted speech and no sound word"
 
 
 def _guess_mood(text: str) -> str:
     low = text.lower()
-    scores = {mood: sum(low.count(w) for w in words) for mood, words in MOOD_WORDS.items()}
+    scores = {
+        mood: sum(len(re.findall(rf"\b{w}\b", low)) for w in words) for mood, words in MOOD_WORDS.items()
+    }
     best = max(scores, key=lambda m: scores[m])
     return best if scores[best] > 0 else "calm"
 
 
-def _music_spec(description: str, mood: str) -> MusicSpec:
-    """Key, mode, tempo and instrument from a music line (``slow strings in D minor, 70 bpm``)."""
+def _music_spec(description: str, mood: str, notes: list[str]) -> MusicSpec:
+    """Key, mode, tempo and instrument from a music line (``slow strings in D minor, 70 bpm``).
+
+    A key is a capital letter (``in D``, ``in F# minor``) or any letter followed by major/minor, so
+    ``in a cafe`` is no key. A tempo outside 30-220 bpm is clamped, with a note.
+    """
     low = description.lower()
-    key = re.search(r"\bin ([a-g])([#b]?)\s*(major|minor)?", low)
-    mode = key.group(3) if key and key.group(3) else ("major" if mood in ("happy", "calm") else "minor")
-    tempo = re.search(r"(\d{2,3})\s*bpm", low)
+    key = re.search(r"\bin ([A-G])([#b♯♭]?)(?:\s*(major|minor))?\b", description) or re.search(
+        r"\bin ([a-g])([#b]?)\s*(major|minor)\b", low
+    )
+    mode_word = key.group(3).lower() if key and key.group(3) else None
+    mode = mode_word or ("major" if mood in ("happy", "calm") else "minor")
+    tempo = re.search(r"(\d{1,4}(?:\.\d+)?)\s*bpm", low)
     default_tempo = {"tense": 110.0, "happy": 112.0}.get(mood, 72.0)
-    program = next((p for word, p in INSTRUMENTS.items() if word in low), None)
+    bpm = float(tempo.group(1)) if tempo else default_tempo
+    if not TEMPO_RANGE[0] <= bpm <= TEMPO_RANGE[1]:
+        clamped = min(max(bpm, TEMPO_RANGE[0]), TEMPO_RANGE[1])
+        notes.append(
+            f"music: {bpm:g} bpm is outside {TEMPO_RANGE[0]:g}-{TEMPO_RANGE[1]:g}; using {clamped:g}"
+        )
+        bpm = clamped
+    program = next((p for word, p in INSTRUMENTS.items() if re.search(rf"\b{word}\b", low)), None)
     progression = PROGRESSIONS.get((mode, mood)) or PROGRESSIONS[(mode, "calm")]
-    return MusicSpec(key=(key.group(1).upper() + key.group(2)) if key else ("C" if mode == "major" else "D"),
-                     mode=mode, tempo_bpm=float(tempo.group(1)) if tempo else default_tempo,
-                     progression=progression, mood=mood, program=program)  # fmt: skip
+    name = (key.group(1).upper() + key.group(2).replace("♯", "#").replace("♭", "b")) if key else None
+    return MusicSpec(key=name or ("C" if mode == "major" else "D"), mode=mode,  # type: ignore[arg-type]
+                     tempo_bpm=bpm, progression=progression, mood=mood, program=program)  # fmt: skip

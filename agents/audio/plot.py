@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ LANES = ("speech", "sfx", "music", "ambience")
 
 def _label(e: object) -> str:
     text = getattr(e, "text", "") or getattr(e, "description", "")
+    text = "".join(c if c.isprintable() else " " for c in text)  # the font has no glyph for controls
     words = text.split()
     short = " ".join(words[:4]) + ("…" if len(words) > 4 else "")
     who = getattr(e, "speaker", None)
@@ -74,8 +76,10 @@ def plot_mix(
         if e.kind in ("speech", "sfx"):
             spec.axvline(e.start_s, color=KIND_COLOURS[e.kind], lw=0.8, alpha=0.8)
     spec.set_xlim(0, timeline.duration_s)
-    fig.tight_layout()
     out = Path(path)
-    fig.savefig(out, dpi=100)
+    with warnings.catch_warnings():  # a character the font lacks draws as a box, not an error
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        fig.tight_layout()
+        fig.savefig(out, dpi=100)
     plt.close(fig)
     return out

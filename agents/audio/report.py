@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from agents.audio.changes import LineChange
 from agents.messages import CheckResult, Instruction
 
 
@@ -32,11 +33,17 @@ class EventReport(BaseModel):
     label: str
     planned_start_s: float
     planned_duration_s: float
+    final_start_s: float
     measured_onset_s: float | None
     onset_error_ms: float | None
+    onset_contrast_db: float | None = None
     duration_s: float
+    target_lufs: float | None = None
     generator: str
     generator_detail: str
+    source: str = ""
+    match_score: float | None = None
+    voice: str | None = None
     attempts: int
     checks: tuple[CheckResult, ...]
     decisions: tuple[Decision, ...]
@@ -58,6 +65,8 @@ class MixReport(BaseModel):
     master_gain_db: float
     limiter_max_reduction_db: float
     music_duck_db: float | None
+    loudness_range_lu: float | None = None
+    kind_lufs: dict[str, float | None] = {}
     attempts: int
     checks: tuple[CheckResult, ...]
 
@@ -72,11 +81,14 @@ class AudioReport(BaseModel):
     planner: str
     critic: str
     plan_notes: tuple[str, ...]
+    line_changes: tuple[LineChange, ...] = ()
     mix: MixReport
     events: tuple[EventReport, ...]
     generators: dict[str, dict[str, float]]
     stage_seconds: dict[str, float]
     wall_s: float
+    session_wall_s: float = 0.0
+    sessions: int = 1
     real_time_factor: float
     steps_computed: int
     steps_reused: int

@@ -4,19 +4,23 @@ Fixes, each noted in ``Timeline.notes``:
 
 - unknown kinds: mapped by synonym (``dialogue`` -> speech, ``fx`` -> sfx, ``bgm`` -> music, ...) or
   dropped; events with nothing to render (speech without text) are dropped;
-- negative starts are moved to 0; zero or negative durations get the kind's default; events past the
-  end are dropped, beds running past it are cut;
+- negative starts are moved to 0; zero or negative durations get the kind's default; a line (speech or
+  effect) past the end makes the timeline longer (a user's line is never dropped or cut); beds running
+  past the end are cut;
 - overlapping speech: a later line moves to after the earlier one (a line aligned to a video cut stays
   and the other one moves), and the timeline grows when needed;
 - more than one music bed at a time: the earlier bed ends where the next begins (or is dropped);
-- missing layer and target loudness get the kind's defaults; ids are made unique.
+- missing layer gets the kind's default, missing target loudness comes from the words
+  (:mod:`agents.audio.dynamics`); ids are made unique.
 """
 
 from __future__ import annotations
 
-from agents.audio.generators.sfx_recipes import recipe_for
-from agents.audio.planner import SFX_TIMING, SPEECH_GAP_S, TAIL_S, estimate_speech_s
-from agents.audio.timeline import DEFAULT_LAYER, DEFAULT_TARGET_LUFS, EVENT_KINDS, AudioEvent, Timeline
+from agents.audio.casting import Casting
+from agents.audio.dynamics import target_lufs
+from agents.audio.generators.sfx_catalog import timing
+from agents.audio.planner import SPEECH_GAP_S, TAIL_S, estimate_speech_s
+from agents.audio.timeline import DEFAULT_LAYER, EVENT_KINDS, AudioEvent, Timeline
 
 KIND_SYNONYMS = {
     "dialogue": "speech", "dialog": "speech", "voice": "speech", "narration": "speech", "line": "speech",
@@ -35,8 +39,8 @@ def review_plan(plan: Timeline) -> Timeline:
     duration_s = plan.duration_s
     events, duration_s = _fix_speech_overlaps(events, duration_s, notes)
     events = _fix_music_overlaps(events, notes)
-    events = [_clamp(e, duration_s, notes) for e in events]
-    kept = [e for e in events if e is not None]
+    clamped = [_clamp(e, duration_s, notes) for e in events]
+    kept = [e for e in clamped if e is not None]
     return plan.model_copy(update={"events": tuple(kept), "duration_s": round(duration_s, 3),
                                    "notes": tuple(notes)})  # fmt: skip
 
@@ -63,9 +67,10 @@ def _fix_kinds_and_values(plan: Timeline, notes: list[str]) -> list[AudioEvent]:
             update["duration_s"] = _default_duration(kind, e, plan.duration_s)
             notes.append(f"{e.id}: duration {e.duration_s:g} s set to {update['duration_s']:g} s")
         update["layer"] = e.layer or DEFAULT_LAYER[kind]
-        update["target_lufs"] = e.target_lufs if e.target_lufs is not None else DEFAULT_TARGET_LUFS[kind]
+        words = e.description if kind != "speech" else ""
+        update["target_lufs"] = e.target_lufs if e.target_lufs is not None else target_lufs(kind, words)
         if kind == "speech" and e.voice is None:
-            update["voice"] = "male"
+            update["voice"] = _voice_for(e, out)
         new_id = e.id
         while new_id in ids:
             new_id += "b"
@@ -81,7 +86,7 @@ def _default_duration(kind: str, e: AudioEvent, total_s: float) -> float:
     if kind == "speech":
         return estimate_speech_s(e.text)
     if kind == "sfx":
-        return SFX_TIMING.get(recipe_for(e.description) or "", (1.5, 1.5))[0]
+        return timing(e.description)[0]
     return max(MIN_MUSIC_S, round(total_s - max(e.start_s, 0.0), 3))
 
 
@@ -105,8 +110,8 @@ def _fix_speech_overlaps(
                 moved[e.id] = e
         prev = e
     out = [moved.get(e.id, e) for e in events]
-    # events that start inside the timeline and run past it make it longer; ones that start after it go
-    end = max([e.end_s for e in out if e.kind in ("speech", "sfx") and e.start_s < duration_s] + [0.0])
+    # a line (speech or effect) running past the end makes the timeline longer: a user's line stays whole
+    end = max([e.end_s for e in out if e.kind in ("speech", "sfx")] + [0.0])
     if end + 0.5 > duration_s:
         new_total = round(end + TAIL_S, 3)
         notes.append(f"timeline extended from {duration_s:g} s to {new_total:g} s to fit the events")
@@ -141,3 +146,12 @@ def _clamp(e: AudioEvent, duration_s: float, notes: list[str]) -> AudioEvent | N
         notes.append(f"{e.id}: cut to end at {duration_s:g} s")
         return e.model_copy(update={"duration_s": round(duration_s - e.start_s, 3)})
     return e
+
+
+def _voice_for(e: AudioEvent, earlier: list[AudioEvent]) -> str:
+    """A speech event without a voice: its speaker's earlier voice, else a label no other speaker has."""
+    cast = Casting()
+    for prev in earlier:
+        if prev.kind == "speech" and prev.voice is not None:
+            cast.voices.setdefault((prev.speaker or prev.voice).casefold(), prev.voice)
+    return cast.voice_for(e.speaker or f"speaker of {e.id}", None)

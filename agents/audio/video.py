@@ -140,34 +140,22 @@ def plan_for_video(info: VideoInfo) -> str:
     return "\n".join(lines)
 
 
-def mux(video: str | Path, audio: str | Path, out: str | Path) -> Path:
-    """The video with ``audio`` as its sound track (video stream copied, audio AAC)."""
+def mux(video: str | Path, audio: str | Path, out: str | Path, hold_s: float = 0.0) -> Path:
+    """The video with ``audio`` as its sound track (audio AAC).
+
+    The video stream is copied; when the soundtrack is longer (``hold_s`` > 0), the picture is re-encoded
+    with its last frame held for ``hold_s`` seconds, so no line is cut. The output ends with the longer
+    of the two.
+    """
     out = Path(out)
+    picture = ["-c:v", "copy"]
+    if hold_s > 0:
+        picture = ["-vf", f"tpad=stop_mode=clone:stop_duration={hold_s:.3f}", "-c:v", "libx264",
+                   "-preset", "veryfast", "-pix_fmt", "yuv420p"]  # fmt: skip
     _run(
-        [
-            "ffmpeg",
-            "-y",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            str(video),
-            "-i",
-            str(audio),
-            "-map",
-            "0:v:0",
-            "-map",
-            "1:a:0",
-            "-c:v",
-            "copy",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "192k",
-            "-shortest",
-            str(out),
-        ],
+        ["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-i", str(video), "-i", str(audio),
+         "-map", "0:v:0", "-map", "1:a:0", *picture, "-c:a", "aac", "-b:a", "192k", str(out)],
         "ffmpeg mux",
         Path(video),
-    )
+    )  # fmt: skip
     return out

@@ -44,16 +44,25 @@ def read_wav(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarr
     return x, int(sr)
 
 
+SFC_SET_ADD_PEAK_CHUNK = 0x1050
+"""libsndfile command: a float WAV's PEAK chunk carries a timestamp, so two identical mixes would differ."""
+
+
 def write_wav(path: str | Path, x: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> str:
-    """Write atomically (temp file, then rename) and return the file's sha256."""
+    """Write atomically (temp file, then rename) and return the file's sha256.
+
+    The bytes depend only on the samples: no PEAK chunk (its timestamp), nothing else time-dependent.
+    """
     import soundfile
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".wav")
     os.close(fd)
-    soundfile.write(tmp, np.asarray(x, dtype=np.float32 if subtype == "FLOAT" else np.float64),
-                    sample_rate, subtype=subtype)  # fmt: skip
+    data = np.asarray(x, dtype=np.float32 if subtype == "FLOAT" else np.float64)
+    with soundfile.SoundFile(tmp, "w", sample_rate, 1, subtype, format="WAV") as f:
+        soundfile._snd.sf_command(f._file, SFC_SET_ADD_PEAK_CHUNK, soundfile._ffi.NULL, 0)
+        f.write(data)
     os.replace(tmp, target)
     return file_sha256(target)
 

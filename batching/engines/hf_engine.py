@@ -215,7 +215,7 @@ class TransformersEngine(Engine):
     def _too_long(self, prepared: _Prepared) -> GenResult:
         req = prepared.request
         message = context_length_error(
-            f"prompt has {len(prepared.input_ids)} tokens but {self.config.model_id} has a context of "
+            f"prompt has {len(prepared.input_ids)} tokens but expert {self.config.name!r} has a context of "
             f"{self._max_context}; shorten the prompt or use a longer-context model "
             f"(prompt: {prompt_excerpt(req)!r})"
         )

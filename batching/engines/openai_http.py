@@ -44,6 +44,7 @@ from batching.config import OpenAIHTTPExpertConfig
 from batching.engines.base import Engine
 from common.errors import ConfigError, EngineError, EngineUnavailableError
 from common.generation import CONTEXT_LENGTH_EXCEEDED, GenRequest, GenResult, context_length_error
+from common.secrets import redact_text, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def _excerpt(response: httpx.Response) -> str:
 def _describe(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timeout ({type(exc).__name__})"
-    return f"connection error ({type(exc).__name__}: {exc})"
+    return redact_text(f"connection error ({type(exc).__name__}: {exc})")
 
 
 class OpenAIHTTPEngine(Engine):
@@ -150,7 +151,8 @@ class OpenAIHTTPEngine(Engine):
         self._environ = os.environ if environ is None else environ
         self._transport = transport
         self._check_on_load = check_on_load
-        self._base_url = config.base_url.rstrip("/")
+        self._base = httpx.URL(config.base_url)
+        self._base_url = redact_url(config.base_url.rstrip("/"))  # for messages: no token in a log
         self._random = random.Random()
         self._loop: _LoopThread | None = None
         self._client: httpx.AsyncClient | None = None
@@ -199,9 +201,10 @@ class OpenAIHTTPEngine(Engine):
 
     async def _check_models(self) -> None:
         assert self._client is not None
-        url = f"{self._base_url}/models"
+        endpoint = self._endpoint("/models")
+        url = redact_url(str(endpoint))
         try:
-            response = await self._client.get(url)
+            response = await self._client.get(endpoint)
         except httpx.TransportError as exc:
             raise EngineUnavailableError(
                 f"openai_http: cannot reach {url}: {_describe(exc)}; is the server running?",
@@ -304,7 +307,11 @@ class OpenAIHTTPEngine(Engine):
         if req.json_schema is not None:
             schema = {"name": "output", "schema": json.loads(req.json_schema)}
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
-        return self._base_url + path, body
+        return str(self._endpoint(path)), body
+
+    def _endpoint(self, path: str) -> httpx.URL:
+        """``path`` under ``base_url``, keeping its query (a token some servers take there) and userinfo."""
+        return self._base.copy_with(path=self._base.path.rstrip("/") + path)
 
     async def _one(self, req: GenRequest, semaphore: asyncio.Semaphore, state: _BatchState) -> GenResult:
         payload = self._payload(req)
@@ -336,7 +343,7 @@ class OpenAIHTTPEngine(Engine):
                 last_transport_error = None
                 if response.is_success:
                     return self._parse(req, response)
-                last = f"HTTP {response.status_code} from {url}: {_excerpt(response)}"
+                last = f"HTTP {response.status_code} from {redact_url(url)}: {_excerpt(response)}"
                 if response.status_code != 429 and response.status_code < 500:
                     too_long = response.status_code == 400 and CONTEXT_LENGTH_EXCEEDED in response.text
                     return GenResult(req.request_id, text=None,
@@ -382,8 +389,8 @@ class OpenAIHTTPEngine(Engine):
             return GenResult(
                 req.request_id,
                 text=None,
-                error=f"malformed response from {response.url} ({type(exc).__name__}: {exc}): "
-                f"{response.text[:_MAX_BODY_IN_ERROR]}",
+                error=f"malformed response from {redact_url(str(response.url))} "
+                f"({type(exc).__name__}: {exc}): {response.text[:_MAX_BODY_IN_ERROR]}",
             )
         logger.debug("openai_http: request %s done (%d tokens)", req.request_id, result.generated_tokens)
         return result

@@ -17,6 +17,7 @@ error bodies in one exception handler: bad input -> 400, unknown model -> 404, a
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 import threading
@@ -82,10 +83,35 @@ class ChatMessage(BaseModel):
     content: str
 
 
+class JSONSchemaFormat(BaseModel):
+    """``response_format.json_schema``: the schema the reply must follow."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = "output"
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class ResponseFormat(BaseModel):
+    """``response_format``: ``text``, ``json_object`` or ``json_schema`` (passed to the engine, which
+    constrains decoding to it where it can)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+    def constraint_json(self) -> str | None:
+        if self.type != "json_schema" or self.json_schema is None:
+            return None
+        return json.dumps(self.json_schema.schema_, sort_keys=True)
+
+
 class ChatCompletionRequest(_SamplingFields):
     """Body of ``POST /v1/chat/completions``."""
 
     messages: list[ChatMessage] = Field(min_length=1)
+    response_format: ResponseFormat | None = None
 
 
 class CompletionRequest(_SamplingFields):
@@ -218,7 +244,9 @@ def create_openai_app(
     async def chat_completions(body: ChatCompletionRequest) -> dict[str, Any]:
         rid = f"chatcmpl-{uuid.uuid4().hex}"
         turns = tuple((m.role, m.content) for m in body.messages)
-        result = await _run(body.model, GenRequest(rid, messages=turns, sampling=body.sampling()))
+        schema = body.response_format.constraint_json() if body.response_format else None
+        request = GenRequest(rid, messages=turns, sampling=body.sampling(), json_schema=schema)
+        result = await _run(body.model, request)
         message = {"role": "assistant", "content": result.text or ""}
         return _response(rid, "chat.completion", body.model, result, {"message": message})
 

@@ -448,7 +448,7 @@ class VLLMEngine(Engine):
             message = f"{problem} (prompt: {prompt_excerpt(req)!r})"
         else:
             message = context_length_error(
-                f"prompt has {len(ids)} tokens but {self.config.model_id} is served with "
+                f"prompt has {len(ids)} tokens but expert {self.config.name!r} is served with "
                 f"max_model_len={self._max_model_len}; shorten the prompt or raise max_model_len "
                 f"(prompt: {prompt_excerpt(req)!r})"
             )

@@ -3,7 +3,9 @@
 One SQLite file (WAL mode) holds three tables:
 
 - ``runs``: one row per run id: pool name, backend, the resolved pool config, the questions, the status
-  and the last report. ``symoe run --resume <id>`` reads its inputs back from here.
+  and the last report. Secrets in URLs (a token in an expert's ``base_url``) are redacted in the config,
+  the report, errors and event details (:mod:`common.secrets`): a run whose pool had one is resumed
+  with ``--pool``. ``symoe run --resume <id>`` reads its inputs back from here.
 - ``generations``: one row per generation, primary key ``(run_id, prompt_hash)``: stage, expert,
   instance id, output, token counts, seconds. The key is why the same prompt is never generated twice
   within a run: every caller looks its prompts up before generating them.
@@ -42,9 +44,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from common.errors import ConfigError
 from common.generation import GenRequest, GenResult
+from common.private_files import touch_private
 from common.records import Instance
+from common.secrets import redact_text, redact_tree
 from common.settings import expand_path
 
 logger = logging.getLogger(__name__)
@@ -77,10 +83,50 @@ CREATE TABLE IF NOT EXISTS steps (
 _RESULT_COLUMNS = "text, prompt_tokens, generated_tokens, finish_reason, missing, error, extracted"
 
 
+INERT_CONFIG_FIELDS = frozenset(
+    {"name", "family", "cost", "price_per_1k_tokens", "footprint_gib", "sampling", "api_key_env",
+     "max_concurrency", "timeout_s", "max_retries", "backoff_s", "batch_size", "cpu_threads",
+     "gpu_memory_utilization", "enable_sleep_mode", "in_process", "kv_cache_memory_bytes"}
+)  # fmt: skip
+"""Expert config fields that cannot change a generation (names, costs, resources, retries), so they stay
+out of :func:`model_key`; every other field (engine, model id, endpoint, dtype, template, seed, context
+length, any field added later...) is in it. Sampling is left out because each request carries its own."""
+
+
 def model_key(config: Any) -> str:
-    """What identifies a model in a prompt hash: engine, model id and chat template (not the name)."""
-    template = getattr(config, "chat_template", None) or ""
-    return f"{getattr(config, 'engine', '?')}:{getattr(config, 'model_id', '?')}:{template}"
+    """What identifies a model in a prompt hash: every field of its config that can change an output.
+
+    Two experts with equal keys answer every request identically, so their generations are shared (and
+    :func:`duplicate_models` refuses such a pool). For a pydantic expert config the key is the canonical
+    JSON of its fields less :data:`INERT_CONFIG_FIELDS`, with ``model`` resolved to the model id and
+    secrets removed from URLs (a token in ``base_url`` names no other model); for another object, its
+    ``engine``, ``model_id`` and ``chat_template``.
+    """
+    if not isinstance(config, BaseModel):
+        template = getattr(config, "chat_template", None) or ""
+        return f"{getattr(config, 'engine', '?')}:{getattr(config, 'model_id', '?')}:{template}"
+    fields = {k: v for k, v in config.model_dump(mode="json").items() if k not in INERT_CONFIG_FIELDS}
+    fields["model"] = getattr(config, "model_id", fields.get("model"))
+    return json.dumps(redact_tree(fields), sort_keys=True)
+
+
+def stored_config(config: BaseModel) -> dict[str, Any]:
+    """``config`` as the run store keeps it: its JSON dump with secrets in URLs redacted
+    (:func:`common.secrets.redact_tree`), so a token in an expert's ``base_url`` is never stored."""
+    return dict(redact_tree(config.model_dump(mode="json")))
+
+
+def duplicate_models(configs: Sequence[Any]) -> list[tuple[str, str]]:
+    """Pairs ``(first, later)`` of expert names whose :func:`model_key` is equal (one model twice)."""
+    seen: dict[str, str] = {}
+    pairs = []
+    for cfg in configs:
+        key = model_key(cfg)
+        if key in seen:
+            pairs.append((seen[key], getattr(cfg, "name", "?")))
+        else:
+            seen[key] = getattr(cfg, "name", "?")
+    return pairs
 
 
 def prompt_hash(model: str, request: GenRequest, *, keyed_by_instance: bool = False) -> str:
@@ -138,7 +184,13 @@ class RunStore:
     def __init__(self, path: str | Path = DEFAULT_STORE_PATH) -> None:
         self.path = str(path) if str(path) == ":memory:" else str(expand_path(path))
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:  # it holds users' questions and answers: 0600 (its -wal/-shm copy the mode), whatever umask
+                touch_private(self.path)
+            except OSError as exc:
+                raise ConfigError(
+                    f"run store {self.path}: cannot create it ({exc.strerror or exc}); check the path and "
+                    "its permissions, or pass another --store"
+                ) from exc
         try:
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -220,7 +272,7 @@ class RunStore:
                 db.execute(
                     "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,NULL,NULL)",
                     (run_id, now, now, "running", pool.name, backend, len(instances),
-                     json.dumps(pool.model_dump(mode="json")), rows),
+                     json.dumps(stored_config(pool)), rows),
                 )  # fmt: skip
         except sqlite3.IntegrityError as exc:
             raise ConfigError(
@@ -278,7 +330,13 @@ class RunStore:
             db.execute(
                 "UPDATE runs SET status=?, updated_at=?, report_json=COALESCE(?, report_json), error=? "
                 "WHERE run_id=?",
-                (status, time.time(), json.dumps(report) if report is not None else None, error, run_id),
+                (
+                    status,
+                    time.time(),
+                    json.dumps(redact_tree(report)) if report is not None else None,
+                    redact_text(error) if error is not None else None,
+                    run_id,
+                ),
             )
 
     # -- generations -----------------------------------------------------------------------------
@@ -337,7 +395,8 @@ class RunStore:
                 [
                     (run_id, r.prompt_hash, r.stage, r.expert, r.instance_id, r.result.request_id,
                      r.result.text, r.result.prompt_tokens, r.result.generated_tokens, r.result.finish_reason,
-                     int(r.result.missing), r.result.error, r.result.extracted, r.seconds, now)
+                     int(r.result.missing), redact_text(r.result.error) if r.result.error else r.result.error,
+                     r.result.extracted, r.seconds, now)
                     for r in rows
                 ],
             )  # fmt: skip
@@ -349,7 +408,7 @@ class RunStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO events VALUES (?,?,?,?,?,?,?)",
-                (run_id, time.time(), stage, expert, kind, seconds, detail),
+                (run_id, time.time(), stage, expert, kind, seconds, redact_text(detail)),
             )
 
     def generations(self, run_id: str) -> list[dict[str, Any]]:

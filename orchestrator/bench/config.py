@@ -206,7 +206,8 @@ def load_bench_config(path: str | Path) -> BenchConfig:
     raw = read_mapping(p, "bench config")
     data = raw.get("data")
     if isinstance(data, dict) and data.get("kind") == "question_files":
-        raw["data"] = {**data, **{k: beside(p, data[k]) for k in ("profile", "test") if k in data}}
+        files = {k: beside(p, data[k]) for k in ("profile", "test") if isinstance(data.get(k), str)}
+        raw["data"] = {**data, **files}  # a non-string is left for validation to name
     skills = raw.get("skills")
     if isinstance(skills, dict) and isinstance(skills.get("vocabulary"), str):
         raw["skills"] = {**skills, "vocabulary": beside(p, skills["vocabulary"])}

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from batching.engines.base import Engine
@@ -165,7 +166,7 @@ class BenchReport(BaseModel):
     def table(self) -> Table:
         """A rich table of every method: accuracy (mean +- std over CV seeds), calls and cost per
         question, the paired tests against the best baseline; best policy marked."""
-        table = Table(title=self.title())
+        table = Table(title=escape(self.title()))  # names from the config are shown as written
         table.add_column("method")
         table.add_column("accuracy", justify="right")
         table.add_column("calls/q", justify="right")
@@ -174,14 +175,16 @@ class BenchReport(BaseModel):
         table.add_column("p boot / sign", justify="right")
         table.add_column("what")
         for name, r in self.methods.items():
-            label = f"[bold green]{name} (best policy)[/]" if name == self.best_policy else name
+            label = (
+                f"[bold green]{escape(name)} (best policy)[/]" if name == self.best_policy else escape(name)
+            )
             acc = f"{r.accuracy:.2f}" + (f" ± {r.accuracy_std:.2f}" if r.accuracy_std is not None else "")
             c = r.comparison
             delta = f"{c.delta:+.2f}" if c is not None else ("ref" if name == self.reference else "")
             pvals = f"{c.p_bootstrap:.3f} / {c.p_sign:.3f}" if c is not None else ""
             table.add_row(
                 label, acc, f"{r.calls_per_question:.2f}", f"{r.cost_per_question:.1f}", delta, pvals,
-                r.description,
+                escape(r.description),
             )  # fmt: skip
         return table
 
@@ -195,7 +198,7 @@ class BenchReport(BaseModel):
             # a replayed "generation" is a lookup of recorded text: a rate would mean nothing
             shown = "replayed" if self.engine_kinds.get(name) == "replay" else f"{rate:.0f}"
             table.add_row(
-                name,
+                escape(name),
                 str(int(c["loads"])),
                 f"{c['load_seconds']:.2f}",
                 str(int(c["requests"])),
@@ -218,7 +221,7 @@ class BenchReport(BaseModel):
         for name, r in rag.items():
             s = r.retrieval_stats
             table.add_row(
-                name,
+                escape(name),
                 f"{r.accuracy:.2f}",
                 f"{100 * (r.retrieval_rate or 0):.1f}%",
                 f"{s.get('retrieved_pre', 0):.0f} / {s.get('retrieved_post', 0):.0f}",
@@ -242,9 +245,11 @@ class BenchReport(BaseModel):
             cat_table = Table(title="per-category accuracy")
             cat_table.add_column("category")
             for m in shown:
-                cat_table.add_column(m, justify="right")
+                cat_table.add_column(escape(m), justify="right")
             for c in cats:
-                cat_table.add_row(c, *(f"{self.methods[m].per_category.get(c, 0.0):.1f}" for m in shown))
+                cat_table.add_row(
+                    escape(c), *(f"{self.methods[m].per_category.get(c, 0.0):.1f}" for m in shown)
+                )
             console.print(cat_table)
         if any(c.get("generation_seconds", 0.0) > 0 for c in self.engines.values()):
             console.print(self.model_table())
@@ -260,18 +265,18 @@ class BenchReport(BaseModel):
             share = 100 * self.extractor_agreement
             console.print(f"our extractor agrees with the recorded pred on {share:.2f}% of texts")
         for line in self.retrieval_summary:
-            console.print(line)
+            console.print(escape(line))
         if self.judge_agreement is not None:
             console.print(
                 f"our math-verify scoring agrees with the recordings' LLM judge on "
                 f"{100 * self.judge_agreement:.2f}% of recorded answers"
             )
         for name, curve in self.curves.items():
-            console.print(curve_line(name, curve))
+            console.print(escape(curve_line(name, curve)))
         if self.protocol_note:
-            console.print(f"[dim]{self.protocol_note}[/]")
+            console.print(f"[dim]{escape(self.protocol_note)}[/]")
         if self.note:
-            console.print(f"[dim]{self.note}[/]")
+            console.print(f"[dim]{escape(self.note)}[/]")
 
     def load_share(self) -> float | None:
         """Seconds spent loading models over the expert stage's wall time (None without an expert stage)."""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from common.config_file import beside, read_mapping
@@ -106,7 +107,7 @@ def suite_table(reports: Sequence[BenchReport]) -> Table:
     table = Table(title="accuracy (mean ± std over CV seeds) · calls/question · cost/question")
     table.add_column("method")
     for r in reports:
-        table.add_column(r.name, justify="right")
+        table.add_column(escape(r.name), justify="right")  # config names are shown as written
     rows: list[str] = []
     for r in reports:
         rows.extend(m for m in r.methods if m not in rows)
@@ -122,7 +123,7 @@ def suite_table(reports: Sequence[BenchReport]) -> Table:
             )
             mark = " *" if method == r.best_policy else ""
             cells.append(f"{acc}{mark}\n{res.calls_per_question:.2f} · {res.cost_per_question:.1f}")
-        table.add_row(method, *cells)
+        table.add_row(escape(method), *cells)
     table.caption = "* the bench's best policy; cost in billions of parameters per question"
     return table
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from common.errors import SymbolicMoEError
 from orchestrator.cli.main import VerboseOption, app, check_out_dir, console, fail, route_logs, wide_console
@@ -64,7 +65,7 @@ def bench(
         if len(cfgs) == 1:
             data = resolve_data_dir(data_dir) if needs_data_dir(cfgs[0]) else None
             where = f"data from {data}" if data else "questions from the config"
-            console.print(f"bench {cfgs[0].name}: {where}")
+            console.print(f"bench {escape(cfgs[0].name)}: {escape(where)}")
     except SymbolicMoEError as exc:
         fail(exc)
     if len(cfgs) == 1:
@@ -86,7 +87,9 @@ def _bench_and_report(cfg: BenchConfig, data: Path | None, out: Path, progress: 
     except SymbolicMoEError as exc:
         fail(exc)
     report.print(wide_console())
-    console.print(f"done in {time.perf_counter() - start:.1f}s; wrote {', '.join(str(p) for p in paths)}")
+    console.print(
+        f"done in {time.perf_counter() - start:.1f}s; wrote {escape(', '.join(str(p) for p in paths))}"
+    )
 
 
 def _suite_and_report(cfgs: list[BenchConfig], data_dir: Path | None, out: Path, progress: bool) -> None:
@@ -113,12 +116,13 @@ def _suite_and_report(cfgs: list[BenchConfig], data_dir: Path | None, out: Path,
         r = run.report
         seconds = r.total_seconds
         line = f"{r.name}: {r.title().split(': ', 1)[1]}; best baseline {r.reference}; {seconds:.1f}s"
-        wide.print(line)
+        wide.print(escape(line))
         for name, curve in r.curves.items():
-            wide.print(f"  {curve_line(name, curve)}")
+            wide.print(escape(f"  {curve_line(name, curve)}"))
         if r.judge_agreement is not None:
             wide.print(f"  scoring agrees with the recordings' LLM judge on {100 * r.judge_agreement:.2f}%")
-    console.print(f"done in {time.perf_counter() - start:.1f}s; wrote {paths[0]} and {len(paths) - 1} files")
+    first = escape(str(paths[0]))
+    console.print(f"done in {time.perf_counter() - start:.1f}s; wrote {first} and {len(paths) - 1} files")
 
 
 @app.command()

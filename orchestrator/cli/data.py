@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from common.errors import ConfigError, SymbolicMoEError
 from orchestrator.cli.main import HELP_MARKUP, app, console, err_console, fail
@@ -38,7 +39,10 @@ def data_convert(
     except SymbolicMoEError as exc:
         fail(exc)
     if done.skipped:
-        err_console.print(f"[yellow]skipped {done.skipped} malformed row(s) of {src} (--skip-malformed)[/]")
+        err_console.print(
+            f"[yellow]skipped {done.skipped} malformed row(s) of {escape(str(src))} (--skip-malformed)[/]"
+        )
     console.print(
-        f"wrote {done.written} {done.task} questions ({done.source} format) to {done.out}", highlight=False
+        escape(f"wrote {done.written} {done.task} questions ({done.source} format) to {done.out}"),
+        highlight=False,
     )

@@ -23,6 +23,8 @@ from rich.markup import escape
 
 from common.errors import ConfigError, SymbolicMoEError
 from common.logs import TEXT_FORMAT, RunContextFilter, configure_run_logging
+from common.private_files import open_private, private_dir
+from common.secrets import RedactingFilter
 
 HELP_MARKUP: Literal["markdown"] = "markdown"
 """How help texts render: Markdown joins a docstring's wrapped lines (rich markup would keep them)."""
@@ -31,9 +33,11 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=HELP_MARKUP,
 )
-console = Console()
+# emoji off: ":smile:" in a name or a path is text; markup stays on for our own styles, and every
+# user-supplied string printed through them is escaped (rich.markup.escape)
+console = Console(emoji=False)
 """Results and progress bars (stdout)."""
-err_console = Console(stderr=True, soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 """Errors, warnings and the log file's path (stderr)."""
 
 VerboseOption = Annotated[
@@ -129,16 +133,19 @@ def route_logs(
         The log file.
     """
     path = logs_dir() / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # logs hold questions and paths: 0700/0600 whatever the umask
     level = os.environ.get("SYMOE_LOG_LEVEL") or ("INFO" if verbose else screen_level)
     configure_run_logging(level, json_lines=json_lines)  # the screen handler ("symoe-run")
     root = logging.getLogger()
     screen = next(h for h in root.handlers if h.get_name() == "symoe-run")
     screen.setLevel(level.upper())
-    log = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115  (closed when the command ends)
+    if not any(isinstance(f, RedactingFilter) for f in screen.filters):
+        screen.addFilter(RedactingFilter())
+    log = open_private(path, "a", buffering=1)  # closed when the command ends
     to_file = logging.StreamHandler(log)
     to_file.set_name("symoe-file")
     to_file.addFilter(RunContextFilter())
+    to_file.addFilter(RedactingFilter())  # a token in a URL (an expert's base_url) is never logged
     to_file.setFormatter(logging.Formatter(TEXT_FORMAT))
     to_file.setLevel(min(logging.INFO, logging.getLevelName(level.upper())))
     root.addHandler(to_file)
@@ -192,7 +199,7 @@ def check_out_dir(out: Path, option: str = "--out") -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{option} {out}: is a file, not a folder; pass a folder path")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)  # created 0700 (outputs hold users' questions); an existing folder is kept as is
         tempfile.TemporaryFile(dir=out).close()
     except OSError as exc:
         raise ConfigError(
@@ -235,4 +242,4 @@ def fail(exc: SymbolicMoEError) -> NoReturn:
 
 def wide_console() -> Console:
     """The console for run tables: the terminal's width, or 160 columns when piped (no squeezed cells)."""
-    return console if console.is_terminal else Console(width=160)
+    return console if console.is_terminal else Console(width=160, emoji=False)

@@ -32,7 +32,7 @@ class StageBars:
                 return
             key = (stage, expert)
             if key not in self.tasks:
-                self.tasks[key] = self.bars.add_task(f"{stage}: {expert}", total=total)
+                self.tasks[key] = self.bars.add_task(escape(f"{stage}: {expert}"), total=total)
             self.bars.update(self.tasks[key], completed=done)
 
         return update
@@ -45,7 +45,7 @@ class StageBars:
                 return
             key = (bench, "splits")
             if key not in self.tasks:
-                self.tasks[key] = self.bars.add_task(f"{bench}: methods over splits", total=total)
+                self.tasks[key] = self.bars.add_task(escape(f"{bench}: methods over splits"), total=total)
             self.bars.update(self.tasks[key], completed=done)
 
         return update
@@ -63,7 +63,7 @@ class RunBars:
     def _task(self, key: str, label: str) -> TaskID:
         assert self.bars is not None
         if key not in self.tasks:
-            self.tasks[key] = self.bars.add_task(label, total=None, rate="")
+            self.tasks[key] = self.bars.add_task(escape(label), total=None, rate="")  # names as written
         return self.tasks[key]
 
     def progress(self, stage: str, model: str, done: int, total: int) -> None:

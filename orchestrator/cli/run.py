@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from batching.journal.store import DEFAULT_STORE_PATH
 from common.errors import ConfigError, SymbolicMoEError
@@ -127,8 +128,10 @@ def run(
     typer.echo(f"run: {opts.run_id}")
     err_console.print(f"[dim]logs: {log_path}[/]", highlight=False)
     if skipped:
-        err_console.print(f"[yellow]skipped {skipped} malformed row(s) of {input} (--skip-malformed)[/]")
-    console.print(f"pool {cfg.name}: {len(instances)} questions; store {db.path}")
+        err_console.print(
+            f"[yellow]skipped {skipped} malformed row(s) of {escape(str(input))} (--skip-malformed)[/]"
+        )
+    console.print(f"pool {escape(cfg.name)}: {len(instances)} questions; store {escape(db.path)}")
     try:
         with progress_bars(progress, with_rate=True) as bars:
             hooks = RunBars(bars)
@@ -153,7 +156,7 @@ def run(
         )
     console.print(
         f"generations: {report.generations_computed} computed, {report.generations_reused} reused; "
-        f"wrote {', '.join(str(p) for p in paths)}"
+        f"wrote {escape(', '.join(str(p) for p in paths))}"
     )
 
 
@@ -172,8 +175,8 @@ def _inputs(
     """
     from batching.journal.store import RunStore
     from orchestrator.datasets import load_questions
-    from orchestrator.pool import PoolConfig, load_pool_config
-    from orchestrator.runs.runner import check_pool
+    from orchestrator.pool import load_pool_config
+    from orchestrator.runs.runner import check_pool, stored_pool
 
     if resume is None and (pool is None or input is None):
         raise ConfigError("symoe run needs --pool and --input (or --resume RUN_ID)")
@@ -184,7 +187,7 @@ def _inputs(
     if resume is not None:
         record = db.get_run(resume)
         instances = db.instances(resume)
-        cfg = cfg or PoolConfig.model_validate(record.config)
+        cfg = cfg or stored_pool(record)
     else:
         assert input is not None  # checked above
         loaded = load_questions(input, skip_malformed=skip_malformed)
@@ -242,22 +245,22 @@ def profile(
         if record.correct_rag is not None:
             open_acc = 100 * sum(r[j] for r in record.correct_rag) / max(len(record.correct), 1)
             rag = f", open-book {open_acc:.1f}%"
-        console.print(f"{e}: {acc:.1f}%{rag} on {len(record.correct)} validation questions")
-    console.print(f"wrote {out} (point a pool's `profiles:` at it)", soft_wrap=True)
+        console.print(f"{escape(e)}: {acc:.1f}%{rag} on {len(record.correct)} validation questions")
+    console.print(f"wrote {escape(str(out))} (point a pool's `profiles:` at it)", soft_wrap=True)
 
 
 def _print_run(report) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     table = Table(
-        title=f"{report.pool}: {report.n} questions, {report.expert_calls_per_question:.2f} calls/q"
+        title=f"{escape(report.pool)}: {report.n} questions, {report.expert_calls_per_question:.2f} calls/q"
     )
     for col in ("model", "loads", "load s", "gen tokens", "gen s", "tokens/s"):
         table.add_column(col, justify="right" if col != "model" else "left")
     for name, m in report.models.items():
         rate = m.generated_tokens / m.generation_seconds if m.generation_seconds else 0.0
         table.add_row(
-            name,
+            escape(name),
             str(m.loads),
             f"{m.load_seconds:.2f}",
             str(m.generated_tokens),
@@ -268,7 +271,7 @@ def _print_run(report) -> None:  # type: ignore[no-untyped-def]
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.stage_seconds.items())
     acc = f"accuracy {report.accuracy:.2f}%; " if report.accuracy is not None else ""
     counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in report.counts.items())
-    console.print(f"{acc}stages: {stages}; {counts or 'no counts'}")
+    console.print(escape(f"{acc}stages: {stages}; {counts or 'no counts'}"))
 
 
 def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
@@ -277,7 +280,7 @@ def _print_retrieval(r) -> None:  # type: ignore[no-untyped-def]
     console.print(
         f"retrieval {r.mode}: rho {r.retrieval_rate:.3f} ({r.retrieved_pre} before generation, "
         f"{r.retrieved_post} after); accuracy open-book {acc['open']}, closed-book {acc['closed']}; "
-        f"reasons: {', '.join(f'{k} {v}' for k, v in r.reasons.items()) or 'none'}"
+        f"reasons: {escape(', '.join(f'{k} {v}' for k, v in r.reasons.items()) or 'none')}"
     )
     console.print(
         f"E[C] = C_gate + rho C_retrieve + C_experts: {c.expected_tokens:.0f} tokens, {c.expected_s:.4f}s "

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from batching.journal.store import DEFAULT_STORE_PATH
 from common.errors import SymbolicMoEError
@@ -56,6 +57,7 @@ def runs_show(
         fail(exc)
     wide_console().print(table)
     if record.error:
-        console.print(f"[red]failed:[/] {record.error}")
+        console.print(f"[red]failed:[/] {escape(record.error)}")
     for e in failures:
-        console.print(f"worker failure: stage {e['stage']}, expert {e['expert']}: {e['detail']}")
+        line = f"worker failure: stage {e['stage']}, expert {e['expert']}: {e['detail']}"
+        console.print(escape(line))

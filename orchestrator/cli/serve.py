@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from common.errors import SymbolicMoEError
 from common.extras import require_extra
@@ -86,7 +87,7 @@ def serve(
     auth = f"bearer API keys ({len(keys)})" if keys else "none (no SYMOE_API_KEYS; loopback only)"
     metrics = "public" if public_metrics else "needs a key" if keys else "open (no keys)"
     console.print(
-        f"serving pool {cfg.name} ({len(cfg.experts)} experts, {cfg.method.policy}) on "
+        f"serving pool {escape(cfg.name)} ({len(cfg.experts)} experts, {cfg.method.policy}) on "
         f"http://{bound}:{port}/v1; auth: {auth}; /metrics: {metrics}; loading models, "
         "then 'ready' (GET /ready)",
         highlight=False,

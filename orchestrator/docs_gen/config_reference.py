@@ -100,6 +100,7 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
             "agents.audio.generators.speech:FliteConfig",
             "agents.audio.generators.music:MidiMusicConfig",
             "agents.audio.generators.sfx:ProceduralConfig",
+            "agents.audio.generators.sfx_library:SfxLibraryConfig",
             "agents.audio.generators.hf_audio:TransformersAudioConfig",
             "agents.audio.generators.hf_audio:DiffusersAudioConfig",
         ),

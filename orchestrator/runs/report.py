@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from batching.engines.base import EngineCounters
+from common.private_files import private_dir, write_private_text
 from common.records import FinalAnswer
 from orchestrator.rag.report import RetrievalReport
 from orchestrator.runs.stats import StageExpertStats
@@ -85,12 +86,11 @@ def model_stats(counters: dict[str, EngineCounters]) -> dict[str, ModelStats]:
 
 
 def write_run(out_dir: Path, report: RunReport, finals: list[FinalAnswer]) -> list[Path]:
-    """Write ``answers.jsonl`` and ``report.json``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``answers.jsonl`` and ``report.json``, 0600 each (they hold users' questions and answers;
+    a folder created here is 0700), each written whole to a temporary name and renamed."""
+    private_dir(out_dir)
     answers = out_dir / "answers.jsonl"
-    with answers.open("w", encoding="utf-8") as fh:
-        for f in finals:
-            fh.write(f.model_dump_json(exclude_none=True) + "\n")
+    write_private_text(answers, "".join(f.model_dump_json(exclude_none=True) + "\n" for f in finals))
     path = out_dir / "report.json"
-    path.write_text(json.dumps(report.model_dump(mode="json"), indent=2), encoding="utf-8")
+    write_private_text(path, json.dumps(report.model_dump(mode="json"), indent=2))
     return [path, answers]

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from batching.journal.engine import Journal
-from batching.journal.store import RunStore
+from batching.journal.store import RunRecord, RunStore, stored_config
+from batching.model_path import check_local_model
 from common.errors import ConfigError
 from common.extras import require_extra
 from common.logs import log_context
 from common.records import FinalAnswer, Instance, RoutingDecision
+from common.secrets import has_redactions
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.pipeline import LIVE_STAGES, Job, ProgressHook, Session, run_stages
 from orchestrator.pipeline.annotate import annotate
@@ -35,6 +37,7 @@ from orchestrator.ray.slots import ControllerConfig
 from orchestrator.runs.report import RunReport, model_stats
 from orchestrator.runs.stats import expert_stats
 from skills.embedding import Embedder
+from skills.vocabulary import load_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -93,16 +96,39 @@ def open_session(
 
 
 def check_pool(pool: PoolConfig) -> None:
-    """Check what a run needs of ``pool`` before it starts, loading no model: its local models resolve,
-    and its profiling record (when the policy needs one) is there and readable.
+    """Check what a run needs of ``pool`` before it starts, loading no model: its local models resolve
+    and exist, its skill vocabulary reads, and its profiling record (when the policy needs one) is there
+    and readable.
 
     Raises:
-        ConfigError: a model or the profiling record is missing or invalid (names it and the fix).
+        ConfigError: a model, the vocabulary or the profiling record is missing or invalid (names it and
+            the fix; a local model path that holds nothing is "no model at PATH").
     """
-    pool.resolved()
+    for model in pool.resolved().models:
+        check_local_model(model)
     if pool.profiles:
         ProfilingRecord.load(pool.profiles)
     require_profiles(pool, pool.method.build_policy(), has_profiles=bool(pool.profiles))
+    if pool.annotation.vocabulary:
+        load_vocabulary(pool.annotation.vocabulary)
+
+
+def stored_pool(record: RunRecord, given: PoolConfig | None = None) -> PoolConfig:
+    """The pool to resume ``record`` with: ``given`` when it is the run's pool (the store keeps a copy
+    without secrets), else the stored copy.
+
+    Raises:
+        ConfigError: the stored copy had secrets redacted (a token in a ``base_url``) and no matching
+            ``given`` pool supplies them.
+    """
+    if given is not None and record.config == stored_config(given):
+        return given
+    if has_redactions(record.config):
+        raise ConfigError(
+            f"run {record.run_id}: its pool config held a secret (a token in a base_url) that the run store "
+            "does not keep; resume with --pool FILE, the run's pool config"
+        )
+    return PoolConfig.model_validate(record.config)
 
 
 def _open_run(pool: PoolConfig, instances: list[Instance], opts: RunOptions, store: RunStore) -> str:
@@ -112,7 +138,7 @@ def _open_run(pool: PoolConfig, instances: list[Instance], opts: RunOptions, sto
     if opts.run_id is None:
         raise ConfigError("resume: no run id given; pass --resume <run-id> (see `symoe runs list`)")
     record = store.get_run(opts.run_id)
-    if PoolConfig.model_validate(record.config) != pool:
+    if record.config != stored_config(pool):
         raise ConfigError(
             f"resume {opts.run_id}: the pool config differs from the run's (pool {record.pool!r}); resume "
             "without --pool to use the stored one, or start a new run (with --cache to reuse generations)"
@@ -210,7 +236,7 @@ def _report(job: Job, backend: str, ray_stats: dict[str, Any] | None, seconds: f
         stage_seconds={k: round(v, 4) for k, v in job.stage_seconds.items()},
         total_seconds=round(seconds, 4),
         counts=job.counts,
-        config=session.config.model_dump(mode="json"),
+        config=stored_config(session.config),  # report.json: no token of a base_url
         run_id=journal.run_id,
         backend=backend,
         generations_computed=journal.computed,
@@ -252,6 +278,7 @@ def resume_run(
     options: RunOptions | None = None,
     on_tokens: TokensHook | None = None,
     session: Session | None = None,
+    pool: PoolConfig | None = None,
 ) -> tuple[PoolConfig, RunReport, list[FinalAnswer]]:
     """Resume ``run_id`` with its stored pool config and questions; nothing already journaled reruns.
 
@@ -263,12 +290,14 @@ def resume_run(
         options: backend and cache settings (store, run id and resume are set here).
         on_tokens: tokens hook, as for :func:`run_pool`.
         session: an open session of the run's pool to run in.
+        pool: the run's pool with its secrets (a ``base_url`` token the store does not keep); used
+            when it is the run's pool (:func:`stored_pool`).
 
     Returns:
         The stored pool config, the report and the final answers.
     """
     record = store.get_run(run_id)
-    pool = PoolConfig.model_validate(record.config)
+    pool = stored_pool(record, pool)
     base = options or RunOptions(backend=record.backend)  # type: ignore[arg-type]
     opts = replace(base, store=store, run_id=run_id, resume=True)
     report, finals = run_pool(pool, store.instances(run_id), embedder=embedder, progress=progress,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
+from rich.markup import escape
 from rich.table import Table
 
 from batching.journal.store import RunRecord, RunStore
@@ -101,7 +102,7 @@ def runs_table(runs: list[RunRecord]) -> Table:
             ("reused", 0), ("s", 0)]  # fmt: skip
     table = _table("runs (latest attempt of each)", cols)
     for r in runs:
-        table.add_row(r.run_id, r.status, r.pool, r.backend, str(r.n_instances), *latest_attempt(r))
+        table.add_row(r.run_id, r.status, escape(r.pool), r.backend, str(r.n_instances), *latest_attempt(r))
     return table
 
 
@@ -117,14 +118,14 @@ def run_table(store: RunStore, record: RunRecord) -> Table:
     cols = [("stage", 8), ("expert", 12), ("calls", 0), ("generated", 0), ("cached", 0), ("failed", 0),
             ("loads", 0), ("load s", 0), ("gen s", 0), ("tokens", 0), ("tok/s", 0)]  # fmt: skip
     title = (
-        f"run {record.run_id}: pool {record.pool}, {record.status}; {latest}\n"
+        f"run {escape(record.run_id)}: pool {escape(record.pool)}, {record.status}; {latest}\n"
         f"{n} generations journaled over all attempts, per stage and expert:"
     )
     table = _table(title, cols)
     for s in expert_stats(store, record.run_id):
         table.add_row(
-            s.stage,
-            s.expert,
+            escape(s.stage),
+            escape(s.expert),
             str(s.calls),
             str(s.computed),
             str(s.reused),

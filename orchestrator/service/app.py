@@ -37,7 +37,10 @@ fields get 400 in OpenAI's error shape (never 5xx); ``rate_limit_per_min`` caps 
 ``Retry-After``); uploads to ``/v1/files`` have their own limit, ``max_upload_bytes``. Errors map to
 status codes in one exception handler for the project's errors: a question longer than its experts'
 context gets 400 ``context_length_exceeded`` naming the limit, never an empty answer. API keys put in a URL
-query (``api_key``, ``key``, ``token``) are redacted from the access log.
+query (``api_key`` in any case or URL encoding, ``key``, ``token``, ``secret``, ``auth``...) are redacted
+from the access log. The key is checked before the body is read (bad JSON without a key is a 401);
+booleans are strict (``"stream": "yes"`` is a 400). ``/openapi.json`` needs a key like the API; the
+browser docs (``/docs``, ``/redoc``) are off; ``/health`` and ``/ready`` need none.
 
 Example::
 
@@ -67,7 +70,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from batching.engines.openai_server import (
@@ -95,6 +98,7 @@ from orchestrator.api import SymbolicMoE
 from orchestrator.datasets.questions import question_instance
 from orchestrator.pool import PoolConfig
 from orchestrator.service.auth import (
+    AuthMiddleware,
     BodyLimitMiddleware,
     Caller,
     KeyChecker,
@@ -130,13 +134,13 @@ class StreamOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatRequest(ChatCompletionRequest):
     """Body of ``POST /v1/chat/completions``: OpenAI's fields plus ``options`` and streaming."""
 
-    stream: bool = False  # type: ignore[assignment]
+    stream: StrictBool = False  # type: ignore[assignment]  # "yes", "true" or 1 is a 400, not True
     stream_options: StreamOptions | None = None
     options: list[str] | None = Field(
         default=None, description="Extension: answer options; the question becomes multiple choice."
@@ -525,10 +529,15 @@ def create_app(
         await runtime.stop()
 
     # no redirect from "/path/" to "/path": a malformed id path gets a 4xx, not a 307 to follow
-    app = FastAPI(title="symbolic-moe", lifespan=lifespan, redirect_slashes=False)
+    # no browser docs (/docs, /redoc: they cannot send a key, and load scripts from a CDN); the schema,
+    # /openapi.json, needs a key like the API
+    app = FastAPI(title="symbolic-moe", lifespan=lifespan, redirect_slashes=False, docs_url=None,
+                  redoc_url=None)  # fmt: skip
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=max_body_bytes, path_limits={"/v1/files": max_upload_bytes}
     )
+    open_paths = ("/health", "/ready", "/metrics") if public_metrics else ("/health", "/ready")
+    app.add_middleware(AuthMiddleware, keys=keys, open_paths=open_paths)  # the key before the body
     app.add_middleware(_MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
 
     _install_error_handlers(app)

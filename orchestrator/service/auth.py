@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import logging
 import math
-import re
 import threading
 import time
 from collections import deque
@@ -23,6 +22,7 @@ from typing import Any
 
 from batching.engines.openai_server import error_response
 from common.errors import SymbolicMoEError
+from common.secrets import RedactingFilter, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -100,27 +100,16 @@ def bind_host(requested_host: str, api_keys: Sequence[str]) -> str:
     return LOOPBACK_HOST
 
 
-_SECRET_QUERY = re.compile(r"([?&](?:api[_-]?key|key|token|access[_-]?token)=)[^&#\s\"]*", re.IGNORECASE)
-_SECRET_HEADER = re.compile(r"((?:authorization|x-api-key)[\"']?\s*[:=,]\s*[\"']?(?:bearer\s+)?)[^\s\"',]+",
-                            re.IGNORECASE)  # fmt: skip
-
-
 def redact_secrets(text: str) -> str:
-    """``text`` with the values of ``api_key``/``key``/``token`` query parameters and of Authorization
-    headers replaced by ``***`` (what an access log may print of a request)."""
-    return _SECRET_HEADER.sub(r"\1***", _SECRET_QUERY.sub(r"\1***", text))
+    """``text`` with secret query values (``api_key``, ``api%5Fkey``, ``token``, ``secret``, ``auth``...,
+    any case), URL passwords and Authorization headers replaced by ``REDACTED`` (what an access log may
+    print of a request; :func:`common.secrets.redact_text`)."""
+    return redact_text(text)
 
 
-class RedactSecretsFilter(logging.Filter):
+class RedactSecretsFilter(RedactingFilter):
     """Redacts secrets (:func:`redact_secrets`) in a record's message and string arguments, so a key a
     client put in a URL never reaches the access log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_secrets(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_secrets(a) if isinstance(a, str) else a for a in record.args)
-        return True
 
 
 def redact_access_log(logger_names: Sequence[str] = ("uvicorn.access", "uvicorn.error")) -> None:
@@ -202,6 +191,33 @@ class RateLimiter:
                     headers={"Retry-After": str(retry_s)},
                 )
             hits.append(now)
+
+
+class AuthMiddleware:
+    """Checks the API key of every request before the app reads its body (a 401 comes before any 400
+    for bad JSON), except on ``open_paths`` (health probes). The routes' own dependencies still
+    identify the caller and apply the rate limit.
+
+    Args:
+        app: the wrapped ASGI app.
+        keys: the key checker; with no keys configured every request passes.
+        open_paths: exact paths served without a key.
+    """
+
+    def __init__(self, app: ASGIApp, keys: KeyChecker, open_paths: Sequence[str]) -> None:
+        self.app = app
+        self.keys = keys
+        self.open_paths = frozenset(open_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.keys.enabled and scope["path"] not in self.open_paths:
+            header = dict(scope["headers"]).get(b"authorization")
+            try:
+                self.keys.identify(header.decode("latin-1") if header is not None else None)
+            except AuthenticationError as exc:
+                await error_response(exc.status, str(exc), exc.kind, exc.headers)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

@@ -27,7 +27,6 @@ Example::
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 import secrets
 import sqlite3
@@ -39,6 +38,7 @@ from typing import IO, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import ConfigError
+from common.private_files import private_dir, touch_private, write_private_bytes
 from common.settings import expand_path
 from orchestrator.service.auth import ANONYMOUS, ServiceError
 
@@ -196,8 +196,10 @@ class BatchCatalog:
         self.data_dir = expand_path(data_dir).resolve()
         self.files_dir = self.data_dir / "files"
         try:
-            self.files_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)  # users' batch files and records: 0700/0600 whatever the umask
+            private_dir(self.files_dir)
             self._owner = _lock_dir(self.data_dir)
+            touch_private(self.data_dir / "batches.sqlite")
             self._db = sqlite3.connect(
                 self.data_dir / "batches.sqlite", timeout=30.0, isolation_level=None, check_same_thread=False
             )
@@ -230,9 +232,7 @@ class BatchCatalog:
         """Store ``content`` under a new id owned by ``owner`` (written to a temporary name, then renamed)."""
         file_id = f"file-{secrets.token_hex(12)}"
         path = self.path(file_id)
-        tmp = path.with_name(f".{file_id}.tmp")
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
+        write_private_bytes(path, content)  # 0600, via a temporary name and a rename
         # display only (never a path): the last component, without NULs, at most 255 characters
         name = PurePosixPath(filename.replace("\\", "/").replace("\x00", "")).name[:255] or "upload.jsonl"
         record = FileRecord(

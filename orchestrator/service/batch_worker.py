@@ -45,7 +45,7 @@ from common.records import FinalAnswer, Instance
 from orchestrator.pipeline import ProgressHook, Session
 from orchestrator.pool import PoolConfig
 from orchestrator.runs.report import RunReport
-from orchestrator.runs.runner import RunOptions, resume_run, run_pool
+from orchestrator.runs.runner import RunOptions, resume_run, run_pool, stored_pool
 from orchestrator.service.batch_files import (
     OPEN,
     BatchCatalog,
@@ -244,11 +244,11 @@ class BatchWorker:
     def _run(self, batch_id: str, instances: list[Instance]) -> tuple[RunReport, list[FinalAnswer]]:
         if _has_run(self.store, batch_id):
             logger.info("batch %s: resuming its run from the journal", batch_id)
-            stored = PoolConfig.model_validate(self.store.get_run(batch_id).config)
+            stored = stored_pool(self.store.get_run(batch_id), self.pool)  # our pool when it is the run's
             check = self._hook(batch_id, experts_per_question(stored))
             same = self.session is not None and self.session.config == stored
             _, report, finals = resume_run(self.store, batch_id, embedder=self.embedder, progress=check,
-                                           session=self.session if same else None)  # fmt: skip
+                                           session=self.session if same else None, pool=stored)  # fmt: skip
         else:
             logger.info("batch %s: %d requests, pool %s", batch_id, len(instances), self.pool.name)
             opts = RunOptions(store=self.store, run_id=batch_id)

@@ -30,11 +30,14 @@ def need_piper() -> None:
 
 
 def light_config(**update: object) -> AudioJobConfig:
-    """A quick team: flite and espeak-ng for speech, procedural sfx/ambience, no music model."""
+    """A quick team: flite and espeak-ng for speech, procedural sfx/ambience (recipes by keyword, no
+    embedding model), no music model."""
     gens = (
         GeneratorSpec(name="flite", generator="flite", priors={"speech": 0.6}),
         GeneratorSpec(name="espeak", generator="espeak_ng", priors={"speech": 0.5}),
-        GeneratorSpec(name="procedural", generator="procedural", priors={"sfx": 0.7, "ambience": 0.7}),
+        GeneratorSpec(
+            name="procedural", generator="procedural", priors={"sfx": 0.7, "ambience": 0.7}, match="keyword"
+        ),
     )
     base = AudioJobConfig(name="audio-test", generators=gens)
     return base.model_copy(update=update) if update else base

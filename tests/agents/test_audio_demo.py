@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ],
     )
     assert res.exit_code == 0, res.output
-    assert res.output.startswith("run: ")
+    first, second = res.output.splitlines()[:2]  # both before any work, no blank first line
+    assert first.startswith("logs: ") and second.startswith("run: ")
     return out
 
 
@@ -76,13 +78,17 @@ def test_every_event_starts_where_it_was_planned(demo: Path) -> None:
     report = json.loads((demo / "report.json").read_text())
     total = np.zeros_like(mix)
     for e in report["events"]:
-        assert abs(e["measured_onset_s"] - e["planned_start_s"]) <= 0.05, e["id"]
+        if e["kind"] in ("speech", "sfx"):  # measured on the event's own stem by the onset detector
+            assert abs(e["measured_onset_s"] - e["planned_start_s"]) <= 0.05, e["id"]
+        else:  # beds fade in: no onset
+            assert e["measured_onset_s"] is None
         stem, _ = _read(demo / "stems" / f"{e['id']}.wav")
         total += stem
         first = int(np.flatnonzero(np.abs(stem) > 0)[0]) / sr  # stems are silent before their event
-        assert abs(first - e["planned_start_s"]) <= 0.05, e["id"]
+        # placed where the report says (a recipe may open with a few ms of silence: footsteps 50 ms)
+        assert -0.002 <= first - e["final_start_s"] <= 0.06, e["id"]
         if e["kind"] in ("speech", "sfx"):  # and the stem's sound is in the mix there
-            a, b = int(e["planned_start_s"] * sr), int((e["planned_start_s"] + 0.5) * sr)
+            a, b = int(e["final_start_s"] * sr), int((e["final_start_s"] + 0.5) * sr)
             seg, ref = mix[a - 2205 : b + 2205], stem[a:b]
             lag = int(np.argmax(np.correlate(seg, ref, mode="valid"))) - 2205
             assert abs(lag) / sr <= 0.05, e["id"]
@@ -110,3 +116,28 @@ def test_figure_and_run_listing(demo: Path) -> None:
     job = json.loads((demo / "job.json").read_text())
     res = CliRunner().invoke(app, ["runs", "list", "--store", job["store"]])
     assert res.exit_code == 0 and job["run_id"] in res.output and "agents.audio" in res.output
+
+
+@pytest.mark.slow
+def test_the_example_twice_gives_the_same_bytes(demo: Path, tmp_path: Path) -> None:
+    """Same brief, config and seed: byte-identical mix.wav and stems (seeded recipes, Piper without noise,
+    no timestamp in any WAV)."""
+    out = tmp_path / "again"
+    res = CliRunner().invoke(
+        app,
+        [
+            "audio",
+            str(EXAMPLE_BRIEF),
+            "--out",
+            str(out),
+            "--store",
+            str(tmp_path / "r.sqlite"),
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    for name in ["mix.wav", *(f"stems/{p.name}" for p in sorted((demo / "stems").iterdir()))]:
+        assert (
+            hashlib.sha256((demo / name).read_bytes()).digest()
+            == hashlib.sha256((out / name).read_bytes()).digest()
+        ), name

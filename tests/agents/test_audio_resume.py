@@ -1,7 +1,9 @@
-"""A job killed with SIGKILL mid-generation resumes at the failed step and never redoes a finished one."""
+"""A job killed with SIGKILL mid-generation resumes at the failed step, never redoes a finished one, reports
+the time of both sessions, and delivers the same bytes as a clean run."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -85,10 +87,30 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     after = _outputs(store, run_id)
     for key, (writes, updated_at, sha) in before.items():  # never redone, never rewritten
+        if key.startswith("time/"):  # a session's clock, not a step
+            continue
         assert after[key] == (writes, updated_at, sha) and writes == 1, key
     report = json.loads((out / "report.json").read_text())
     total_outputs = sum(k.endswith("/output") for k in after)
     generated_now = sum(g["items"] for g in report["generators"].values())
     assert generated_now == total_outputs - n_outputs  # only what was missing was generated
-    assert report["steps_reused"] >= len(before) and store.get_run(run_id).status == "done"
+    assert (
+        report["steps_reused"] >= sum(not k.startswith("time/") for k in before)
+        and store.get_run(run_id).status == "done"
+    )
     assert (out / "mix.wav").exists() and report["mix"]["true_peak_dbtp"] <= -1.0
+    for e in report["events"]:
+        assert {"planned_start_s", "measured_onset_s", "generator", "attempts", "checks"} <= set(e)
+    assert report["sessions"] == 2 and report["wall_s"] > report["session_wall_s"] > 0  # both sessions
+
+    clean = CliRunner().invoke(
+        app,
+        ["audio", str(tmp_path / "brief.txt"), "--out", str(tmp_path / "clean"), "--store",
+         str(tmp_path / "clean.sqlite"), "--config", str(cfg_path), "--no-progress"],
+    )  # fmt: skip
+    assert clean.exit_code == 0, clean.output
+    assert _sha(out / "mix.wav") == _sha(tmp_path / "clean" / "mix.wav")  # killed+resumed == clean, bytes
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 from audio_helpers import light_config
 
-from agents.audio.checks import measure_onset_s
 from agents.audio.generators.sfx_recipes import bell, rain, wind
 from agents.audio.levels import db_to_gain, integrated_lufs, true_peak_dbtp
 from agents.audio.mixing import judge_mix, mix_once, supervise_mix
@@ -72,6 +71,6 @@ def test_a_misplaced_event_is_measured_and_moved_back() -> None:
     cfg = light_config()
     late = mix_once(timeline, clips, cfg, gain_db=QUIET, shift_s={"line": 0.1}, margin_db=0.5)
     verdict = judge_mix(timeline, clips, late, cfg, 1, QUIET, {}, 0.5)
-    assert abs(verdict.onsets_s["line"] - 3.1) < 0.002  # type: ignore[operator]
-    assert verdict.instruction.action == "trim" and abs(verdict.next_shift_s["line"] + 0.1) < 0.002
-    assert measure_onset_s(late.mix, clips["bed"], 0.0, SR, offset_s=1.0, reference_s=6.0) == 0.0
+    assert abs(verdict.onsets_s["line"] - 3.1) < 0.01  # type: ignore[operator]
+    assert verdict.instruction.action == "trim" and abs(verdict.next_shift_s["line"] + 0.1) < 0.01
+    assert verdict.onsets_s["bed"] is None  # a bed fades in: no onset to judge

@@ -82,3 +82,26 @@ def test_events_align_to_cuts_and_the_audio_is_muxed(clip: Path, tmp_path: Path)
         check=True,
     )
     assert sorted(s["codec_type"] for s in json.loads(probe.stdout)["streams"]) == ["audio", "video"]
+
+
+def _duration_s(path: Path, stream: str) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "stream=duration",
+         "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(out.stdout.strip())
+
+
+def test_a_video_shorter_than_the_soundtrack_holds_its_last_frame(clip: Path, tmp_path: Path) -> None:
+    need("flite", "espeak-ng")
+    brief = "music: none\n@4.5 NARRATOR: This line starts near the end of the clip and runs past it."
+    team = AudioTeam(light_config(), store=tmp_path / "runs.sqlite")
+    result = team.render(clip, tmp_path / "out", brief=brief)
+    team.close()
+    line = next(e for e in result.report.events if e.kind == "speech")
+    assert line.final_start_s + line.duration_s > sum(SHOTS_S)  # the line runs past the picture
+    mp4 = tmp_path / "out" / "mix.mp4"
+    assert _duration_s(mp4, "v:0") >= result.report.mix.duration_s - 0.1  # the last frame held
+    assert _duration_s(mp4, "a:0") >= result.report.mix.duration_s - 0.1  # the line is not cut
+    assert any("holds the last frame" in n for n in result.report.plan_notes)

@@ -67,7 +67,7 @@ def run_fuzz(root: str, examples: int) -> tuple[Counter[str], list[str]]:
     """Fuzz every operation of ``root``'s schema; returns counts (cases, per status class) and 5xx cases."""
     from schemathesis import GenerationMode
 
-    schema = schemathesis.openapi.from_url(f"{root}/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{root}/openapi.json", headers=AUTH)  # the schema needs a key
     stats: Counter[str] = Counter()
     server_errors: list[str] = []
     for result in schema.get_all_operations():
@@ -132,7 +132,7 @@ def test_fuzzed_requests_never_get_a_server_error(fuzz_server: str) -> None:
 
 
 def test_fuzz_schema_covers_the_batch_routes(fuzz_server: str) -> None:
-    paths = httpx.get(f"{fuzz_server}/openapi.json").json()["paths"]
+    paths = httpx.get(f"{fuzz_server}/openapi.json", headers=AUTH).json()["paths"]
     files = ("/v1/files", "/v1/files/{file_id}", "/v1/files/{file_id}/content")
     batches = ("/v1/batches", "/v1/batches/{batch_id}", "/v1/batches/{batch_id}/cancel")
     for path in (*files, *batches, "/v1/chat/completions", "/v1/models"):

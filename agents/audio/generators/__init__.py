@@ -30,6 +30,7 @@ generator_registry.register("flite", target="agents.audio.generators.speech:Flit
 generator_registry.register("piper", target="agents.audio.generators.speech:PiperGenerator")
 generator_registry.register("midi_music", target="agents.audio.generators.music:MidiMusicGenerator")
 generator_registry.register("procedural", target="agents.audio.generators.sfx:ProceduralGenerator")
+generator_registry.register("sfx_library", target="agents.audio.generators.sfx_library:SfxLibraryGenerator")
 generator_registry.register(
     "transformers_audio", target="agents.audio.generators.hf_audio:TransformersAudioGenerator"
 )

@@ -21,6 +21,9 @@ from agents.audio.timeline import AudioEvent
 from agents.generator import ExpertGenerator
 from agents.messages import Instruction
 
+RATE_RANGE = (0.9, 1.1)
+"""A line is never sped up or slowed down beyond this (the plan's slot moves instead)."""
+
 
 class GeneratorConfig(BaseModel):
     """What every generator config has. Each generator class validates its own fields (``config_cls``)."""
@@ -50,7 +53,9 @@ class AudioTask:
 
     @property
     def rate(self) -> float:
-        return self.instruction.rate if self.instruction is not None else 1.0
+        """Speaking rate asked for, clamped to :data:`RATE_RANGE` (speech keeps its natural pace)."""
+        rate = self.instruction.rate if self.instruction is not None else 1.0
+        return min(max(rate, RATE_RANGE[0]), RATE_RANGE[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,10 @@ class RenderedAudio:
     sample_rate: int
     detail: str = ""
     error: str | None = None
+    source: str = ""
+    """What rendered it, for the report: ``recipe dog``, ``library dog_bark.wav``, a model name."""
+    match_score: float | None = None
+    """Similarity of the event's description to what rendered it (effects found by embedding)."""
 
     @classmethod
     def failed(cls, error: str) -> RenderedAudio:

@@ -48,15 +48,32 @@ class TransformersAudioGenerator(AudioGenerator):
         return event.kind in self.config.priors
 
     def _load(self) -> None:
+        """Model and processor loaded explicitly (``local_files_only`` goes to ``from_pretrained``, which
+        takes it in every transformers release; ``pipeline(model_kwargs=...)`` does not in 5.x), then
+        handed to the pipeline."""
         import torch
-        from transformers import pipeline
+        from transformers import (
+            AutoModelForTextToSpectrogram,
+            AutoModelForTextToWaveform,
+            AutoProcessor,
+            pipeline,
+        )
 
+        local = self.config.local_files_only
+        dtype = getattr(torch, self.config.dtype)
+        try:
+            model = AutoModelForTextToWaveform.from_pretrained(
+                self.config.model, dtype=dtype, local_files_only=local
+            )
+        except ValueError:  # a spectrogram model (SpeechT5-style) is the other text-to-speech family
+            model = AutoModelForTextToSpectrogram.from_pretrained(
+                self.config.model, dtype=dtype, local_files_only=local
+            )
+        processor = AutoProcessor.from_pretrained(self.config.model, local_files_only=local)  # type: ignore[no-untyped-call]
+        tokenizer = getattr(processor, "tokenizer", processor)
+        task: Any = self.config.task
         self._pipe = pipeline(
-            self.config.task,
-            model=self.config.model,
-            device=self.config.device,
-            torch_dtype=getattr(torch, self.config.dtype),
-            model_kwargs={"local_files_only": self.config.local_files_only},
+            task, model=model, tokenizer=tokenizer, processor=processor, device=self.config.device
         )
 
     def _unload(self) -> None:

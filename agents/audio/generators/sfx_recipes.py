@@ -15,12 +15,14 @@ Recipe = Callable[[float, int, np.random.Generator], np.ndarray]
 
 
 def _bandpass(x: np.ndarray, sr: int, low_hz: float, high_hz: float, order: int = 2) -> np.ndarray:
-    sos = butter(order, [low_hz, min(high_hz, sr / 2 * 0.95)], btype="bandpass", fs=sr, output="sos")
-    return sosfilt(sos, x)
+    nyquist = sr / 2 * 0.95  # every recipe renders at any rate: a band above it shrinks to fit
+    high = min(high_hz, nyquist)
+    sos = butter(order, [min(low_hz, high * 0.5), high], btype="bandpass", fs=sr, output="sos")
+    return np.asarray(sosfilt(sos, x))
 
 
 def _lowpass(x: np.ndarray, sr: int, hz: float, order: int = 2) -> np.ndarray:
-    return sosfilt(butter(order, hz, btype="lowpass", fs=sr, output="sos"), x)
+    return np.asarray(sosfilt(butter(order, min(hz, sr / 2 * 0.95), btype="lowpass", fs=sr, output="sos"), x))
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
@@ -44,7 +46,7 @@ def _brown(n: int, rng: np.random.Generator) -> np.ndarray:
 def _slow_lfo(n: int, sr: int, rng: np.random.Generator, rate_hz: float) -> np.ndarray:
     """A smooth random curve in [0, 1] changing about ``rate_hz`` times a second."""
     points = max(2, int(n / sr * rate_hz) + 2)
-    return np.interp(np.arange(n), np.linspace(0, n, points), rng.uniform(0, 1, points))
+    return np.asarray(np.interp(np.arange(n), np.linspace(0, n, points), rng.uniform(0, 1, points)))
 
 
 def _fade(x: np.ndarray, sr: int, in_s: float = 0.01, out_s: float = 0.05) -> np.ndarray:
@@ -62,7 +64,7 @@ def _hit(sr: int, rng: np.random.Generator, body_hz: float, decay_s: float, nois
     t = np.arange(int(decay_s * 5 * sr)) / sr
     body = np.sin(2 * np.pi * body_hz * t * (1 + 0.3 * np.exp(-t * 30))) * np.exp(-t / decay_s)
     noise = _lowpass(rng.standard_normal(t.size), sr, noise_hz) * np.exp(-t / (decay_s * 0.25))
-    return body + 0.6 * noise
+    return np.asarray(body + 0.6 * noise)
 
 
 def rain(duration_s: float, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -197,21 +199,4 @@ RECIPES: dict[str, Recipe] = {
     "rain": rain, "wind": wind, "footsteps": footsteps, "door": door, "impact": impact, "thunder": thunder,
     "bell": bell, "crowd": crowd, "birds": birds, "whoosh": whoosh, "knock": knock, "room tone": room_tone,
 }  # fmt: skip
-"""Recipe name -> recipe."""
-
-KEYWORDS: dict[str, str] = {
-    "rain": "rain", "drizzle": "rain", "downpour": "rain", "wind": "wind", "breeze": "wind", "gust": "wind",
-    "footstep": "footsteps", "steps": "footsteps", "walking": "footsteps", "door": "door", "creak": "door",
-    "impact": "impact", "slam": "impact", "crash": "impact", "bang": "impact", "thud": "impact",
-    "hit": "impact", "thunder": "thunder", "bell": "bell", "chime": "bell", "crowd": "crowd",
-    "murmur": "crowd", "chatter": "crowd", "bird": "birds", "forest": "birds", "whoosh": "whoosh",
-    "swish": "whoosh", "knock": "knock", "room": "room tone", "hum": "room tone",
-}  # fmt: skip
-"""Words of a description -> the recipe that renders it (first match in the description wins)."""
-
-
-def recipe_for(description: str) -> str | None:
-    """The recipe a free-text description names, by the first keyword found in it."""
-    text = description.lower()
-    hits = [(text.find(word), name) for word, name in KEYWORDS.items() if word in text]
-    return min(hits)[1] if hits else None
+"""Recipe name -> recipe (the catalogue, :mod:`sfx_catalog`, adds parameters and many more)."""

