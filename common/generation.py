@@ -89,6 +89,8 @@ class GenResult:
     missing: bool = False
     error: str | None = None
     extracted: str | None = None  # an answer the backend already parsed (replay's recorded `pred`)
+    verdict: bool | None = None  # the recording harness's own right/wrong (replay's `correct`; code is
+    # scored by it, since only running the tests can tell)
 
 
 class Generator(Protocol):

@@ -22,15 +22,33 @@ class AnswerFormat(_Record):
     """How a task's answers look and are compared.
 
     ``multiple_choice`` answers are letters among the first ``n_options`` of A-J; ``math`` answers are
-    free-form (usually ``\\boxed{}``) and compared with math-verify.
+    free-form (usually ``\\boxed{}``) and compared with math-verify; ``exact`` answers are free strings
+    compared exactly (BIG-Bench-Hard's labels and free answers: ``True``, ``valid``, ``} ]``); ``code``
+    answers are programs, never voted on (a method picks one expert's) and scored by the recording's
+    verdict (HumanEval's test harness).
     """
 
-    kind: Literal["multiple_choice", "math"] = "multiple_choice"
+    kind: Literal["multiple_choice", "math", "exact", "code"] = "multiple_choice"
     n_options: int = Field(default=10, ge=2, le=26)
 
     @property
     def letters(self) -> str:
         return string.ascii_uppercase[: self.n_options]
+
+
+# Votes read a question's answer kind from its option count (``n_options`` of profiling data, query
+# batches and decisions): > 0 letters, 0 math-verify classes, and these for answers compared as strings.
+STRING_ANSWERS = -1
+"""``n_options`` of an ``exact`` question: answers vote and agree by string equality."""
+CODE_ANSWERS = -2
+"""``n_options`` of a ``code`` question: answers are picked (the best-ranked expert's), never voted."""
+
+
+def vote_options(fmt: AnswerFormat) -> int:
+    """The ``n_options`` votes use for a question of format ``fmt`` (see :data:`STRING_ANSWERS`)."""
+    if fmt.kind == "multiple_choice":
+        return fmt.n_options
+    return {"math": 0, "exact": STRING_ANSWERS, "code": CODE_ANSWERS}[fmt.kind]
 
 
 class Instance(_Record):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from fractions import Fraction
 from functools import lru_cache
 
@@ -17,6 +18,9 @@ __all__ = [
     "extract_answer",
     "extract_boxed",
     "extract_choice",
+    "extract_code",
+    "extract_statement",
+    "answer_equivalence",
     "is_correct",
     "math_equal",
     "math_equivalent",
@@ -315,7 +319,33 @@ def extract_answer(text: str | None, answer_format: AnswerFormat) -> str | None:
     """
     if answer_format.kind == "math":
         return extract_boxed(text)
+    if answer_format.kind == "exact":
+        return extract_statement(text)
+    if answer_format.kind == "code":
+        return extract_code(text)
     return extract_choice(text, answer_format.letters)
+
+
+_STATED = re.compile(r"answer is[:\s]*(.+?)\.?\s*$", re.IGNORECASE | re.MULTILINE)
+_FENCE = re.compile(r"```[a-zA-Z0-9_+-]*\n(.*?)```", re.DOTALL)
+
+
+def extract_statement(text: str | None) -> str | None:
+    """A free string answer: what follows the last "the answer is", else the last non-empty line."""
+    if not text or not text.strip():
+        return None
+    stated = _STATED.findall(text)
+    if stated:
+        return str(stated[-1]).strip().strip("*").strip()
+    return text.strip().splitlines()[-1].strip()
+
+
+def extract_code(text: str | None) -> str | None:
+    """A program: the first fenced code block, else the whole response (the HumanEval harness's rule)."""
+    if not text or not text.strip():
+        return None
+    block = _FENCE.search(text)
+    return block.group(1) if block else text
 
 
 def is_correct(pred: str | None, gold: str | None, answer_format: AnswerFormat) -> bool:
@@ -334,7 +364,17 @@ def is_correct(pred: str | None, gold: str | None, answer_format: AnswerFormat) 
         return False
     if answer_format.kind == "math":
         return math_equal(pred, gold)
+    if answer_format.kind == "exact":
+        return pred.strip() == gold.strip()
+    if answer_format.kind == "code":
+        return False  # only running the tests can tell: the recording's verdict scores code
     return pred.strip().upper() == gold.strip().upper()
+
+
+def answer_equivalence(n_options: int) -> Callable[[str, str], bool] | None:
+    """How votes compare two answers of a question with ``n_options`` (:func:`common.records.vote_options`):
+    math-verify classes for math (0), string equality (None) for letters, exact strings and code."""
+    return math_equivalent if n_options == 0 else None
 
 
 def trim_reasoning(text: str, max_chars: int) -> str:

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-EXTRAS="dev,serve,ray,retrieval,hub,audio,docs"
+EXTRAS="dev,serve,ray,retrieval,hub,audio,audio-gpu,docs"
 CONSTRAINTS=scripts/constraints-cpu.txt
 with_vllm=0
 force=0

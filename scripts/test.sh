@@ -13,4 +13,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 bash scripts/setup.sh "${setup_args[@]}"
-python3 -m pytest -m "not gpu and not network and not slow" "$@"
+# one pytest-xdist worker per core, at most 4 (each builds the session fixtures: models, MiniLM, Ray)
+workers=$(python3 -c 'import os; print(min(len(os.sched_getaffinity(0)), 4))')
+python3 -m pytest -n "$workers" -p no:benchmark -m "not gpu and not network and not slow" "$@"

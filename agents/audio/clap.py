@@ -44,7 +44,7 @@ class ClapCritic:
         self.load()
         audio = [resample(c, sample_rate, CLAP_SAMPLE_RATE).astype(np.float32) for c in clips]
         inputs = self._processor(
-            text=texts, audios=audio, sampling_rate=CLAP_SAMPLE_RATE, return_tensors="pt", padding=True
+            text=texts, audio=audio, sampling_rate=CLAP_SAMPLE_RATE, return_tensors="pt", padding=True
         ).to(self.device)
         with torch.no_grad():
             out = self._model(**inputs)

@@ -2,7 +2,8 @@
 
 Recordings use the ``mmlu_pro_recordings`` layout: ``<recordings_dir>/<recording>.jsonl.gz`` (or
 ``.jsonl``) with one row per question: ``question_id``, ``pred`` (the answer the recording's harness
-extracted, or null) and ``text`` (the generated reasoning). A request is looked up by its
+extracted, or null), ``text`` (the generated reasoning) and optionally ``correct`` (the harness's verdict,
+passed on as ``GenResult.verdict``). A request is looked up by its
 ``instance_id``; a question the model was never run on yields ``missing=True``, a counted outcome.
 """
 
@@ -35,16 +36,24 @@ def recording_path(recordings_dir: str | Path, recording: str) -> Path:
     )
 
 
-def read_recording(path: Path) -> dict[str, tuple[str | None, str | None]]:
-    """Read a recording into ``question_id -> (pred, text)``."""
-    rows: dict[str, tuple[str | None, str | None]] = {}
+Row = tuple[str | None, str | None, bool | None]
+
+
+def read_recording(path: Path) -> dict[str, Row]:
+    """Read a recording into ``question_id -> (pred, text, verdict)`` (verdict: the row's ``correct``)."""
+    rows: dict[str, Row] = {}
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                rows[str(row["question_id"])] = (row.get("pred"), row.get("text"))
+                verdict = row.get("correct")
+                rows[str(row["question_id"])] = (
+                    row.get("pred"),
+                    row.get("text"),
+                    verdict if isinstance(verdict, bool) else None,
+                )
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise DataError(f"bad recording row ({exc})", path=str(path), line=lineno) from exc
     return rows
@@ -58,7 +67,7 @@ class ReplayEngine(Engine):
     def __init__(self, config: ReplayExpertConfig) -> None:
         super().__init__(config)
         self.config: ReplayExpertConfig = config
-        self._rows: dict[str, tuple[str | None, str | None]] = {}
+        self._rows: dict[str, Row] = {}
 
     def _load(self) -> None:
         if self.config.recordings_dir is None:
@@ -77,7 +86,11 @@ class ReplayEngine(Engine):
             if row is None:
                 out.append(GenResult(req.request_id, text=None, missing=True))
                 continue
-            pred, text = row
+            pred, text, verdict = row
             n_tokens = len(text.split()) if text else 0
-            out.append(GenResult(req.request_id, text=text, generated_tokens=n_tokens, extracted=pred))
+            out.append(
+                GenResult(
+                    req.request_id, text=text, generated_tokens=n_tokens, extracted=pred, verdict=verdict
+                )
+            )
         return out

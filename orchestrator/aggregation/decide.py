@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 
 from common.errors import ConfigError
-from common.records import LETTERS
+from common.records import CODE_ANSWERS, LETTERS
 from orchestrator.aggregation.calibration import fit_vote_accuracy
 from orchestrator.aggregation.reliability import logodds_weight
 from orchestrator.aggregation.stacked import StackedVote
 from orchestrator.aggregation.vote import Ballot, Same, consensus, majority_vote, weighted_vote
 from orchestrator.aggregation.vote_features import OPTION_FEATURES, answer_statement, option_features
-from orchestrator.answers import math_equivalent
+from orchestrator.answers import answer_equivalence
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
 from orchestrator.policies.base import AccuracyModel
@@ -112,7 +112,7 @@ class Decider:
         if method.aggregation in ("weighted", "stacked") and profiling is not None:
             self.reliability = _accuracy_model(method, policy, profiling)
             self._col = {e: j for j, e in enumerate(profiling.experts)}
-        free_form = profiling is not None and bool((np.asarray(profiling.n_options) == 0).any())
+        free_form = profiling is not None and bool((np.asarray(profiling.n_options) <= 0).any())
         if method.aggregation == "stacked" and profiling is not None and not free_form:
             if profiling_gold is None:
                 raise ValueError("the stacked vote needs the profiling split's gold answers")
@@ -136,6 +136,8 @@ class Decider:
         experts, answers = q.experts, q.answers
         same = _equivalence(q.n_options)
         ballots = [Ballot(e, a, family=self.families.get(e)) for e, a in zip(experts, answers, strict=True)]
+        if q.n_options == CODE_ANSWERS:  # programs are picked, never voted: the best-ranked answer
+            return Decided(next((a for a in answers if a is not None), None), "pick")
         if self.method.consensus_skip:
             agreed = consensus(ballots, same=same)
             if agreed is not None:
@@ -218,8 +220,8 @@ class Decider:
 
 
 def _equivalence(n_options: int) -> Same | None:
-    """How answers are compared in votes: by math-verify class for free-form, by string for letters."""
-    return math_equivalent if n_options == 0 else None
+    """How answers are compared in votes: by math-verify class for math, by string otherwise."""
+    return answer_equivalence(n_options)
 
 
 def _accuracy_model(method: MethodConfig, policy: RoutingPolicy, profiling: ProfilingData) -> AccuracyModel:

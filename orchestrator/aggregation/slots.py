@@ -2,7 +2,8 @@
 
 A slot is the option letter's index for a multiple-choice question and the answer's equivalence class
 (:func:`~orchestrator.aggregation.vote.answer_classes` with math-verify) for a free-form one; -1 is an
-abstention. Policies and votes that must score many candidate settings on the profiling split (inner
+abstention; exact strings and programs get string classes. Policies and votes that must score many
+candidate settings on the profiling split (inner
 cross-validation, cascade tables) work on these arrays instead of deciding one question at a time.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from common.records import LETTERS
 from orchestrator.aggregation.vote import answer_classes
-from orchestrator.answers import math_equivalent
+from orchestrator.answers import answer_equivalence
 
 
 def slot_table(answers: Sequence[Sequence[str | None]], n_options: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -24,7 +25,7 @@ def slot_table(answers: Sequence[Sequence[str | None]], n_options: Sequence[int]
         if n_opt > 0:
             out[i] = [LETTERS.index(a) if a is not None and a in LETTERS else -1 for a in row]
         else:
-            out[i] = answer_classes(row, math_equivalent)
+            out[i] = answer_classes(row, answer_equivalence(int(n_opt)))
     return out
 
 

@@ -2,14 +2,18 @@
 
 For a question whose recruited experts voted, each option's score is::
 
-    score(x) = b[x] + g . O[x] + sum over experts m that voted x of (w[m] + v * logit(a_m) + u . X[m])
+    score(x) = g . O[x] + sum over experts m that voted x of (w[m] + v * logit(a_m) + u . X[m])
 
 where ``a_m`` is m's local accuracy (kNN reliability), ``w`` a per-expert bias that learns how much an
 expert's vote is worth beyond its accuracy (e.g. because it errs together with others), ``v`` the trust
-in local accuracy, ``b`` a prior over option letters, and optionally ``X[m]`` features of m's response
-(``answer_statement``) and ``O[x]`` features of option x itself (:mod:`~orchestrator.aggregation.
-vote_features`). The option with the top score wins; options nobody voted for can win through ``b`` and
-``O``. Fitted by L2-regularised maximum likelihood (L-BFGS with the analytic gradient) on the profiling
+in local accuracy, and optionally ``X[m]`` features of m's response (``answer_statement``) and ``O[x]``
+features of option x's content (:mod:`~orchestrator.aggregation.vote_features`). There is no term for an
+option's letter or position: a prior over letters learns where a dataset happens to put its gold answers
+(a set whose gold is always "A" scored 90.61 with it and 54.14 after relabelling its options), so
+relabelling a question's options never changes the decision. Exact ties go to the option voted by the
+first expert of the pool order (not the first letter). The option with the top score wins; options
+nobody voted for can win through ``O``. Fitted by L2-regularised maximum likelihood (L-BFGS with the
+analytic gradient) on the profiling
 questions, using leave-one-out local accuracies and only each question's own top-k experts' votes, so
 training matches how it is used. Penalties: ``l2`` on ``w`` and ``b``, none on ``v``, ``feature_l2``
 on ``u`` and ``g``. Multiple-choice only; free-form answers fall back to the reliability-weighted vote.
@@ -37,7 +41,7 @@ class StackedVote:
 
     Args:
         n_experts: the pool size (columns of the vote and accuracy matrices).
-        l2: L2 penalty on the expert and letter biases.
+        l2: L2 penalty on the expert biases.
         n_vote_features: features per (question, expert) vote, ``X``.
         n_option_features: features per (question, option), ``O``.
         feature_l2: L2 penalty on the feature coefficients.
@@ -56,8 +60,8 @@ class StackedVote:
         self.n_vote_features = n_vote_features
         self.n_option_features = n_option_features
         m, f, q = n_experts, n_vote_features, n_option_features
-        self.penalty = np.concatenate([np.full(m, l2), [0.0], np.full(f + q, feature_l2), np.full(_L, l2)])
-        self.theta = np.zeros(m + 1 + f + q + _L)
+        self.penalty = np.concatenate([np.full(m, l2), [0.0], np.full(f + q, feature_l2)])
+        self.theta = np.zeros(m + 1 + f + q)
         self.theta[m] = 1.0
 
     def _design(
@@ -68,7 +72,6 @@ class StackedVote:
         option_features: np.ndarray | None,
     ) -> np.ndarray:
         """(n, L, P): the score of option l is ``design[n, l] @ theta``."""
-        n = votes.shape[0]
         parts = [votes.transpose(0, 2, 1), np.einsum("nml,nm->nl", votes, _logit(accuracy))[:, :, None]]
         if self.n_vote_features:
             assert vote_features is not None
@@ -76,7 +79,6 @@ class StackedVote:
         if self.n_option_features:
             assert option_features is not None
             parts.append(option_features)
-        parts.append(np.broadcast_to(np.eye(_L)[None], (n, _L, _L)))
         return np.concatenate(parts, axis=2)
 
     def fit(
@@ -159,6 +161,9 @@ class StackedVote:
         """(n, 10) each option's score (-inf past the question's options)."""
         votes = one_hot_votes(answers, recruited)
         s = self._design(votes, accuracy, vote_features, option_features) @ self.theta
+        # exact ties: the option of the earliest voter in pool order (never the earlier letter)
+        m = votes.shape[1]
+        s = s + 1e-9 * (votes * (m - np.arange(m, dtype=float))[None, :, None]).max(axis=1)
         s[np.arange(_L)[None, :] >= np.asarray(n_options)[:, None]] = -np.inf
         return np.asarray(s)
 

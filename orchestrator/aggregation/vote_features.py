@@ -3,7 +3,8 @@
 - :func:`answer_statement`: the response states its answer explicitly ("the answer is (C)", "Answer: C").
   A recorded answer the harness had to guess from a stray letter is rarely right (on the MMLU-Pro
   profiling split 1.7% of answered responses lack the statement, and those are right 7% of the time).
-- :func:`option_features`: what an aggregator sees in the options themselves, per option: its length
+- :func:`option_features`: what an aggregator sees in the options' content (never their letters or
+  positions, so relabelling the options moves each feature with its option), per option: its length
   z-scored within the question, whether it is the longest, whether all options are numbers and how
   central this one's value is among them, and a none/all/both/neither-of-the-above flag. MMLU-Pro's
   augmented distractors make these informative (the longest option is the gold 25% of the time against
@@ -43,7 +44,7 @@ def option_features(options: Sequence[str], width: int = len(LETTERS)) -> np.nda
     opts = list(options)[:k]
     lengths = np.array([len(o) for o in opts], dtype=float)
     out[:k, 0] = (lengths - lengths.mean()) / (lengths.std() + 1e-6)
-    out[int(np.argmax(lengths)), 1] = 1.0
+    out[:k, 1] = lengths == lengths.max()  # every longest option (argmax would favour the first letter)
     values = _numbers(opts)
     if values is not None and k >= 3:
         rank = np.array([(values < v).sum() for v in values]) / (k - 1)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from batching.config import ExpertConfig
 from common.config_file import beside, read_mapping, validate_model
 from common.resources import resolve_config
+from orchestrator.bench.peer_routers import DEFAULT_ROUTERS as PEER_ROUTERS
 from orchestrator.method import MethodConfig
 from orchestrator.rag.config import RetrievalConfig
 
@@ -95,6 +96,25 @@ class CostCurveConfig(_Strict):
     )
 
 
+class PeersConfig(_Strict):
+    """Published routers (LLMRouter, RouteLLM) as baselines, run from their own packages in the
+    ``peers`` virtualenv (:mod:`orchestrator.bench.peer_routers`); skipped with a note where absent."""
+
+    routers: list[str] = Field(
+        default_factory=lambda: list(PEER_ROUTERS), description="Which peers (all by default)."
+    )
+    python: str | None = Field(
+        default=None,
+        description="The peers virtualenv's python (`symoe bench --peers-python`); this one when unset.",
+    )
+    seeds: int = Field(
+        default=1,
+        ge=1,
+        description="Cross-validation repetitions the peers run (each trains every router once per "
+        "fold; seed 0 holds every question out once). A fixed split runs once.",
+    )
+
+
 class SkillConfig(_Strict):
     """How questions get skills without an LLM: the nearest names of a skill vocabulary."""
 
@@ -145,6 +165,9 @@ class BenchConfig(_Strict):
     )
     cost_curve: CostCurveConfig | None = Field(default=None, description="The accuracy-cost curve to trace.")
     protocol_note: str = Field(default="", description="How the methods were chosen (printed in the report).")
+    peers: PeersConfig | None = Field(
+        default=None, description="Published routers as baselines (one call per question each)."
+    )
     retrieval: RetrievalConfig | None = Field(
         default=None,
         description="The knowledge store and gate settings of methods with `retrieval:` (the pool "

@@ -13,9 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from common.records import FinalAnswer, Instance
 from orchestrator.answers import is_correct
+from orchestrator.autoselect import AutoChoice, resolve
 from orchestrator.bench.cv import Split
 from orchestrator.bench.evaluate import FittedMethod, MethodOutcome, fit_method, run_fitted
 from orchestrator.bench.table import BenchTable
@@ -24,6 +26,16 @@ from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData
 
 StepHook = Callable[[int, int], None]  # (splits done, splits in all)
+
+
+class SplitChoice(BaseModel):
+    """The recipe an ``auto`` method chose on one split (seed, held-out fold)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int
+    fold: int
+    choice: AutoChoice
 
 
 @dataclass
@@ -46,6 +58,8 @@ class ProtocolResult:
     tallies: dict[str, MethodTally]
     curve: CurveTally | None
     traces: dict[str, list[FinalAnswer | None]] = field(default_factory=dict)
+    choices: dict[str, list[SplitChoice]] = field(default_factory=dict)
+    """``auto`` methods: the recipe chosen on each split's profiling rows, with its inner-CV table."""
 
 
 @dataclass
@@ -93,17 +107,22 @@ class Protocol:
             shape = (len(curve[1]), self.seeds, n)
             curve_tally = CurveTally(curve[1], np.full(shape, np.nan), np.zeros(shape))
         traces: dict[str, list[FinalAnswer | None]] = {name: [None] * n for name in traced}
+        choices: dict[str, list[SplitChoice]] = {}
         for done, split in enumerate(splits, start=1):
             profiling = _ProfilingCache(self.table, self.profile_rows[split.profile])
             for method in methods:
+                recipe, choice = resolve(method, profiling.get(method.use_category), profiling.gold)
+                if choice is not None:
+                    choices.setdefault(method.name, []).append(SplitChoice(seed=split.seed, fold=split.fold,
+                                                                           choice=choice))  # fmt: skip
                 fitted = self._run_method(
-                    method, split, profiling, tallies[method.name], traces.get(method.name)
+                    recipe, split, profiling, tallies[method.name], traces.get(method.name)
                 )
                 if curve_tally is not None and curve is not None and method.name == curve[0]:
                     self._run_curve(fitted, split, curve_tally)
             if on_step is not None:
                 on_step(done, len(splits))
-        return ProtocolResult(tallies, curve_tally, traces)
+        return ProtocolResult(tallies, curve_tally, traces, choices)
 
     def _seed(self, split: Split) -> int:
         """A split's recruitment seed (the bench seed on the first split; random draws differ per split)."""
@@ -162,7 +181,11 @@ class Protocol:
         right, calls, cost = [], [], []
         for d, final, row, p in zip(out.decisions, out.final, rows, positions, strict=True):
             inst = self.test[int(p)]
-            right.append(is_correct(final, inst.gold, inst.answer_format))
+            if inst.answer_format.kind == "code":  # a picked program is right when its expert's verdict is
+                right.append(any(self.table.correct[row, col[e]] and self.table.answers[row][col[e]] == final
+                                 for e in d.experts if final is not None))  # fmt: skip
+            else:
+                right.append(is_correct(final, inst.gold, inst.answer_format))
             calls.append(d.n_calls)
             paid = [*d.experts, *(e for e in dict.fromkeys(d.consulted) if e not in d.experts)]
             cost.append(float(sum(self.table.call_cost[row, col[e]] for e in paid)))

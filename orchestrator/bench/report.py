@@ -21,6 +21,7 @@ from rich.table import Table
 from batching.engines.base import Engine
 from common.records import FinalAnswer, MethodResult
 from orchestrator.bench.cost import CostCurve
+from orchestrator.bench.protocol import SplitChoice
 from orchestrator.bench.rag import summary_lines
 from orchestrator.bench.record import config_hash, git_sha
 
@@ -75,6 +76,10 @@ class BenchReport(BaseModel):
         "recording's LLM-judge verdict.",
     )
     protocol_note: str = ""
+    auto_choices: dict[str, list[SplitChoice]] = Field(
+        default_factory=dict,
+        description="auto methods: per split (seed, fold) the recipe chosen by inner CV and its table.",
+    )
 
     @classmethod
     def build(
@@ -94,6 +99,7 @@ class BenchReport(BaseModel):
         reference: str | None = None,
         curves: Mapping[str, CostCurve] | None = None,
         judge_agreement: float | None = None,
+        auto_choices: Mapping[str, list[SplitChoice]] | None = None,
     ) -> BenchReport:
         cfg_dict = cfg.model_dump(mode="json")
         counters = {name: e.counters.as_dict() for name, e in engines.items()}
@@ -133,6 +139,7 @@ class BenchReport(BaseModel):
             curves=dict(curves or {}),
             judge_agreement=judge_agreement,
             protocol_note=getattr(cfg, "protocol_note", ""),
+            auto_choices=dict(auto_choices or {}),
         )
 
     def write(self, out_dir: Path, traces: Iterable[FinalAnswer] = ()) -> list[Path]:

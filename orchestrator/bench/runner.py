@@ -31,10 +31,11 @@ from common.generation import GenRequest
 from common.records import FinalAnswer, Instance, MethodResult
 from orchestrator.bench.config import BenchConfig
 from orchestrator.bench.cost import CostCurve, area, budget_grid, oracle_curve, summarise
-from orchestrator.bench.cv import cv_splits, fixed_split
+from orchestrator.bench.cv import Split, cv_splits, fixed_split
 from orchestrator.bench.data import BenchData, load_bench_data
 from orchestrator.bench.judge import answer_agreement, final_agreement, read_judge_verdicts
-from orchestrator.bench.protocol import CurveTally, Protocol, StepHook
+from orchestrator.bench.peer_routers import run_peers
+from orchestrator.bench.protocol import CurveTally, Protocol, SplitChoice, StepHook
 from orchestrator.bench.rag import TwoBooks, evaluate_rag_methods, run_two_books
 from orchestrator.bench.report import BenchReport
 from orchestrator.bench.stages import AnswerMatrix, ProgressHook, run_expert_stage
@@ -177,9 +178,8 @@ def _run_bench(
             if books is not None and opened is not None:
                 _add_rag_methods(cfg, data, outcome, table, opened, books)
     judge = _judge(cfg, data_dir, table, outcome) if free_form else None
-    agree, with_text = (
-        matrix.extractor_agreement() if cfg.answer_source == "recorded" and not free_form else (0, 0)
-    )
+    letters = all(i.answer_format.kind == "multiple_choice" for i in (*data.profile, *data.test))
+    agree, with_text = matrix.extractor_agreement() if cfg.answer_source == "recorded" and letters else (0, 0)
     report = BenchReport.build(
         cfg=cfg,
         data=data,
@@ -195,6 +195,7 @@ def _run_bench(
         reference=outcome.reference,
         curves=outcome.curves,
         judge_agreement=judge,
+        auto_choices=outcome.choices,
     )
     return report, outcome.traces
 
@@ -208,6 +209,7 @@ class _Outcome:
     protocol: dict[str, Any]
     tallies: dict[str, MethodTally]
     test_rows: np.ndarray
+    choices: dict[str, list[SplitChoice]]
 
 
 def _add_rag_methods(
@@ -283,13 +285,19 @@ def _run_protocol(cfg: BenchConfig, data: BenchData, table: BenchTable, on_step:
         on_step=on_step,
     )
     tallies = {**run.tallies, ORACLE: protocol.oracle()}
-    names = [m.name for m in baseline_methods(cfg)]
+    peers = _peer_tallies(cfg, table, protocol, splits) if cfg.peers is not None else {}
+    tallies.update({name: t for name, (t, _) in peers.items() if t is not None})
+    names = [m.name for m in baseline_methods(cfg)] + [n for n, (t, _) in peers.items() if t is not None]
     reference = max(names, key=lambda n: (tallies[n].seed_accuracies.mean(), -names.index(n)))
     results = {}
     for m in methods:
         cmp = None if m.name == reference else tallies[m.name].compare_with(tallies[reference], reference)
         desc = m.description or f"{m.policy} k={m.k}, {m.aggregation}"
         results[m.name] = tallies[m.name].result(data.test, desc, cv=cv is not None, comparison=cmp)
+    for name, (tally, desc) in peers.items():
+        if tally is not None:
+            cmp = None if name == reference else tally.compare_with(tallies[reference], reference)
+            results[name] = tally.result(data.test, desc, cv=cv is not None, comparison=cmp)
     results[ORACLE] = tallies[ORACLE].result(data.test, "any expert right (upper bound)", cv=False)
     curves = _curves(cfg, table, test_rows, run.curve, results) if run.curve is not None else {}
     traces = [t for name in run.traces for t in run.traces[name] if t is not None]
@@ -299,7 +307,35 @@ def _run_protocol(cfg: BenchConfig, data: BenchData, table: BenchTable, on_step:
     }
     if cv is not None:
         info.update(folds=cv.folds, seeds=cv.seeds, stratify=cv.stratify)
-    return _Outcome(results, reference, curves, traces, info, tallies, test_rows)
+    if peers:
+        info["peers"] = {name: desc for name, (_, desc) in peers.items()}
+    return _Outcome(results, reference, curves, traces, info, tallies, test_rows, run.choices)
+
+
+def _peer_tallies(
+    cfg: BenchConfig, table: BenchTable, protocol: Protocol, splits: Sequence[Split]
+) -> dict[str, tuple[MethodTally | None, str]]:
+    """Each peer router's tally over the splits of its seeds (one call per question), or why it is absent."""
+    assert cfg.peers is not None
+    mine = [s for s in splits if s.seed < cfg.peers.seeds]
+    rows = [(protocol.profile_rows[s.profile], protocol.test_rows[s.test]) for s in mine]
+    answered = table.answered if table.answered is not None else np.ones_like(table.correct)
+    run = run_peers(cfg.peers.python, table.embeddings, table.correct, answered, table.experts,
+                    table.call_cost.mean(axis=0), rows, cfg.peers.routers)  # fmt: skip
+    seeds = max(s.seed for s in mine) + 1
+    out: dict[str, tuple[MethodTally | None, str]] = {}
+    for name in cfg.peers.routers:
+        if name not in run.picks:
+            out[name] = (None, run.notes.get(name, "no result"))
+            continue
+        tally = MethodTally(seeds, len(protocol.test))
+        for s, (_, test), cols in zip(mine, rows, run.picks[name], strict=True):
+            right = table.correct[test, cols]
+            tally.record(s.seed, s.test, list(right), [1] * len(test), list(table.call_cost[test, cols]),
+                         [table.answers[r][c] for r, c in zip(test, cols, strict=True)])  # fmt: skip
+        out[name] = (tally, f"peer router {name} (its own package, one call; seeds 0..{seeds - 1})")
+    logger.info("peer routers: %s", ", ".join(f"{k} {v:.1f}s" for k, v in run.seconds.items()))
+    return out
 
 
 def _curves(

@@ -30,6 +30,8 @@ class AnswerMatrix:
     missing: int = 0
     prompt_tokens: dict[tuple[str, str], int] = field(default_factory=dict)
     """Prompt tokens of each pair's generation (``tokens`` counts the generated ones)."""
+    verdicts: dict[tuple[str, str], bool | None] = field(default_factory=dict)
+    """The recording harness's verdict of each pair (what scores ``code`` answers)."""
 
     def subset(self, instances: Sequence[Instance]) -> AnswerMatrix:
         """The rows of ``instances`` only (e.g. the test split of a stage that also ran the profiling one)."""
@@ -48,16 +50,25 @@ class AnswerMatrix:
             pick(self.tokens),
             missing,
             pick(self.prompt_tokens),
+            pick(self.verdicts),
         )
 
     def answer_rows(self) -> list[list[str | None]]:
         return [[self.answers.get((i.id, e)) for e in self.experts] for i in self.instances]
 
     def correct_rows(self) -> list[list[bool]]:
-        return [
-            [is_correct(self.answers.get((i.id, e)), i.gold, i.answer_format) for e in self.experts]
-            for i in self.instances
-        ]
+        """Each pair's answer is right: by the gold answer, or for code by the recording's verdict."""
+        return [[self._correct(i, e) for e in self.experts] for i in self.instances]
+
+    def _correct(self, inst: Instance, expert: str) -> bool:
+        answer = self.answers.get((inst.id, expert))
+        if inst.answer_format.kind == "code":
+            return answer is not None and bool(self.verdicts.get((inst.id, expert)))
+        return is_correct(answer, inst.gold, inst.answer_format)
+
+    def answered_rows(self) -> list[list[bool]]:
+        """Each pair has a row (a question the model was never run on is not answered, not wrong)."""
+        return [[self.texts.get((i.id, e)) is not None for e in self.experts] for i in self.instances]
 
     def extractor_agreement(self) -> tuple[int, int]:
         """How often our extractor's letter equals the recorded ``pred`` (agreeing pairs, pairs with text)."""
@@ -114,6 +125,7 @@ def answer_matrix(
         matrix.recorded[(iid, expert)] = res.extracted
         matrix.tokens[(iid, expert)] = res.generated_tokens
         matrix.prompt_tokens[(iid, expert)] = res.prompt_tokens
+        matrix.verdicts[(iid, expert)] = res.verdict
         matrix.answers[(iid, expert)] = _parse(res, by_id[iid], answer_source)
         matrix.missing += int(res.missing)
     return matrix
@@ -123,5 +135,14 @@ def _parse(res: GenResult, inst: Instance, answer_source: str) -> str | None:
     if res.missing or res.error is not None:
         return None
     if answer_source == "recorded":
-        return res.extracted
+        return (
+            _recorded_letter(res.extracted) if inst.answer_format.kind == "multiple_choice" else res.extracted
+        )
     return extract_answer(res.text, inst.answer_format)
+
+
+def _recorded_letter(pred: str | None) -> str | None:
+    """A recorded letter as votes read it: BIG-Bench-Hard's harness stores ``(D)``, MMLU-Pro's ``D``."""
+    if pred is not None and len(pred) == 3 and pred[0] + pred[2] == "()":
+        return pred[1]
+    return pred

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from batching.config import ExpertConfig
-from common.records import Instance
+from common.records import Instance, vote_options
 from orchestrator.bench.stages import AnswerMatrix
 from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.policies.base import instance_metadata
@@ -36,6 +36,7 @@ class BenchTable:
         embeddings: (N, d) question embeddings.
         skills: (N,) annotated skills.
         families: (m,) each expert's model family.
+        answered: (N, m) bool, the expert has a row for the question (missing rows are not answered).
     """
 
     experts: tuple[str, ...]
@@ -47,6 +48,7 @@ class BenchTable:
     embeddings: np.ndarray
     skills: list[list[str]]
     families: tuple[str, ...]
+    answered: np.ndarray | None = None
     row_of: dict[str, int] = field(init=False)
     by_pair: dict[Pair, str | None] = field(init=False)
 
@@ -84,6 +86,7 @@ class BenchTable:
             embeddings=embeddings,
             skills=skills,
             families=tuple(configs[e].family_name for e in matrix.experts),
+            answered=np.array(matrix.answered_rows(), dtype=bool).reshape(cost.shape),
         )
 
     def rows(self, instances: Sequence[Instance]) -> np.ndarray:
@@ -112,6 +115,7 @@ class BenchTable:
             texts=[[self.texts.get((i.id, e)) for e in self.experts] for i in insts],
             costs=self.call_cost[rows].mean(axis=0) if len(rows) else None,
             families=self.families,
+            answered=None if self.answered is None else self.answered[rows],
         )
 
     def queries(self, rows: np.ndarray, *, use_category: bool = False) -> QueryBatch:
@@ -135,5 +139,6 @@ class BenchTable:
 
 
 def n_options(inst: Instance) -> int:
-    """The question's option count (0 for free-form answers)."""
-    return inst.answer_format.n_options if inst.answer_format.kind == "multiple_choice" else 0
+    """The question's option count as votes read it (0 for math, < 0 for strings and code;
+    :func:`common.records.vote_options`)."""
+    return vote_options(inst.answer_format)

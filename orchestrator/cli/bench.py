@@ -43,6 +43,15 @@ def bench(
         str | None,
         typer.Option("--retrieval", metavar="MODE", help="Every method retrieves: never, always or gated"),
     ] = None,
+    peers_python: Annotated[
+        str | None,
+        typer.Option(
+            "--peers-python",
+            metavar="PYTHON",
+            help="The python of the virtualenv holding the `peers` extra (LLMRouter, RouteLLM) for "
+            "benches with `peers:` [default: this one; peers it cannot import are skipped]",
+        ),
+    ] = None,
 ) -> None:
     """Run benchmarks end to end (replayed or live experts) and print the comparison.
 
@@ -62,6 +71,13 @@ def bench(
             from orchestrator.bench.config import with_retrieval_mode
 
             cfgs = [with_retrieval_mode(c, retrieval) for c in cfgs]
+        if peers_python is not None:
+            cfgs = [
+                c.model_copy(update={"peers": c.peers.model_copy(update={"python": peers_python})})
+                if c.peers is not None
+                else c
+                for c in cfgs
+            ]
         if len(cfgs) == 1:
             data = resolve_data_dir(data_dir) if needs_data_dir(cfgs[0]) else None
             where = f"data from {data}" if data else "questions from the config"

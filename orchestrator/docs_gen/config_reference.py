@@ -66,6 +66,7 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
             "orchestrator.policies.fallback:FallbackOptions",
             "orchestrator.policies.sequential:SequentialOptions",
             "orchestrator.policies.cascade:CascadeOptions",
+            "orchestrator.policies.auto:AutoOptions",
         ),
     ),
     ConfigSection(
@@ -129,6 +130,7 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
             "orchestrator.bench.demo_time:DemoTimeConfig",
             "orchestrator.bench.load:LoadConfig",
             "orchestrator.bench.kb:KbBenchConfig",
+            "orchestrator.bench.collection:CollectionBenchConfig",
             "orchestrator.bench.gate_quality:GateQualityConfig",
             "orchestrator.bench.embed_speed:EmbedSpeedConfig",
             "orchestrator.bench.math_speed:MathSpeedConfig",

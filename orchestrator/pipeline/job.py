@@ -30,6 +30,7 @@ from common.records import (
     Passage,
     RetrievalTrace,
     RoutingDecision,
+    vote_options,
 )
 from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.answers import extract_answer, is_correct
@@ -255,7 +256,7 @@ def parse(result: GenResult, inst: Instance) -> str | None:
 
 def n_options(inst: Instance) -> int:
     """The question's option count (0 for free-form answers)."""
-    return inst.answer_format.n_options if inst.answer_format.kind == "multiple_choice" else 0
+    return vote_options(inst.answer_format)
 
 
 def texts_of(instances: Sequence[Instance]) -> list[str]:

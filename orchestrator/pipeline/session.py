@@ -29,6 +29,7 @@ from batching.engines.registry import build_engine
 from batching.residency import ResidencyManager, available_host_gib
 from common.errors import ConfigError
 from orchestrator.aggregation.decide import Decider
+from orchestrator.autoselect import AutoChoice, resolve
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, RoutingPolicy
 from orchestrator.pool import AUTO_AGGREGATOR, PoolConfig
@@ -55,6 +56,8 @@ class FittedMethod:
     """The aggregator the profiles chose (``aggregator: auto``)."""
     retrieval: FittedRetrieval | None = None
     """Retrieval's branches and gate (None for mode ``never``)."""
+    choice: AutoChoice | None = None
+    """``policy: auto``: the recipe chosen on the stored profiles, with its inner-CV table."""
 
 
 class Session:
@@ -173,8 +176,7 @@ class Session:
 
     def _fit(self, record: ProfilingRecord | None) -> FittedMethod:
         method = self.pool.method
-        policy = method.build_policy()
-        require_profiles(self.pool, policy, has_profiles=record is not None)
+        require_profiles(self.pool, method.build_policy(), has_profiles=record is not None)
         profiling = vocabulary = None
         retrieving = self.pool.retrieval.mode != "never"
         if record is not None:
@@ -184,15 +186,17 @@ class Session:
                     emb, self.experts, costs=self.expert_costs(record), families=self.families()
                 )
             vocabulary = sorted({s for row in record.skills for s in row})
-        policy.fit(profiling if profiling is not None else empty_profiling(self.experts))
         gold = [g or "" for g in record.gold] if record is not None else None
+        method, choice = resolve(method, profiling, gold)  # policy: auto -> the recipe the profiles choose
+        policy = method.build_policy()
+        policy.fit(profiling if profiling is not None else empty_profiling(self.experts))
         decider = Decider(method, policy, profiling, gold)
         chosen = record.aggregator if record is not None else None
         closed = None
         if retrieving and profiling is not None:
             closed = branch_of("closed", method, policy, decider, profiling)
         rag = fit_retrieval(self.pool.retrieval, method, record, closed)
-        return FittedMethod(method, policy, decider, profiling, vocabulary, chosen, rag)
+        return FittedMethod(method, policy, decider, profiling, vocabulary, chosen, rag, choice)
 
     def close(self) -> None:
         """Release every model and close the engines (idempotent)."""

@@ -1,12 +1,14 @@
 """Recruitment policies: which experts answer which question.
 
 Registered keys: ``global_top_k``, ``random_k``, ``paper``, ``skill_top_k``, ``knn_top_k``, ``adaptive_k``,
-``top_k_fallback`` (abstention fallback), ``sequential_vote`` (early-stopping vote), ``cascade`` (budget).
+``top_k_fallback`` (abstention fallback), ``auto`` (a recipe chosen by nested CV), ``sequential_vote``
+(early-stopping vote), ``cascade`` (budget).
 """
 
 from __future__ import annotations
 
 from orchestrator.policies.adaptive import AdaptiveKPolicy
+from orchestrator.policies.auto import AutoOptions, AutoPolicy
 from orchestrator.policies.base import (
     AccuracyModel,
     PolicyOptions,
@@ -26,6 +28,8 @@ from orchestrator.policies.sequential import SequentialVotePolicy
 __all__ = [
     "AccuracyModel",
     "AdaptiveKPolicy",
+    "AutoOptions",
+    "AutoPolicy",
     "CascadePolicy",
     "GlobalTopKPolicy",
     "KNNTopKPolicy",

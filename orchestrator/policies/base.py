@@ -53,6 +53,8 @@ class ProfilingData:
             the record has none.
         costs: (m,) mean cost of one call of each expert (:mod:`batching.cost`); None: 1 each.
         families: (m,) each expert's model family (family-max votes); empty: each expert its own.
+        answered: (n, m) bool, the expert has a row for the question (None: all). A question a model
+            was never run on is not answered, not wrong: global accuracies count answered rows only.
     """
 
     experts: tuple[str, ...]
@@ -66,6 +68,7 @@ class ProfilingData:
     texts: list[list[str | None]] = field(default_factory=list)
     costs: np.ndarray | None = None
     families: tuple[str, ...] = ()
+    answered: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.skills)
@@ -84,7 +87,12 @@ class ProfilingData:
 
     @property
     def global_accuracy(self) -> np.ndarray:
-        return np.asarray(self.correct.mean(axis=0), dtype=float)
+        """(m,) each expert's accuracy on the profiling questions it answered (0.5 when none)."""
+        if self.answered is None:
+            return np.asarray(self.correct.mean(axis=0), dtype=float)
+        seen = self.answered.sum(axis=0)
+        right = (self.correct & self.answered).sum(axis=0)
+        return np.where(seen > 0, right / np.maximum(seen, 1), 0.5).astype(float)
 
     @property
     def call_costs(self) -> np.ndarray:
@@ -116,6 +124,7 @@ class ProfilingData:
             pick(self.texts),
             self.costs,
             self.families,
+            None if self.answered is None else self.answered[rows],
         )
 
 
@@ -179,6 +188,9 @@ class RoutingPolicy(abc.ABC):
     """:meth:`reliability` returns the policy's own accuracy estimate (weighted votes reuse it)."""
     budgeted: ClassVar[bool] = False
     """Has a cost ``budget`` option and :meth:`at_budget`, so one fit traces an accuracy-cost curve."""
+
+    chooses_recipe: ClassVar[bool] = False
+    """Stands for a recipe chosen from the profiling data (``auto``): resolve it before fitting."""
 
     uses_vote: ClassVar[bool] = False
     """The policy's recruitment depends on the method's vote (its ``vote`` config is passed in)."""

@@ -26,7 +26,7 @@ from pydantic import Field
 from common.records import ExpertScore, RoutingDecision
 from orchestrator.aggregation.slots import correct_slots, is_right, one_hot, slot_table
 from orchestrator.aggregation.vote import answer_classes
-from orchestrator.answers import math_equivalent
+from orchestrator.answers import answer_equivalence
 from orchestrator.policies.base import (
     AnswerFetcher,
     PolicyOptions,
@@ -143,7 +143,7 @@ class CascadePolicy(RoutingPolicy):
         go = []
         for d, n_opt in zip(decisions, n_options, strict=True):
             got = [answers[(d.instance_id, e)] for e in first]
-            classes = answer_classes(got, math_equivalent if n_opt == 0 else None)
+            classes = answer_classes(got, answer_equivalence(n_opt))
             if min(classes) < 0 or max(classes) > 0:
                 go.append(d.instance_id)
         more = [(iid, e) for iid in go for e in second if e not in first]

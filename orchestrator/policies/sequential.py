@@ -26,7 +26,7 @@ from common.records import ExpertScore, RoutingDecision
 from orchestrator.aggregation.calibration import GroupAccuracy, VoteConfig, fit_vote_accuracy
 from orchestrator.aggregation.reliability import logodds_weight
 from orchestrator.aggregation.vote import answer_classes
-from orchestrator.answers import math_equivalent
+from orchestrator.answers import answer_equivalence
 from orchestrator.policies.base import (
     AnswerFetcher,
     PolicyOptions,
@@ -145,7 +145,7 @@ class SequentialVotePolicy(RoutingPolicy):
         order: list[str],
     ) -> bool:
         """Whether no expert still uncalled can change the leader (within the slack)."""
-        same = math_equivalent if n_options == 0 else None
+        same = answer_equivalence(n_options)
         classes = answer_classes([answers[(iid, e)] for e in called], same)
         by_max = self.vote.family_max
         cur: dict[tuple[str, int], float] = {}  # (family, class) -> its current vote

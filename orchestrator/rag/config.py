@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.retrieval.config import KnowledgeConfig, SearchMode
+from orchestrator.retrieval.config import MAX_K, KnowledgeConfig, SearchMode
 
 RetrievalMode = Literal["never", "always", "gated"]
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("never", "always", "gated")
@@ -93,8 +93,13 @@ class RetrievalConfig(_Strict):
         description="Files ingested into the store when the pool is used (idempotent: unchanged files add "
         "nothing); relative to the pool file.",
     )
-    k: int = Field(default=3, ge=1, description="Passages per question.")
+    k: int = Field(default=3, ge=1, le=MAX_K, description="Passages per question.")
     search: SearchMode = Field(default="hybrid", description="dense, bm25 or hybrid (RRF of both).")
+    where: list[str] = Field(
+        default_factory=list,
+        description="Metadata filters every search applies (KEY=VALUE on a column or a metadata field, or a "
+        "LanceDB SQL filter; all must hold), as `symoe kb search --where`.",
+    )
     gate: GateConfig = Field(default_factory=GateConfig)
     agreement_threshold: float = Field(
         default=1.0,

@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from common.errors import ConfigError
@@ -80,6 +81,7 @@ def fit_retrieval(
     gold = [g or "" for g in record.gold]
     opened = None
     if record.has_open_book:
+        warn_profiled_k(config, record.retrieval)
         opened = fit_branch("open", method, record.to_open_book_data(closed.profiling), gold)
     elif config.mode == "gated":
         logger.warning(
@@ -101,3 +103,24 @@ def fit_retrieval(
             open_book=opened.profiling if opened else None, seed=config.seed,
         )  # fmt: skip
     return FittedRetrieval(config, closed, opened, gate)
+
+
+def warn_profiled_k(config: RetrievalConfig, profiled: Mapping[str, str | int]) -> bool:
+    """Warn when the pool retrieves a different number of passages than its open-book profiles saw.
+
+    The open-book profiles (and the gate fitted on them) measured the experts with ``k`` passages; with
+    another ``k`` the experts' open-book accuracy, and so every gate decision, may no longer hold (a
+    reader trained on one passage can fail with three). Returns True when it warned.
+    """
+    measured = profiled.get("k")
+    if measured is None or measured == config.k:
+        return False
+    logger.warning(
+        "retrieval: the pool retrieves k=%s passages but its open-book profiles were measured at k=%s; "
+        "the gate's estimates may not hold: set `retrieval.k: %s` or profile again with "
+        "`symoe profile --retrieval`",
+        config.k,
+        measured,
+        measured,
+    )
+    return True

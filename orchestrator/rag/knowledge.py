@@ -77,7 +77,7 @@ def retrieve_for(
     if vectors is not None and (vectors.ndim != 2 or vectors.shape[1] != store.dim):
         vectors = None  # another embedding model: let the store embed the queries
     return store.retrieve([i.question for i in instances], k=config.k, mode=config.search,
-                          query_vectors=vectors)  # fmt: skip
+                          query_vectors=vectors, where=config.where or None)  # fmt: skip
 
 
 def check_retrieval(config: RetrievalConfig, *, has_profiles: bool) -> None:

@@ -49,6 +49,9 @@ def init_local_ray(**kwargs: Any) -> None:
     """
     import ray
 
+    from batching.engines.cpu_threads import passive_openmp
+
+    passive_openmp()  # workers inherit this process's environment: their OpenMP threads sleep when idle
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # the embedded instance is private to this process
     with loopback_only():
         ray.init(address="local", include_dashboard=False, **kwargs)

@@ -14,6 +14,11 @@ DEFAULT_EMBEDDING_CACHE_DIR = "$SYMOE_HOME/embeddings"
 
 SearchMode = Literal["dense", "bm25", "hybrid"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
+SearchUnit = Literal["documents", "chunks"]
+SEARCH_UNITS: tuple[SearchUnit, ...] = ("documents", "chunks")
+
+MAX_K = 1000
+"""The most hits one query may ask for (a bigger k is refused with a clear error, not a table dump)."""
 
 MiB = 1024 * 1024
 
@@ -58,16 +63,45 @@ class KnowledgeConfig(BaseModel):
         description="Disk cache of embeddings keyed by text; None keeps them in memory only.",
     )
     commit_bytes: int = Field(
-        default=64 * MiB,
+        default=8 * MiB,
         ge=1,
-        description="Source bytes per LanceDB commit during ingestion: whole files are committed together "
-        "up to this size, so a killed ingest loses at most one group's work (embeddings stay cached).",
+        description="Source bytes per LanceDB commit during ingestion (with commit_chunks, whichever comes "
+        "first): a killed ingest loses at most one commit's work (its embeddings stay cached).",
+    )
+    commit_chunks: int = Field(
+        default=2048,
+        ge=1,
+        description="Chunks per LanceDB commit during ingestion: a large file is committed in several "
+        "parts, and memory holds at most this many chunks (about 2048 x (800 chars + 1.5 KiB vector)).",
     )
     max_file_bytes: int = Field(
-        default=512 * MiB, ge=1, description="Files larger than this are reported and skipped."
+        default=64 * MiB,
+        ge=1,
+        description="Files larger than this are reported and skipped (a text file is held whole while "
+        "it is chunked; JSONL streams row by row).",
     )
-    default_k: int = Field(default=5, ge=1, description="Hits per query when the caller gives no k.")
+    lock_timeout_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How long a write waits for another writer of the same local store (kb add, remove, "
+        "repair) before giving up.",
+    )
+    default_k: int = Field(
+        default=5, ge=1, le=MAX_K, description="Hits per query when the caller gives no k."
+    )
     default_mode: SearchMode = "hybrid"
+    default_unit: SearchUnit = Field(
+        default="documents",
+        description="What k counts: documents (a document's chunks collapse into its best one) or chunks.",
+    )
+    reranker: str | None = Field(
+        default=None,
+        description="A local sentence-transformers CrossEncoder folder that reorders the best "
+        "rerank_depth hits (nothing is downloaded; see docs/knowledge-store.md).",
+    )
+    rerank_depth: int = Field(
+        default=20, ge=1, le=MAX_K, description="Hits the reranker rescores per query (at least k)."
+    )
     candidates: int = Field(
         default=50,
         ge=1,

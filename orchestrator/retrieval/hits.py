@@ -32,6 +32,7 @@ class Hit:
         dense_score: cosine similarity of query and chunk embeddings (None when not computed).
         bm25_score: the BM25 score (None when the chunk was not among the BM25 hits).
         fused_score: the reciprocal-rank-fusion score (hybrid mode only).
+        rerank_score: the cross-encoder's score (when a reranker ran).
     """
 
     id: str
@@ -45,11 +46,12 @@ class Hit:
     dense_score: float | None = None
     bm25_score: float | None = None
     fused_score: float | None = None
+    rerank_score: float | None = None
 
     @property
     def score(self) -> float:
-        """The score the hit was ranked by: fused, else dense, else BM25."""
-        for value in (self.fused_score, self.dense_score, self.bm25_score):
+        """The score the hit was ranked by: reranked, else fused, else dense, else BM25."""
+        for value in (self.rerank_score, self.fused_score, self.dense_score, self.bm25_score):
             if value is not None:
                 return value
         return 0.0
@@ -136,3 +138,15 @@ def rrf_fuse(dense: Sequence[Hit], bm25: Sequence[Hit], *, k: int, rrf_k: int) -
                 )
     order = sorted(fused, key=lambda i: (-fused[i], -(merged[i].dense_score or 0.0), i))
     return [replace(merged[i], fused_score=fused[i]) for i in order[:k]]
+
+
+def collapse_documents(hits: Sequence[Hit]) -> list[Hit]:
+    """Each document's best-ranked chunk, in rank order (a document is its origin and doc id)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for hit in hits:
+        key = (hit.origin, hit.doc_id)
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out

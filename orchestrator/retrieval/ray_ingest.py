@@ -30,7 +30,7 @@ from common.extras import require_extra
 from orchestrator.ray.local import init_local_ray
 from orchestrator.retrieval.ingest import FileStatus, Pipeline, chunk_file
 from orchestrator.retrieval.readers import Checked
-from orchestrator.retrieval.schema import META_COLUMNS, ChunkRow, meta_table, with_vectors
+from orchestrator.retrieval.schema import ROW_COLUMNS, ChunkRow, meta_table, with_vectors
 from orchestrator.retrieval.store import KnowledgeStore
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class ChunkInput:
         checked = Checked(**item)
         chunks = chunk_file(checked, self.chunk_chars, self.overlap)
         rows = [{**_row_dict(r), _STATUS: ""} for r in chunks.rows]
-        status = {c: "" for c in META_COLUMNS if c != "ingested_at"} | {
+        status = {c: "" for c in ROW_COLUMNS} | {
             "chunk_index": -1,
             "start": 0,
             "end": 0,
@@ -102,6 +102,7 @@ class ChunkInput:
 def _row_dict(row: ChunkRow) -> dict[str, Any]:
     d = asdict(row)
     d["title"] = d["title"] or ""  # a column of only nulls would get Arrow's null type in some blocks
+    d["metadata"] = d["metadata"] or ""
     return d
 
 
@@ -172,9 +173,12 @@ def _split(batch: pa.Table, dim: int) -> Iterator[pa.RecordBatch | FileStatus]:
     if not keep:
         return
     chunks = batch.take(pa.array(keep))
-    cols = {c: chunks.column(c).to_pylist() for c in META_COLUMNS if c != "ingested_at"}
+    cols = {c: chunks.column(c).to_pylist() for c in ROW_COLUMNS}
     rows = [
-        ChunkRow(**{c: cols[c][i] for c in cols} | {"title": cols["title"][i] or None})
+        ChunkRow(
+            **{c: cols[c][i] for c in cols}
+            | {"title": cols["title"][i] or None, "metadata": cols["metadata"][i] or None}
+        )
         for i in range(len(keep))
     ]
     vectors = np.asarray(chunks.column("vector").combine_chunks().flatten(), dtype=np.float32).reshape(

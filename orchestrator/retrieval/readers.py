@@ -14,11 +14,12 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -47,6 +48,7 @@ read as plain text (when it is UTF-8 and not binary)."""
 
 HF_PREFIX = "hf:"
 _BINARY_PROBE_BYTES = 8192
+_READ_BLOCK_BYTES = 1 << 20
 _HF_TEXT_COLUMNS = ("text", "content", "passage", "document", "context", "body")
 
 
@@ -84,6 +86,8 @@ class Document:
     text: str
     source: str
     title: str | None = None
+    metadata: str | None = None
+    """The row's other fields as a JSON object with sorted keys (JSONL and dataset rows), or None."""
 
 
 @dataclass
@@ -93,23 +97,31 @@ class Parsed:
     documents: list[Document] = field(default_factory=list)
     bad_rows: int = 0
     first_error: str | None = None
+    seen: int = 0
+    """Documents streamed so far (when they are not kept in ``documents``)."""
 
 
 # -- discovery -----------------------------------------------------------------------------------
 
 
-def discover(paths: Sequence[str | Path]) -> tuple[list[Input], list[Skipped]]:
+def discover(paths: Sequence[str | Path], *, follow_links: bool = False) -> tuple[list[Input], list[Skipped]]:
     """Expand files, directories (recursively, hidden entries left out) and ``hf:`` dataset specs.
+
+    A symbolic link is followed only when its target lies inside one of the given paths (then the
+    target is ingested once, under its real path), unless ``follow_links`` allows every link; the
+    others are skipped and reported, so a link in a folder can never pull ``/etc/passwd`` into the store.
 
     Args:
         paths: what the user named; duplicates (also a file inside a named directory) count once.
+        follow_links: follow links whose targets lie outside the given paths too.
 
     Returns:
         The inputs in a stable order, and what was skipped on the way (missing paths, files of other
-        kinds inside directories).
+        kinds inside directories, links leading out of the given paths).
     """
     inputs: dict[str, Input] = {}
     skipped: list[Skipped] = []
+    roots = [Path(str(r)).expanduser().resolve() for r in paths if not str(r).startswith(HF_PREFIX)]
     for raw in paths:
         text = str(raw)
         if text.startswith(HF_PREFIX):
@@ -117,16 +129,14 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Input], list[Skipped]]:
             inputs.setdefault(text, Input(text, "hf"))
             continue
         path = Path(text).expanduser()
+        if path.is_symlink() and not follow_links:
+            # a named link is a root itself; only its target decides (it may be inside another root)
+            target = path.resolve()
+            if not any(_inside(target, r) for r in roots if r != target):
+                skipped.append(Skipped(str(path.absolute()), _outside_link(target)))
+                continue
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts) or not child.is_file():
-                    continue
-                kind = SUFFIX_KINDS.get(child.suffix.lower())
-                if kind is None:
-                    skipped.append(Skipped(str(child.resolve()), f"unsupported file type {child.suffix!r}"))
-                else:
-                    inputs.setdefault(str(child.resolve()), Input(str(child.resolve()), kind))
+            _walk(path, roots, follow_links, inputs, skipped)
         elif path.is_file():
             kind = SUFFIX_KINDS.get(path.suffix.lower(), "text")
             inputs.setdefault(str(path.resolve()), Input(str(path.resolve()), kind))
@@ -135,11 +145,64 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Input], list[Skipped]]:
     return list(inputs.values()), skipped
 
 
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _outside_link(target: Path) -> str:
+    return f"symbolic link to {target}, outside the given paths (--follow-links allows it)"
+
+
+def _walk(
+    top: Path, roots: Sequence[Path], follow_links: bool, inputs: dict[str, Input], skipped: list[Skipped]
+) -> None:
+    seen: set[Path] = set()
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        real = folder.resolve()
+        if real in seen:  # a link cycle
+            continue
+        seen.add(real)
+        try:
+            entries = sorted(folder.iterdir(), key=lambda p: p.name)
+        except OSError as exc:
+            skipped.append(Skipped(str(folder.absolute()), f"unreadable ({exc.strerror or exc})"))
+            continue
+        subfolders = []
+        for child in entries:
+            if child.name.startswith("."):
+                continue
+            if child.is_symlink():
+                target = child.resolve()
+                if not target.exists():
+                    skipped.append(Skipped(str(child.absolute()), f"broken symbolic link to {target}"))
+                    continue
+                if not any(_inside(target, r) for r in roots):
+                    if not follow_links:
+                        skipped.append(Skipped(str(child.absolute()), _outside_link(target)))
+                        continue
+                elif target.is_dir():
+                    continue  # inside a given path: walked there (or already)
+            if child.is_dir():
+                subfolders.append(child)
+            elif child.is_file():
+                kind = SUFFIX_KINDS.get(child.suffix.lower())
+                if kind is None:
+                    skipped.append(Skipped(str(child.resolve()), f"unsupported file type {child.suffix!r}"))
+                else:
+                    inputs.setdefault(str(child.resolve()), Input(str(child.resolve()), kind))
+        stack.extend(reversed(subfolders))
+
+
 # -- checks --------------------------------------------------------------------------------------
 
 
 def inspect_source(item: Input, *, max_file_bytes: int) -> Checked | Skipped:
     """Check one input and hash its content (files: the bytes; datasets: their fingerprint).
+
+    Files are read in blocks (hash and UTF-8 check as they stream), so checking holds one block at a
+    time whatever the file's size.
 
     Returns:
         :class:`Checked`, or :class:`Skipped` naming the problem: too large, empty, binary, not UTF-8,
@@ -148,29 +211,37 @@ def inspect_source(item: Input, *, max_file_bytes: int) -> Checked | Skipped:
     if item.kind == "hf":
         return _inspect_hf(item)
     path = Path(item.origin)
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    size = 0
+    blank = True
     try:
         size = path.stat().st_size
         if size > max_file_bytes:
             return Skipped(item.origin, f"too large ({size:,} bytes > max_file_bytes={max_file_bytes:,})")
-        data = path.read_bytes()
+        size = 0
+        with path.open("rb") as fh:
+            while block := fh.read(_READ_BLOCK_BYTES):
+                if size < _BINARY_PROBE_BYTES and b"\0" in block[: _BINARY_PROBE_BYTES - size]:
+                    return Skipped(item.origin, "binary (NUL bytes)")
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    bad = block[exc.start : exc.start + 1]
+                    return Skipped(item.origin, f"not UTF-8 text (byte {size + exc.start}: {bad!r})")
+                blank = blank and not block.strip()
+                digest.update(block)
+                size += len(block)
+                if size > max_file_bytes:  # it grew while being read
+                    return Skipped(item.origin, f"too large (over max_file_bytes={max_file_bytes:,})")
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return Skipped(item.origin, f"not UTF-8 text (truncated at the end: {exc.reason})")
     except OSError as exc:
         return Skipped(item.origin, f"unreadable ({exc.strerror or exc})")
-    problem = _content_problem(data)
-    if problem is not None:
-        return Skipped(item.origin, problem)
-    return Checked(item.origin, item.kind, hashlib.sha256(data).hexdigest(), len(data))
-
-
-def _content_problem(data: bytes) -> str | None:
-    if not data.strip():
-        return "empty"
-    if b"\0" in data[:_BINARY_PROBE_BYTES]:
-        return "binary (NUL bytes)"
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
-    return None
+    if blank:
+        return Skipped(item.origin, "empty")
+    return Checked(item.origin, item.kind, digest.hexdigest(), size)
 
 
 def decode(data: bytes) -> str:
@@ -182,50 +253,74 @@ def decode(data: bytes) -> str:
 
 
 def read_documents(item: Checked | Input) -> Parsed:
-    """Parse an input into documents.
+    """Parse an input into documents (all in memory; ingestion streams with :func:`iter_documents`).
+
+    Raises:
+        DataError: the file cannot be read or decoded any more (it changed since it was checked).
+    """
+    out = Parsed()
+    out.documents.extend(iter_documents(item, out))
+    return out
+
+
+def iter_documents(item: Checked | Input, counts: Parsed) -> Iterator[Document]:
+    """The documents of an input, one at a time; unusable rows are counted in ``counts``.
+
+    JSONL files and datasets stream row by row (memory holds one row); a text, markdown or HTML file
+    is one document, read whole (at most ``max_file_bytes``).
 
     Raises:
         DataError: the file cannot be read or decoded any more (it changed since it was checked).
     """
     if item.kind == "hf":
-        return _read_hf(item.origin)
+        yield from _iter_hf(item.origin, counts)
+        return
     path = Path(item.origin)
     try:
+        if item.kind == "jsonl":
+            with path.open(encoding="utf-8-sig") as fh:
+                yield from iter_jsonl(fh, origin=item.origin, counts=counts)
+            return
         text = decode(path.read_bytes())
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(
             f"cannot read the file any more ({exc}); run `symoe kb add` again", path=str(path)
         ) from exc
-    if item.kind == "jsonl":
-        return parse_jsonl(text.splitlines(), origin=item.origin)
     if item.kind == "html":
         title, body = html_to_text(text)
-        return Parsed([Document(item.origin, body, item.origin, title or path.stem)] if body.strip() else [])
+        if body.strip():
+            yield Document(item.origin, body, item.origin, title or path.stem)
+        return
     title = markdown_title(text) if item.kind == "markdown" else None
-    return Parsed([Document(item.origin, text, item.origin, title or path.stem)])
+    yield Document(item.origin, text, item.origin, title or path.stem)
 
 
 def parse_jsonl(lines: Iterable[str], *, origin: str) -> Parsed:
-    """Documents from JSONL rows ``{"text": ..., "id"?, "title"?, "source"?}``; bad rows are counted.
+    """Documents from JSONL rows ``{"text": ..., "id"?, "title"?, "source"?, ...}``; bad rows are counted.
 
     A row's ``source`` is its own ``source`` field, else ``<origin>#<id>``; its id is ``id``, else
-    ``line<N>``.
+    ``line<N>``; its other fields (a ``metadata`` object merged in) become the document's metadata.
     """
     out = Parsed()
+    out.documents.extend(iter_jsonl(lines, origin=origin, counts=out))
+    return out
+
+
+def iter_jsonl(lines: Iterable[str], *, origin: str, counts: Parsed) -> Iterator[Document]:
+    """:func:`parse_jsonl` one row at a time."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            _bad(out, f"line {number}: not JSON ({exc.msg})")
+            _bad(counts, f"line {number}: not JSON ({exc.msg})")
             continue
         doc = _row_document(row, number, origin, text_columns=("text",))
         if isinstance(doc, str):
-            _bad(out, f"line {number}: {doc}")
+            _bad(counts, f"line {number}: {doc}")
         else:
-            out.documents.append(doc)
-    return out
+            yield doc
 
 
 def _row_document(row: Any, number: int, origin: str, *, text_columns: Sequence[str]) -> Document | str:
@@ -235,7 +330,8 @@ def _row_document(row: Any, number: int, origin: str, *, text_columns: Sequence[
     text = next((row[c] for c in text_columns if isinstance(row.get(c), str)), None)
     if text is None or not text.strip():
         return f"no non-empty string field {' or '.join(repr(c) for c in text_columns)}"
-    doc_id = str(row["id"]) if row.get("id") is not None else f"line{number}"
+    raw_id = row.get("id", row.get("_id"))  # BEIR corpora use _id
+    doc_id = str(raw_id) if raw_id is not None else f"line{number}"
     title = row.get("title")
     source = row.get("source")
     return Document(
@@ -243,7 +339,23 @@ def _row_document(row: Any, number: int, origin: str, *, text_columns: Sequence[
         text=text,
         source=source if isinstance(source, str) and source else f"{origin}#{doc_id}",
         title=title if isinstance(title, str) and title else None,
+        metadata=_metadata(row, text_columns),
     )
+
+
+_ROW_FIELDS = frozenset({"id", "_id", "title", "source", "metadata"})
+
+
+def _metadata(row: dict[str, Any], text_columns: Sequence[str]) -> str | None:
+    """A row's other fields (and its ``metadata`` object) as JSON with sorted keys, or None."""
+    extra = {k: v for k, v in row.items() if k not in _ROW_FIELDS and k not in text_columns}
+    nested = row.get("metadata")
+    if isinstance(nested, dict):
+        extra.update(nested)
+    extra = {str(k): v for k, v in extra.items() if v is not None}
+    if not extra:
+        return None
+    return json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _bad(out: Parsed, message: str) -> None:
@@ -387,13 +499,11 @@ def _inspect_hf(item: Input) -> Checked | Skipped:
     return Checked(item.origin, "hf", hashlib.sha256(fingerprint.encode()).hexdigest(), int(ds.num_rows))
 
 
-def _read_hf(origin: str) -> Parsed:
+def _iter_hf(origin: str, counts: Parsed) -> Iterator[Document]:
     ds = _load_hf(origin)
-    out = Parsed()
     for number, row in enumerate(ds, start=1):
         doc = _row_document(row, number, origin, text_columns=_HF_TEXT_COLUMNS)
         if isinstance(doc, str):
-            _bad(out, f"row {number}: {doc}")
+            _bad(counts, f"row {number}: {doc}")
         else:
-            out.documents.append(doc)
-    return out
+            yield doc

@@ -164,7 +164,9 @@ def test_shipped_configs_validate() -> None:
         cfg = load_bench_config(path)
         assert cfg.best_policy in {m.name for m in cfg.methods}
     suite = expand_configs([CONFIGS / "suite.yaml"])
-    assert [p.name for p in suite] == ["mmlu_pro_paper_small.yaml", "gpqa_diamond.yaml", "math500.yaml"]
+    assert [p.name for p in suite] == [
+        "mmlu_pro_paper_small.yaml", "gpqa_diamond.yaml", "math500.yaml", "bbh.yaml", "humaneval.yaml"
+    ]  # fmt: skip
 
 
 @pytest.mark.shared_data

@@ -30,6 +30,12 @@ class TransformersAudioConfig(_HFConfig):
     generator: Literal["transformers_audio"] = "transformers_audio"
     task: Literal["text-to-speech", "text-to-audio"] = "text-to-audio"
     tokens_per_s: float = Field(default=51.2, gt=0, description="MusicGen: audio tokens per second.")
+    max_speech_ratio: float = Field(
+        default=2.5,
+        gt=0,
+        description="Bark: semantic tokens (49.9 a second) capped at this many times the line's planned "
+        "length; a longer line fails the speech-length check anyway, and Bark may babble on without it.",
+    )
 
 
 class TransformersAudioGenerator(AudioGenerator):
@@ -41,6 +47,8 @@ class TransformersAudioGenerator(AudioGenerator):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self._pipe: Any = None
+        self._processor: Any = None
+        self._bark = False
 
     def accepts(self, event: AudioEvent) -> bool:
         if event.kind == "speech" and self.config.voices:
@@ -72,13 +80,28 @@ class TransformersAudioGenerator(AudioGenerator):
         processor = AutoProcessor.from_pretrained(self.config.model, local_files_only=local)  # type: ignore[no-untyped-call]
         tokenizer = getattr(processor, "tokenizer", processor)
         task: Any = self.config.task
+        self._processor, self._bark = processor, model.config.model_type == "bark"
         self._pipe = pipeline(
             task, model=model, tokenizer=tokenizer, processor=processor, device=self.config.device
         )
 
     def _unload(self) -> None:
-        self._pipe = None
+        self._pipe = self._processor = None
         _free_cuda()
+
+    def _speech_params(self, event: AudioEvent) -> dict[str, Any]:
+        """Bark's voice preset goes to ``generate`` as ``history_prompt`` (the tensors the processor loads
+        for a preset name; ``generate`` rejects a ``voice_preset`` argument), with the semantic stage
+        capped by ``max_speech_ratio``."""
+        params: dict[str, Any] = {}
+        if self.config.voices:
+            preset = self.config.voices[event.voice or "male"]
+            params["history_prompt"] = self._processor("", voice_preset=preset)["history_prompt"]
+        if self._bark:
+            params["semantic_max_new_tokens"] = (
+                int(event.duration_s * 49.9 * self.config.max_speech_ratio) + 1
+            )
+        return params
 
     def _generate(self, batch: Sequence[AudioTask]) -> list[RenderedAudio]:
         out = []
@@ -87,8 +110,8 @@ class TransformersAudioGenerator(AudioGenerator):
             kwargs: dict[str, Any] = {}
             if e.kind == "speech":
                 text = e.text
-                if self.config.voices:
-                    kwargs["forward_params"] = {"voice_preset": self.config.voices[e.voice or "male"]}
+                if params := self._speech_params(e):
+                    kwargs["forward_params"] = params
             else:
                 text = e.description
                 kwargs["forward_params"] = {
@@ -121,15 +144,25 @@ class DiffusersAudioGenerator(AudioGenerator):
         import diffusers
         import torch
 
-        cls = (
+        cls: Any = (  # diffusers' pipelines are untyped
             diffusers.AudioLDM2Pipeline
             if self.config.pipeline == "audioldm2"
             else diffusers.StableAudioPipeline
         )
+        dtype = getattr(torch, self.config.dtype)
+        local = self.config.local_files_only
+        parts: dict[str, Any] = {}
+        if self.config.pipeline == "audioldm2":
+            # AudioLDM2 steps its GPT-2 with GenerationMixin helpers, which transformers >= 4.50 gives only to
+            # the LM-head class, while checkpoints name a bare GPT2Model (diffusers issue 12630): load the
+            # same weights into GPT2LMHeadModel, whose hidden states are the same.
+            from transformers import GPT2LMHeadModel
+
+            parts["language_model"] = GPT2LMHeadModel.from_pretrained(
+                self.config.model, subfolder="language_model", dtype=dtype, local_files_only=local
+            )
         self._pipe = cls.from_pretrained(
-            self.config.model,
-            torch_dtype=getattr(torch, self.config.dtype),
-            local_files_only=self.config.local_files_only,
+            self.config.model, torch_dtype=dtype, local_files_only=local, **parts
         ).to(self.config.device)
 
     def _unload(self) -> None:
@@ -150,7 +183,8 @@ class DiffusersAudioGenerator(AudioGenerator):
             }
             if self.config.pipeline == "audioldm2":
                 res = self._pipe(e.description, audio_length_in_s=e.duration_s, **common)
-                audio, sr = np.asarray(res.audios[0], dtype=np.float64), 16000
+                audio = np.asarray(res.audios[0], dtype=np.float64)
+                sr = int(self._pipe.vocoder.config.sampling_rate)
             else:
                 res = self._pipe(e.description, audio_end_in_s=e.duration_s, **common)
                 audio = res.audios[0].float().cpu().numpy().mean(axis=0).astype(np.float64)

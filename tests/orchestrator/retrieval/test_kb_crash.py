@@ -1,4 +1,4 @@
-"""A `kb add` killed with SIGKILL mid-ingest leaves the previous version queryable; the next one finishes."""
+"""`kb add` killed with SIGKILL at any point: its commits stay, the next add equals a clean ingest."""
 
 from __future__ import annotations
 
@@ -27,11 +27,27 @@ CHILD = textwrap.dedent(
 
     cfg = KnowledgeConfig.model_validate_json(sys.argv[1])
     store = KnowledgeStore.open(cfg, create=True)
+    write, append, optimize = store.write, store.append, store.optimize
+
+    def announced(commit):
+        def run(*args, **kwargs):  # each commit announced, then a pause to be killed in
+            out = commit(*args, **kwargs)
+            print("committed", store.count(), flush=True)
+            time.sleep(0.3)
+            return out
+        return run
+
+    def slow_optimize():  # every chunk committed, the index not updated yet
+        print("optimizing", flush=True)
+        time.sleep(5)
+        optimize()
+
+    store.write, store.append, store.optimize = announced(write), announced(append), slow_optimize
 
     def hook(p):
-        if p.chunks_done:  # inside the streaming write of the one commit: slow it down to be killed
+        if p.chunks_done:
             print("embedded", p.chunks_done, flush=True)
-            time.sleep(0.3)
+            time.sleep(0.05)
 
     ingest(store, [sys.argv[2]], progress=hook)
     print("finished", flush=True)
@@ -47,22 +63,22 @@ def _write_docs(root: Path, n: int, topic: str) -> None:
         )
 
 
-@pytest.mark.slow  # a subprocess loads torch and MiniLM
-def test_killed_ingest_keeps_the_previous_version_and_resumes(
-    open_store: Callable[..., KnowledgeStore], kb_config: KnowledgeConfig, tmp_path: Path
-) -> None:
-    docs = tmp_path / "docs"
-    _write_docs(docs, 6, "harbour")
-    store = open_store(embed_batch_size=4)
-    ingest(store, [docs])
-    version, count = store.version, store.count()
-    ids_before = {s.origin: s.chunk_ids for s in store.sources().values()}
+def _snapshot(store: KnowledgeStore) -> tuple[object, ...]:
+    store.refresh()
+    ids = sorted(store._scan(["id"]).column("id").to_pylist())
+    stats = store.stats()
+    sources = {o: (s.sha256, s.chunk_ids) for o, s in store.sources().items()}
+    return (
+        ids,
+        stats.indexed_rows,
+        stats.unindexed_rows,
+        stats.duplicate_rows,
+        stats.incomplete_sources,
+        sources,
+    )
 
-    _write_docs(docs, 40, "lighthouse")  # 40 new files, one commit group, 10 embedding batches
-    (docs / "harbour-000.txt").write_text(
-        "Document 0 was rewritten: it is about tides now."
-    )  # a changed file
-    cfg = kb_config.model_copy(update={"embed_batch_size": 4})
+
+def _kill_at(cfg: KnowledgeConfig, docs: Path, when: Callable[[str], bool]) -> list[str]:
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, cfg.model_dump_json(), str(docs)],
         cwd=ROOT,
@@ -73,26 +89,53 @@ def test_killed_ingest_keeps_the_previous_version_and_resumes(
     )
     assert child.stdout is not None
     seen = []
-    for line in child.stdout:  # wait until the write is under way, then kill it
+    for line in child.stdout:
         seen.append(line.strip())
-        if line.startswith("embedded") and int(line.split()[1]) >= 12:
+        if when(line):
             os.kill(child.pid, signal.SIGKILL)
             break
-    child.wait(timeout=60)
+    child.wait(timeout=120)
     child.stdout.close()
     assert child.returncode == -signal.SIGKILL, seen
+    return seen
+
+
+KILL_POINTS = {
+    "while embedding, before any commit": lambda line: (
+        line.startswith("embedded") and int(line.split()[1]) >= 4
+    ),
+    "between two commits": lambda line: line.startswith("committed") and int(line.split()[1]) >= 16,
+    "after the last commit, before the index update": lambda line: line.startswith("optimizing"),
+}
+
+
+@pytest.mark.slow  # a subprocess loads torch and MiniLM
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_killed_add_then_the_next_add_equals_a_clean_ingest(
+    open_store: Callable[..., KnowledgeStore], kb_config: KnowledgeConfig, tmp_path: Path, point: str
+) -> None:
+    docs = tmp_path / "docs"
+    _write_docs(docs, 6, "harbour")
+    store = open_store(embed_batch_size=4, commit_chunks=8)
+    ingest(store, [docs])
+    _write_docs(docs, 30, "lighthouse")
+    (docs / "harbour-000.txt").write_text("Document 0 was rewritten: it is about tides now.")
+    seen = _kill_at(store.config, docs, KILL_POINTS[point])
     assert "finished" not in seen
 
-    after_crash = KnowledgeStore.open(store.config, embedder=store.embedder)
-    assert (after_crash.version, after_crash.count()) == (version, count)
-    assert {s.origin: s.chunk_ids for s in after_crash.sources().values()} == ids_before
-    hit = after_crash.search(["harbour number 3"], k=1, mode="hybrid")[0][0]
-    assert hit.origin.endswith("harbour-003.txt")
+    after = KnowledgeStore.open(store.config, embedder=store.embedder)  # opening repairs the index
+    assert after.stats().duplicate_rows == 0
+    hit = after.search(["harbour number 3"], k=1, mode="hybrid")[0][0]
+    assert hit.origin.endswith("harbour-003.txt")  # still queryable
+    ingest(after, [docs])
 
-    report = ingest(after_crash, [docs])  # the next run does the whole job
-    assert len(report.added) == 40 and len(report.replaced) == 1 and len(report.unchanged) == 5
-    assert after_crash.count() == 46
-    assert after_crash.search(["tides"], k=1, mode="bm25")[0][0].origin.endswith("harbour-000.txt")
+    clean = KnowledgeStore.open(
+        kb_config.model_copy(update={"uri": str(tmp_path / "clean")}), embedder=store.embedder, create=True
+    )
+    ingest(clean, [docs])
+    assert _snapshot(after) == _snapshot(clean)
+    assert after.count() == 36
+    assert after.search(["tides"], k=1, mode="bm25")[0][0].origin.endswith("harbour-000.txt")
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense"])

@@ -102,7 +102,7 @@ def test_errors_name_the_place_and_the_fix(
     store = open_store()
     with pytest.raises(ConfigError, match="mode='fuzzy' is not one of dense, bm25, hybrid"):
         store.retrieve(["q"], mode="fuzzy")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="k=0 must be >= 1"):
+    with pytest.raises(ConfigError, match="k=0 must be between 1 and 1000"):
         store.retrieve(["q"], k=0)
     assert store.retrieve([], k=3) == [] and store.search(["anything"], k=3, mode="hybrid") == [[]]
     with pytest.raises(DataError, match="no version 99"):
@@ -123,7 +123,7 @@ def test_stats_and_versions(open_store: Callable[..., KnowledgeStore], corpus: P
     s = store.stats()
     assert (s.chunks, s.sources, s.dim) == (5, 4, 384)
     assert s.size_bytes is not None and s.size_bytes > 0
-    assert "FTS on text" in s.indices and s.versions == len(store.versions()) >= 3
+    assert "FTS on search_text" in s.indices and s.versions == len(store.versions()) >= 3
     assert store.versions()[-1].rows == 5 and store.versions()[0].rows == 0
     facts = str((corpus / "facts.jsonl").resolve())
     assert store.delete_sources([facts, "never-ingested"]) == 2

@@ -1,0 +1,100 @@
+"""Every entry point gets the CLI's OpenMP setting (idle threads sleep), so the API is as fast under load."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    return {**env, "PYTHONPATH": str(ROOT), **extra}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "from orchestrator import SymbolicMoE",  # the Python API
+        "from orchestrator.service.app import create_app",  # the service
+        "from orchestrator.retrieval import KnowledgeStore",  # the knowledge store's API
+        "import orchestrator.cli",  # the CLI
+    ],
+)
+def test_each_entry_point_sets_passive_openmp_before_torch(entry: str) -> None:
+    code = f"{entry}\nimport os, sys\nprint(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["PASSIVE", "False"]
+
+
+def test_a_user_setting_is_kept() -> None:
+    code = "import orchestrator.retrieval, os; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=_env(OMP_WAIT_POLICY="ACTIVE"), capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert out.stdout.strip() == "ACTIVE"
+
+
+@pytest.mark.ray
+def test_ray_workers_inherit_it(ray_cluster: Any) -> None:
+    import ray
+
+    @ray.remote(num_cpus=0)
+    def policy() -> str | None:
+        return os.environ.get("OMP_WAIT_POLICY")
+
+    assert ray.get(policy.remote(), timeout=120) == "PASSIVE"
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    if sys.argv[1] == "active":
+        os.environ["OMP_WAIT_POLICY"] = "ACTIVE"   # what the API did before: torch's default spinning
+    from skills.embedding import Embedder   # the API path: no CLI import
+    import orchestrator.retrieval  # noqa: F401
+    import torch
+    torch.set_num_threads(2)
+    emb = Embedder(cache_dir=None)
+    emb.embed(["warm up the model"])
+    wall, cpu = [], []
+    for i in range(int(sys.argv[2])):
+        w, c = time.perf_counter(), time.process_time()
+        emb.embed([f"query number {i} about harbours and rivers"])
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    wall.sort()
+    print(json.dumps({"p50_ms": 1000 * wall[len(wall) // 2], "cpu_ms": 1000 * sum(cpu) / len(cpu)}))
+    """
+)
+
+
+@pytest.mark.slow  # two processes load MiniLM beside a busy one
+def test_the_api_is_not_slowed_by_spinning_threads_under_a_busy_process() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        results = {}
+        for policy in ("active", "passive"):
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, policy, "12"], cwd=ROOT, env=_env(), capture_output=True,
+                text=True, timeout=300,
+            )  # fmt: skip
+            assert out.returncode == 0, out.stderr[-2000:]
+            results[policy] = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        busy.kill()
+        busy.wait()
+    # spinning OpenMP threads burn CPU while they wait for the busy process's core
+    assert results["passive"]["cpu_ms"] < results["active"]["cpu_ms"], results
