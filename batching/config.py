@@ -128,6 +128,11 @@ class VLLMExpertConfig(_ExpertBase):
     )
     seed: int = Field(default=0, description="vLLM's engine seed.")
     trust_remote_code: bool = Field(default=False, description="Allow model code from the checkpoint.")
+    load_format: Literal["auto", "dummy"] = Field(
+        default="auto",
+        description="vLLM's load format: `dummy` fills the weights with random values from config.json "
+        "alone (benchmarks of real architectures without downloading a weight).",
+    )
     in_process: bool = Field(
         default=False,
         description=(

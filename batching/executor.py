@@ -12,6 +12,12 @@ Two residency modes:
   stages. While an expert generates, the next expert's weights are prefetched into the page cache when
   its engine loads from a local folder.
 
+**Overlapped start** (``overlap_start=True``, with a residency manager): while an expert generates, the
+next expert's engine is loaded in a background thread when it fits beside the resident models without
+evicting any (:meth:`~batching.residency.ResidencyManager.fits_now`) and the engine allows it
+(:attr:`~batching.engines.base.Engine.can_load_concurrently`); the residency manager then adopts the
+loaded engine. ``StageResults.visible_load_seconds`` is the start-up the stage actually waited for.
+
 Results are handed to ``on_result`` as each batch completes, so a durable store can journal them.
 
 With a ``lock``, each acquire and each ``generate`` call holds it, so two callers sharing engines (a
@@ -20,7 +26,9 @@ batch job and online requests of one session) interleave batch by batch instead 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -51,6 +59,10 @@ class StageResults:
     results: dict[tuple[str, str], GenResult] = field(default_factory=dict)
     load_order: list[str] = field(default_factory=list)
     loaded: list[str] = field(default_factory=list)
+    visible_load_seconds: float = 0.0
+    """Time the stage waited for models to load (an overlapped start hides the rest)."""
+    overlapped: list[str] = field(default_factory=list)
+    """Experts whose engine was started while the previous one generated."""
 
 
 def run_plan(
@@ -64,6 +76,7 @@ def run_plan(
     residency: ResidencyManager | None = None,
     on_result: ResultHook | None = None,
     lock: AbstractContextManager[object] | None = None,
+    overlap_start: bool = False,
 ) -> StageResults:
     """Execute ``plan`` expert by expert.
 
@@ -79,46 +92,101 @@ def run_plan(
             caller calls ``residency.release_all()`` when the run ends.
         on_result: called once per pair with (instance_id, expert, result) as its batch completes.
         lock: held around each acquire and each ``generate`` call (engines shared between threads).
+        overlap_start: with ``residency``, load the next expert's engine while the current one
+            generates, when it fits without evicting anything (see the module docstring).
     """
     out = StageResults()
     guard = lock if lock is not None else nullcontext()
-    for index, batch in enumerate(plan.batches):
-        engine = engines[batch.expert]
-        was_loaded = engine.is_loaded
-        with guard:
-            if residency is not None:
-                residency.acquire(batch.expert, engine)
-                if index + 1 < len(plan.batches):
-                    _prefetch_next(residency, plan.batches[index + 1].expert, engines)
-            else:
-                engine.load()
-        if not was_loaded:
-            out.loaded.append(batch.expert)
-        out.load_order.append(batch.expert)
-        start, ids = time.perf_counter(), batch.instance_ids
-        for first in range(0, len(ids), batch_size):
-            chunk = ids[first : first + batch_size]
-            requests = [make_request(i, batch.expert) for i in chunk]
+    early: _EarlyStart | None = None
+    try:
+        for index, batch in enumerate(plan.batches):
+            engine = engines[batch.expert]
+            waited = time.perf_counter()
+            started_early = early is not None and early.name == batch.expert
+            if early is not None:
+                early.join()  # re-raises a failed load here, in the stage's thread
+                early = None
+            was_loaded = engine.is_loaded and not started_early
             with guard:
-                if residency is not None:  # another thread may have evicted it between batches
+                if residency is not None:
                     residency.acquire(batch.expert, engine)
-                generated = engine.generate(requests)
-            for inst, res in zip(chunk, generated, strict=True):
-                out.results[(inst, batch.expert)] = res
-                if on_result is not None:
-                    on_result(inst, batch.expert, res)
-            if on_progress is not None:
-                on_progress(batch.expert, min(first + batch_size, len(ids)), len(ids))
-        if residency is None and batch.expert not in keep_loaded:
-            engine.unload()
-        logger.info(
-            "stage %s: %s answered %d requests in %.2fs",
-            plan.stage,
-            batch.expert,
-            len(ids),
-            time.perf_counter() - start,
-        )
+                    if index + 1 < len(plan.batches):
+                        nxt = plan.batches[index + 1].expert
+                        if overlap_start:
+                            early = _start_early(residency, nxt, engines)
+                        if early is None:
+                            _prefetch_next(residency, nxt, engines)
+                else:
+                    engine.load()
+            out.visible_load_seconds += time.perf_counter() - waited
+            if started_early:
+                out.overlapped.append(batch.expert)
+            if not was_loaded:
+                out.loaded.append(batch.expert)
+            out.load_order.append(batch.expert)
+            start, ids = time.perf_counter(), batch.instance_ids
+            for first in range(0, len(ids), batch_size):
+                chunk = ids[first : first + batch_size]
+                requests = [make_request(i, batch.expert) for i in chunk]
+                with guard:
+                    if residency is not None:  # another thread may have evicted it between batches
+                        residency.acquire(batch.expert, engine)
+                    generated = engine.generate(requests)
+                for inst, res in zip(chunk, generated, strict=True):
+                    out.results[(inst, batch.expert)] = res
+                    if on_result is not None:
+                        on_result(inst, batch.expert, res)
+                if on_progress is not None:
+                    on_progress(batch.expert, min(first + batch_size, len(ids)), len(ids))
+            if residency is None and batch.expert not in keep_loaded:
+                engine.unload()
+            logger.info(
+                "stage %s: %s answered %d requests in %.2fs",
+                plan.stage,
+                batch.expert,
+                len(ids),
+                time.perf_counter() - start,
+            )
+    except BaseException:
+        if early is not None:  # the stage failed while a model was starting: do not leak it
+            with contextlib.suppress(Exception):
+                early.join()
+            engines[early.name].unload()
+        raise
     return out
+
+
+class _EarlyStart:
+    """One engine loading in a background thread while the stage's current expert generates."""
+
+    def __init__(self, name: str, engine: Engine) -> None:
+        self.name = name
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(engine,), name=f"start-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, engine: Engine) -> None:
+        try:
+            engine.load()
+        except BaseException as exc:  # handed to the stage's thread by join()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _start_early(
+    residency: ResidencyManager, expert: str, engines: Mapping[str, Engine]
+) -> _EarlyStart | None:
+    engine = engines.get(expert)
+    if engine is None or engine.is_loaded or not engine.can_load_concurrently:
+        return None
+    if not residency.fits_now(expert, engine):
+        return None
+    logger.info("starting %s while the current expert generates", expert)
+    return _EarlyStart(expert, engine)
 
 
 def _prefetch_next(residency: ResidencyManager, expert: str, engines: Mapping[str, Engine]) -> None:

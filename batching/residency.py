@@ -321,6 +321,13 @@ class ResidencyManager:
             seconds,
         )
 
+    def fits_now(self, name: str, engine: Engine | None = None) -> bool:
+        """Whether ``name`` could be loaded now without evicting anything (or is resident already):
+        the executor starts a model early only then, so an early start never pushes out a model in use."""
+        if name in self._resident:
+            return True
+        return self._fits(self.footprint_gib(name, engine))
+
     def _fits(self, need: float) -> bool:
         count_ok = self.max_models is None or len(self._resident) < self.max_models
         return count_ok and self.free_gib >= need

@@ -4,6 +4,7 @@ Every default location of the project is a folder of :func:`symoe_home`:
 
 ==============================  ==========================================
 ``$SYMOE_HOME/embeddings``      the embedding cache (skills.embedding)
+``$SYMOE_HOME/onnx``            ONNX exports of the embedding model (skills.onnx_encoder)
 ``$SYMOE_HOME/tiny-models``     the tiny random-weight Llama pool (zoo.tiny)
 ``$SYMOE_HOME/profiles``        profiles written by ``SymbolicMoE.profile``
 ``$SYMOE_HOME/runs.sqlite``     the run store (batching.journal.store)
@@ -44,6 +45,11 @@ class SymoeSettings(BaseSettings):
     home: Path | None = Field(
         default=None,
         description="Root of caches and stores (SYMOE_HOME); unset: $XDG_CACHE_HOME/symbolic-moe.",
+    )
+    embedding_backend: str | None = Field(
+        default=None,
+        description="Embedding backend of skills.embedding (SYMOE_EMBEDDING_BACKEND): auto, torch, onnx or "
+        "onnx-int8; unset: auto (onnx when onnxruntime is installed).",
     )
     xdg_cache_home: Path | None = Field(
         default=None,

@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from fractions import Fraction
 from functools import lru_cache
 
 from common.errors import ConfigError
@@ -25,6 +26,7 @@ __all__ = [
     "math_equivalent",
     "math_verdicts",
     "remember_math_verdicts",
+    "trivial_verdict",
     "trim_reasoning",
 ]
 
@@ -240,9 +242,54 @@ def _parsed(answer: str, timeout_s: int | None) -> tuple[object, ...]:
     return tuple(parse(_as_latex(answer), parsing_timeout=timeout_s))
 
 
-def _verify(pred: str, gold: str) -> bool:
-    if _normalise_math_string(pred) == _normalise_math_string(gold):
+_INTEGER = re.compile(r"[-+]?\d+")
+_FRACTION = re.compile(r"([-+]?)(?:\\frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))")
+_DECIMAL = re.compile(r"[-+]?\d*\.\d+")
+
+
+def _rational(normalised: str) -> tuple[Fraction, bool] | None:
+    """A normalised answer that is a plain number, as (value, exact?): integers and integer fractions
+    are exact; decimals are not (math-verify may round them against a fraction). None otherwise."""
+    if _INTEGER.fullmatch(normalised):
+        return Fraction(int(normalised)), True
+    m = _FRACTION.fullmatch(normalised)
+    if m:
+        num, den = (m.group(2), m.group(3)) if m.group(2) is not None else (m.group(4), m.group(5))
+        if int(den) == 0:
+            return None
+        value = Fraction(int(num), int(den))
+        return (-value if m.group(1) == "-" else value), True
+    if _DECIMAL.fullmatch(normalised):
+        return Fraction(normalised), False
+    return None
+
+
+def trivial_verdict(pred: str, gold: str) -> bool | None:
+    """The verdict of two answers that need no parsing, or None when math-verify must decide.
+
+    Equal after normalisation (whitespace, ``$``, ``\\boxed``, ``\\dfrac``, a trailing period, integer
+    commas) is equal; two plain numbers (integers, integer fractions, decimals) with the same value are
+    equal; two different exact numbers (integers or integer fractions) are unequal. A decimal against a
+    different value is left to math-verify, which may accept a rounded decimal.
+    """
+    a, b = _normalise_math_string(pred), _normalise_math_string(gold)
+    if a == b:
         return True
+    ra, rb = _rational(a), _rational(b)
+    if ra is None or rb is None:
+        return None
+    if ra[0] == rb[0]:
+        return True
+    return False if ra[1] and rb[1] else None
+
+
+def _verify(pred: str, gold: str) -> bool:
+    trivial = trivial_verdict(pred, gold)
+    return trivial if trivial is not None else _verify_symbolic(pred, gold)
+
+
+def _verify_symbolic(pred: str, gold: str) -> bool:
+    """math-verify's verdict (letter words compare as strings); :func:`trivial_verdict` is not consulted."""
     words = [_UPPER_WORD.fullmatch(x.strip().strip("$").strip()) for x in (pred, gold)]
     if words[0] and words[1]:  # letter strings: math-verify reads "ABC" as A*B*C, so "CBA" would match
         return words[0].group(1) == words[1].group(1)

@@ -1,7 +1,17 @@
 """Sentence embeddings (all-MiniLM-L6-v2, offline) with a persistent cache, for skills and questions.
 
-Importing this module never imports torch or sentence-transformers; the model loads on the first
-:meth:`Embedder.embed` that misses the cache.
+Importing this module never imports torch, sentence-transformers or ONNX Runtime; the model loads on
+the first :meth:`Embedder.embed` that misses the cache.
+
+Backends (``backend=``, or ``SYMOE_EMBEDDING_BACKEND``):
+
+- ``torch``: sentence-transformers on torch, the reference.
+- ``onnx``: the same model exported once to ONNX (:mod:`skills.onnx_encoder`, kept under
+  ``$SYMOE_HOME/onnx``) and run on ONNX Runtime: the same vectors up to float rounding, without importing
+  torch. Vectors share the torch backend's cache entries.
+- ``onnx-int8``: the export with int8 matrix-product weights: faster, vectors differ slightly, so they
+  are cached under their own model name (``all-MiniLM-L6-v2-int8``).
+- ``auto`` (the default): ``onnx`` when ``onnxruntime`` is installed, else ``torch``.
 
 Example::
 
@@ -12,15 +22,17 @@ Example::
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from common.errors import ConfigError
+from common.settings import load_settings
 from skills.embedding_cache import EmbeddingCache
 
 logger = logging.getLogger(__name__)
@@ -32,6 +44,26 @@ PROGRESS_CHUNK = 512
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_CACHE_DIR = "$SYMOE_HOME/embeddings"
 """The embedding cache (see :mod:`common.settings`: resolved when an embedder is made)."""
+Backend = Literal["auto", "torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+_CACHE_SUFFIX = {"torch": "", "onnx": "", "onnx-int8": "-int8"}
+"""Appended to the model name in cache keys: fp32 ONNX vectors equal torch's up to rounding (shared
+entries); int8 ones differ, so they get their own."""
+
+
+def resolve_backend(backend: str | None = None) -> str:
+    """The backend an embedder uses: ``backend``, else ``SYMOE_EMBEDDING_BACKEND``, else ``auto``;
+    ``auto`` is ``onnx`` when ONNX Runtime is installed, else ``torch``.
+
+    Raises:
+        ConfigError: an unknown backend name.
+    """
+    name = backend or load_settings().embedding_backend or "auto"
+    if name not in BACKENDS:
+        raise ConfigError(f"embedding backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    if name == "auto":
+        return "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+    return name
 
 
 def default_model_path() -> str:
@@ -60,8 +92,13 @@ class Embedder:
             memory only.
         batch_size: texts per forward pass.
         show_progress_bar: show sentence-transformers' progress bar (off in library code).
-        model: an already-loaded ``SentenceTransformer`` to reuse instead of loading ``model_path``
-            (lets several embedders with different caches share one model).
+        model: an already-loaded ``SentenceTransformer`` (or
+            :class:`~skills.onnx_encoder.OnnxSentenceEncoder`) to reuse instead of loading ``model_path``
+            (lets several embedders with different caches share one model); its backend is then
+            ``torch`` unless ``backend`` says otherwise.
+        backend: ``auto``, ``torch``, ``onnx`` or ``onnx-int8`` (see the module docstring); None reads
+            ``SYMOE_EMBEDDING_BACKEND`` (default ``auto``).
+        threads: ONNX Runtime threads of the onnx backends (None: one per core).
 
     Attributes:
         computed: how many texts this embedder has actually encoded (cache misses).
@@ -76,11 +113,18 @@ class Embedder:
         batch_size: int = 64,
         show_progress_bar: bool = False,
         model: Any | None = None,
+        backend: Backend | None = None,
+        threads: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"Embedder: batch_size={batch_size} must be >= 1")
         self.model_path = str(model_path) if model_path is not None else None
-        self.model_name = model_name
+        self.backend = resolve_backend(
+            backend if model is None or backend not in (None, "auto") else _backend_of(model)
+        )
+        self.threads = threads
+        self.model_name = model_name + _CACHE_SUFFIX[self.backend]
+        self._base_name = model_name
         self.batch_size = batch_size
         self.show_progress_bar = show_progress_bar
         self.computed = 0
@@ -90,14 +134,28 @@ class Embedder:
 
     @property
     def model(self) -> Any:
-        """The loaded ``SentenceTransformer`` (loading it on first access)."""
+        """The loaded model (loading it on first access): a ``SentenceTransformer`` on the torch backend,
+        an :class:`~skills.onnx_encoder.OnnxSentenceEncoder` (same ``encode`` call) on the onnx ones."""
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
             path = self.model_path or default_model_path()
             start = time.perf_counter()
-            self._model = SentenceTransformer(path, device="cpu")
-            logger.info("embedding model %s loaded in %.1fs", self.model_name, time.perf_counter() - start)
+            if self.backend == "torch":
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(path, device="cpu")
+            else:
+                from skills.onnx_encoder import OnnxSentenceEncoder, Precision
+
+                precision: Precision = "int8" if self.backend == "onnx-int8" else "fp32"
+                self._model = OnnxSentenceEncoder.from_folder(
+                    path, name=self._base_name, precision=precision, threads=self.threads
+                )
+            logger.info(
+                "embedding model %s (%s) loaded in %.1fs",
+                self.model_name,
+                self.backend,
+                time.perf_counter() - start,
+            )
         return self._model
 
     @property
@@ -162,6 +220,14 @@ class Embedder:
         else:
             self._memory.update(zip(texts, vecs, strict=True))
         return vecs
+
+
+def _backend_of(model: Any) -> str:
+    """The backend of an already-loaded model passed to :class:`Embedder`."""
+    onnx_file = getattr(model, "onnx_file", None)
+    if onnx_file is None:
+        return "torch"
+    return "onnx-int8" if "int8" in Path(onnx_file).name else "onnx"
 
 
 def _l2_normalise(vecs: np.ndarray) -> np.ndarray:

@@ -25,10 +25,14 @@ def shared_data_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Strip SYMOE_*, OPENAI_* and HF_* variables so the developer's environment cannot leak into tests."""
+    """Strip SYMOE_*, OPENAI_* and HF_* variables so the developer's environment cannot leak into tests
+    (and embed with the torch backend unless a test asks for another)."""
     for key in list(os.environ):
         if key.startswith(("SYMOE_", "OPENAI_", "HF_")):
             monkeypatch.delenv(key)
+    # the reference embedding backend, so no test exports ONNX models into the user's cache by accident;
+    # tests of the onnx backends ask for them explicitly (tests/skills/test_onnx_encoder.py)
+    monkeypatch.setenv("SYMOE_EMBEDDING_BACKEND", "torch")
     yield
 
 

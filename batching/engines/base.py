@@ -74,6 +74,13 @@ class Engine(abc.ABC):
     def is_loaded(self) -> bool:
         return self._state.loaded
 
+    @property
+    def can_load_concurrently(self) -> bool:
+        """Whether ``load()`` may run in another thread while a different engine generates (the
+        executor then starts the next model during the current one's work). Engines whose load touches
+        process-wide state shared with a live engine say False."""
+        return True
+
     def load(self) -> None:
         """Load the model; a second call while loaded does nothing."""
         if self._state.loaded:

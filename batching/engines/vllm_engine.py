@@ -119,6 +119,12 @@ class VLLMEngine(Engine):
         self._closing_core = threading.Event()  # set while we shut the EngineCore down on purpose
 
     @property
+    def can_load_concurrently(self) -> bool:
+        """Only with the engine in child processes: an ``in_process`` engine sets up vLLM's process-wide
+        distributed state, which a second live engine in the same process would share."""
+        return not self.config.in_process
+
+    @property
     def is_asleep(self) -> bool:
         """True while the engine is parked by sleep mode (unloaded, but its ``LLM`` kept)."""
         return self._asleep
@@ -212,6 +218,8 @@ class VLLMEngine(Engine):
         }
         if cfg.kv_cache_memory_bytes is not None:
             kwargs["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes
+        if cfg.load_format != "auto":
+            kwargs["load_format"] = cfg.load_format
         if self._use_sleep:
             kwargs["enable_sleep_mode"] = True
         in_process = cfg.in_process and not _in_process_blocked()

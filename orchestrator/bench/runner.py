@@ -24,6 +24,7 @@ import numpy as np
 
 from batching.config import ExpertConfig
 from batching.engines.base import Engine
+from batching.engines.cpu_threads import available_cpus
 from batching.engines.registry import build_engine
 from common.errors import ConfigError
 from common.generation import GenRequest
@@ -40,7 +41,7 @@ from orchestrator.bench.report import BenchReport
 from orchestrator.bench.stages import AnswerMatrix, ProgressHook, run_expert_stage
 from orchestrator.bench.table import BenchTable
 from orchestrator.bench.tally import MethodTally
-from orchestrator.bench.verdicts import persistent_verdicts, verdict_file
+from orchestrator.bench.verdicts import matrix_pairs, persistent_verdicts, precompute_verdicts, verdict_file
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData
 from orchestrator.pool import resolve_local_model_configs
@@ -159,6 +160,10 @@ def _run_bench(
         finally:
             for engine in engines.values():
                 engine.close()
+        if free_form:
+            with timer.stage("math-verify"):
+                for m in (matrix, books.opened) if books is not None else (matrix,):
+                    precompute_verdicts(matrix_pairs(m), available_cpus())
         with timer.stage("embeddings + skills"):
             embedder = (embedder or _default_embedder(cfg)) if cfg.methods else None
             bar = stage_hook("embeddings")  # the slowest stage of a cold bench
@@ -395,6 +400,16 @@ def _expert_answers(
         answer_source=cfg.answer_source,
         on_progress=on_progress,
     )
+
+
+def expert_answer_matrix(cfg: BenchConfig, data: BenchData, data_dir: Path | None) -> AnswerMatrix:
+    """Every expert's answer to every question of ``data`` (the bench's expert stage; engines closed)."""
+    engines = _pool_engines(cfg, data_dir)
+    try:
+        return _expert_answers(cfg, data, engines, None)
+    finally:
+        for engine in engines.values():
+            engine.close()
 
 
 def _replay_pool(cfg: BenchConfig, data_dir: Path | None) -> list[ExpertConfig]:

@@ -132,6 +132,10 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
             "orchestrator.bench.kb:KbBenchConfig",
             "orchestrator.bench.collection:CollectionBenchConfig",
             "orchestrator.bench.gate_quality:GateQualityConfig",
+            "orchestrator.bench.embed_speed:EmbedSpeedConfig",
+            "orchestrator.bench.math_speed:MathSpeedConfig",
+            "orchestrator.bench.cold:BenchProcessConfig",
+            "orchestrator.bench.paper_workload:PaperWorkloadConfig",
         ),
     ),
     ConfigSection(

@@ -21,7 +21,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "SYMOE_HOME": (
         "`$XDG_CACHE_HOME/symbolic-moe`, else `~/.cache/symbolic-moe`",
         "The root every cache and store defaults under: `embeddings/`, `tiny-models/`, `profiles/`, "
-        "`runs.sqlite`, `service/`, `kb/`, `math-verify/` and `logs/`. Read when a default is used, "
+        "`runs.sqlite`, `service/`, `kb/`, `math-verify/`, `onnx/` and `logs/`. Read when a default is used, "
         "not at import.",
     ),
     "SYMOE_STORE": (
@@ -41,6 +41,12 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "`10`",
         "When the output is not a terminal (a pipe, a log, CI): seconds between the plain progress lines "
         "that replace the bars, one line per task that moved.",
+    ),
+    "SYMOE_EMBEDDING_BACKEND": (
+        "`auto`: `onnx` when onnxruntime is installed, else `torch`",
+        "The embedding backend of questions, skills and passages: `auto`, `torch` (sentence-transformers), "
+        "`onnx` (the same vectors on ONNX Runtime) or `onnx-int8` (faster, slightly different vectors). "
+        "See [Performance](../performance.md#embeddings-backends).",
     ),
     "SYMOE_TINY_MODELS_DIR": (
         "`$SYMOE_HOME/tiny-models`",
