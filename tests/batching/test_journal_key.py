@@ -117,7 +117,8 @@ _CHANGES: dict[str, dict[str, Any]] = {
     "transformers": {"model": "org/other", "chat_template": "{{x}}", "dtype": "bfloat16", "device": "cuda",
                      "trust_remote_code": True},
     "vllm": {"model": "org/other", "chat_template": "{{x}}", "dtype": "half", "max_model_len": 512,
-             "seed": 3, "enforce_eager": True, "tensor_parallel_size": 2, "trust_remote_code": True},
+             "seed": 3, "enforce_eager": True, "tensor_parallel_size": 2, "trust_remote_code": True,
+             "load_format": "dummy"},
     "replay": {"model": "other", "recording": "rec2", "recordings_dir": "/data/other", "chat_template": "t"},
 }  # fmt: skip
 _BASE: dict[str, dict[str, Any]] = {

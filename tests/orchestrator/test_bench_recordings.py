@@ -33,8 +33,9 @@ def test_gpqa_slice_ours_never_below_the_best_single(
         cfg, shared_data_dir, embedder=Embedder(cache_dir=tmp_path / "e", model=minilm)
     )
     m = report.methods
-    assert report.protocol == {"kind": "cross_validation", "splits": 15, "folds": 5, "seeds": 3,
-                               "stratify": "high_level_domain"}  # fmt: skip
+    assert {k: v for k, v in report.protocol.items() if k != "peers"} == {
+        "kind": "cross_validation", "splits": 15, "folds": 5, "seeds": 3, "stratify": "high_level_domain"
+    }  # fmt: skip
     assert report.n_test == 60 and len(m["ours"].seed_accuracies) == 3
     # the fallback only adds an expert where the best one abstained: never below it, on any seed
     assert all(
@@ -44,7 +45,8 @@ def test_gpqa_slice_ours_never_below_the_best_single(
     assert m["all_majority"].cost_per_question == 1282.0  # deepseek-v3 at its total 671B, and 19 more
     assert report.curves["cascade"].costs and report.curves["oracle"].auc_share == 1.0
     assert m["ours"].comparison is not None and 0 <= m["ours"].comparison.p_sign <= 1
-    assert len(traces) == 4 * 60
+    traced = {t.method for t in traces}  # one trace per test question for each routed method
+    assert {"ours", "auto"} <= traced and len(traces) == len(traced) * 60
 
 
 def test_math_slice_votes_over_answer_classes(shared_data_dir: Path, tmp_path: Path, minilm: Any) -> None:
