@@ -12,6 +12,7 @@ depend on which method recruited it, so one stage serves every method and the or
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -162,8 +163,10 @@ def _run_bench(
                 engine.close()
         if free_form:
             with timer.stage("math-verify"):
+                bar = stage_hook("math-verify")  # minutes when the verdicts are cold
+                on_verified = None if bar is None else functools.partial(bar, "answer pairs")
                 for m in (matrix, books.opened) if books is not None else (matrix,):
-                    precompute_verdicts(matrix_pairs(m), available_cpus())
+                    precompute_verdicts(matrix_pairs(m), available_cpus(), on_progress=on_verified)
         with timer.stage("embeddings + skills"):
             embedder = (embedder or _default_embedder(cfg)) if cfg.methods else None
             bar = stage_hook("embeddings")  # the slowest stage of a cold bench

@@ -21,7 +21,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -101,7 +101,13 @@ def _verdicts_of(pairs: Sequence[Pair]) -> list[bool]:
     return [math_equal(a, b) for a, b in pairs]
 
 
-def precompute_verdicts(groups: Sequence[Sequence[Pair]], workers: int, *, min_parallel: int = 64) -> int:
+def precompute_verdicts(
+    groups: Sequence[Sequence[Pair]],
+    workers: int,
+    *,
+    min_parallel: int = 64,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Verify every pair not decided yet, ``workers`` processes at a time, and seed the memo.
 
     Pairs already in the memo (a warm run) or settled by :func:`~orchestrator.answers.trivial_verdict`
@@ -111,6 +117,8 @@ def precompute_verdicts(groups: Sequence[Sequence[Pair]], workers: int, *, min_p
     Args:
         groups: the pairs of each question (:func:`question_pairs`).
         workers: processes to use (1: this process only).
+        on_progress: called with (pairs verified, pairs to verify) as questions finish (a cold run of
+            MATH-500 verifies for minutes).
 
     Returns:
         How many pairs math-verify decided now.
@@ -137,13 +145,23 @@ def precompute_verdicts(groups: Sequence[Sequence[Pair]], workers: int, *, min_p
     if not n:
         return 0
     start = time.perf_counter()
+    results: list[list[bool]] = []
+
+    def collect(verdicts: Iterable[list[bool]]) -> None:
+        done = 0
+        for verdict in verdicts:
+            results.append(verdict)
+            done += len(verdict)
+            if on_progress is not None:
+                on_progress(done, n)
+
     if workers <= 1 or n < min_parallel:
-        results = [_verdicts_of(g) for g in todo]
+        collect(_verdicts_of(g) for g in todo)
     else:
         todo.sort(key=len, reverse=True)  # long tasks first, so no worker is left with one at the end
         # spawn: the bench process may hold threads (ONNX Runtime, torch) that fork would copy mid-state
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_verdicts_of, todo, chunksize=max(1, len(todo) // (8 * workers))))
+            collect(pool.map(_verdicts_of, todo, chunksize=max(1, len(todo) // (8 * workers))))
     remember_math_verdicts(
         {p: v for g, r in zip(todo, results, strict=True) for p, v in zip(g, r, strict=True)}
     )

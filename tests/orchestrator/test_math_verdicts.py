@@ -76,3 +76,12 @@ def test_verdicts_survive_a_restart(tmp_path: Path) -> None:
     answers._VERDICTS.clear()
     with persistent_verdicts(path):
         assert precompute_verdicts([question_pairs("x+1", ["1+x", "12"])], workers=1) == 0
+
+
+def test_precompute_reports_progress_up_to_every_pair() -> None:
+    from orchestrator.bench.verdicts import precompute_verdicts
+
+    groups = [[(f"x^{k}+{j}", f"{j}+x^{k}") for j in range(3)] for k in range(101, 105)]  # 12 new pairs
+    seen: list[tuple[int, int]] = []
+    assert precompute_verdicts(groups, 1, on_progress=lambda done, total: seen.append((done, total))) == 12
+    assert seen[-1] == (12, 12) and [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) == 4
