@@ -67,34 +67,32 @@ CHILD = textwrap.dedent(
     import orchestrator.retrieval  # noqa: F401
     import torch
     torch.set_num_threads(2)
-    emb = Embedder(cache_dir=None)
-    emb.embed(["warm up the model"])
-    wall, cpu = [], []
-    for i in range(int(sys.argv[2])):
-        w, c = time.perf_counter(), time.process_time()
+    emb = Embedder(cache_dir=None, backend="torch")
+    for i in range(3):
         emb.embed([f"query number {i} about harbours and rivers"])
-        wall.append(time.perf_counter() - w)
-        cpu.append(time.process_time() - c)
-    wall.sort()
-    print(json.dumps({"p50_ms": 1000 * wall[len(wall) // 2], "cpu_ms": 1000 * sum(cpu) / len(cpu)}))
+    # between two queries the process waits: its OpenMP threads should sleep, not spin
+    cpu = time.process_time()
+    time.sleep(1.0)
+    print(json.dumps({"idle_cpu_ms": 1000 * (time.process_time() - cpu)}))
     """
 )
 
 
 @pytest.mark.slow  # two processes load MiniLM beside a busy one
-def test_the_api_is_not_slowed_by_spinning_threads_under_a_busy_process() -> None:
+def test_idle_api_threads_sleep_under_a_busy_process() -> None:
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         results = {}
         for policy in ("active", "passive"):
             out = subprocess.run(
-                [sys.executable, "-c", CHILD, policy, "12"], cwd=ROOT, env=_env(), capture_output=True,
-                text=True, timeout=300,
+                [sys.executable, "-c", CHILD, policy], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                timeout=300,
             )  # fmt: skip
             assert out.returncode == 0, out.stderr[-2000:]
-            results[policy] = json.loads(out.stdout.strip().splitlines()[-1])
+            results[policy] = json.loads(out.stdout.strip().splitlines()[-1])["idle_cpu_ms"]
     finally:
         busy.kill()
         busy.wait()
-    # spinning OpenMP threads burn CPU while they wait for the busy process's core
-    assert results["passive"]["cpu_ms"] < results["active"]["cpu_ms"], results
+    # spinning OpenMP threads burn CPU for the whole idle second, taking it from the busy process's core;
+    # sleeping ones use almost none
+    assert results["passive"] < 100 < results["active"], results
