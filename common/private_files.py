@@ -98,3 +98,18 @@ def write_private_bytes(path: str | Path, data: bytes) -> Path:
 def write_private_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
     """:func:`write_private_bytes` of ``text`` encoded."""
     return write_private_bytes(path, text.encode(encoding))
+
+
+def narrow_tree(path: str | Path) -> Path:
+    """Make every file below ``path`` 0600 and every folder below it 0700 (``path`` itself is left as it
+    is): for outputs that other tools wrote (ffmpeg, matplotlib) beside our own private files.
+
+    Raises:
+        OSError: a mode cannot be changed.
+    """
+    root = Path(path)
+    for p in root.rglob("*"):
+        if p.is_symlink():
+            continue
+        os.chmod(p, PRIVATE_DIR_MODE if p.is_dir() else PRIVATE_FILE_MODE)
+    return root

@@ -28,6 +28,7 @@ from agents.audio.video import VideoInfo, mux
 from agents.audio.wavio import write_wav
 from agents.blackboard import Blackboard
 from agents.supervisor import Outcome
+from common.private_files import narrow_tree, write_private_text
 
 if TYPE_CHECKING:
     from agents.audio.team import AudioTeam
@@ -82,8 +83,9 @@ def deliver(
         }
     )
     report = report.model_copy(update={"real_time_factor": round(report.wall_s / mixed.duration_s, 3)})
-    (out / "report.json").write_text(report.model_dump_json(indent=1, by_alias=True) + "\n")
+    write_private_text(out / "report.json", report.model_dump_json(indent=1, by_alias=True) + "\n")
     _learn(team, timeline, outcomes, out)
+    narrow_tree(out)  # every output 0600 (ffmpeg's and matplotlib's too), like the WAVs
     team.store.finish_run(
         board.run_id,
         "done" if report.passed else "done_with_failures",
@@ -114,7 +116,7 @@ def _write_files(
     write_wav(out / "mix.wav", result.mix, sr, subtype="PCM_24")
     for k, stem in result.stems.items():
         write_wav(out / "stems" / f"{k}.wav", stem, sr)
-    (out / "timeline.json").write_text(timeline.model_dump_json(indent=1) + "\n")
+    write_private_text(out / "timeline.json", timeline.model_dump_json(indent=1) + "\n")
     plot_mix(result.mix, sr, timeline, out / "mix.png", duck_db=result.duck_curve_db)
     if video is not None:
         hold = max(0.0, timeline.duration_s - video.duration_s)

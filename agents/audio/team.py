@@ -47,6 +47,7 @@ from agents.supervisor import Attempt, SupervisorLoop
 from batching.config import ExpertConfig
 from batching.journal.store import DEFAULT_STORE_PATH, RunStore
 from common.errors import ConfigError, SymbolicMoEError
+from common.private_files import private_dir, write_private_text
 from common.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -122,8 +123,10 @@ class AudioTeam:
         run_id = self.store.create_run(spec, [], backend="agents.audio")
         if self.on_start is not None:
             self.on_start(run_id)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "job.json").write_text(json.dumps({"run_id": run_id, "store": self.store.path}, indent=1))
+        private_dir(out)
+        write_private_text(
+            out / "job.json", json.dumps({"run_id": run_id, "store": self.store.path}, indent=1)
+        )
         return self._run(run_id, spec)
 
     @staticmethod

@@ -141,3 +141,11 @@ def test_the_example_twice_gives_the_same_bytes(demo: Path, tmp_path: Path) -> N
             hashlib.sha256((demo / name).read_bytes()).digest()
             == hashlib.sha256((out / name).read_bytes()).digest()
         ), name
+
+
+def test_every_output_is_private_whatever_the_umask(demo: Path) -> None:
+    """WAVs, reports, the figure and the timeline alike: only their owner can read them."""
+    files = [p for p in demo.rglob("*") if p.is_file()]
+    assert {"mix.wav", "mix.png", "report.json", "timeline.json", "job.json"} <= {p.name for p in files}
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o600)}
+    assert {oct(p.stat().st_mode & 0o777) for p in demo.rglob("*") if p.is_dir()} <= {oct(0o700)}
