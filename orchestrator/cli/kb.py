@@ -17,7 +17,7 @@ from common.errors import ConfigError, DataError, SymbolicMoEError
 from common.extras import require_extra
 from orchestrator.cli.main import HELP_MARKUP, VerboseOption, app, console, fail, route_logs, wide_console
 from orchestrator.cli.progress import progress_bars
-from orchestrator.retrieval.config import DEFAULT_KB_DIR, MAX_K
+from orchestrator.retrieval.config import DEFAULT_KB_DIR, MAX_K, KnowledgeConfig
 
 kb_app = typer.Typer(
     help="Build and query the knowledge store (LanceDB).", no_args_is_help=True, rich_markup_mode=HELP_MARKUP
@@ -36,6 +36,11 @@ def _needs_retrieval() -> None:
 KbOption = Annotated[str, typer.Option("--kb", help="Knowledge store: a directory, s3://... or db://...")]
 
 
+CHUNK_CHARS: int = KnowledgeConfig.model_fields["chunk_chars"].default
+"""`kb add`'s defaults are the store config's (shown in --help)."""
+CHUNK_OVERLAP: int = KnowledgeConfig.model_fields["chunk_overlap"].default
+
+
 def _config(kb: str, **fields: Any) -> Any:
     from orchestrator.retrieval.config import KnowledgeConfig
 
@@ -47,8 +52,8 @@ def kb_add(
     paths: Annotated[list[str], typer.Argument(help="Files, directories, or hf:NAME[:CONFIG][@SPLIT]")],
     kb: KbOption = DEFAULT_KB_DIR,
     backend: Annotated[str, typer.Option(help="local, or ray (a Ray Data pipeline)")] = "local",
-    chunk_chars: Annotated[int | None, typer.Option("--chunk-chars", help="Chunk length, characters")] = None,
-    overlap: Annotated[int | None, typer.Option("--overlap", help="Chunk overlap, characters")] = None,
+    chunk_chars: Annotated[int, typer.Option("--chunk-chars", help="Chunk length, characters")] = CHUNK_CHARS,
+    overlap: Annotated[int, typer.Option("--overlap", help="Chunk overlap, characters")] = CHUNK_OVERLAP,
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Attach to this Ray cluster")
     ] = None,

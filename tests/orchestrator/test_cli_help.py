@@ -36,3 +36,12 @@ def test_every_help_page_shows_plain_placeholders() -> None:
         result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, (path, result.output)
         assert not re.search(r"<(list\[)?(bool|int|float|str|path)( range)?\]?>", result.output), path
+
+
+def test_kb_add_shows_its_chunking_defaults() -> None:
+    from orchestrator.retrieval.config import KnowledgeConfig
+
+    out = CliRunner().invoke(app, ["kb", "add", "--help"], env={"COLUMNS": "200"}).output
+    fields = KnowledgeConfig.model_fields
+    assert f"[default: {fields['chunk_chars'].default}]" in out
+    assert f"[default: {fields['chunk_overlap'].default}]" in out
