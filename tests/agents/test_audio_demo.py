@@ -12,9 +12,17 @@ import pytest
 import soundfile
 from audio_helpers import EXAMPLE_BRIEF, need, need_piper
 from scipy.signal import resample_poly
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from orchestrator.cli import app
+
+
+def _render_example(out: Path, store: Path) -> Result:
+    """`symoe audio` on the example brief; it must exit 0."""
+    res = CliRunner().invoke(app, ["audio", str(EXAMPLE_BRIEF), "--out", str(out), "--store", str(store),
+                                   "--no-progress"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    return res
 
 
 @pytest.fixture(scope="module")
@@ -23,19 +31,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     need_piper()
     root = tmp_path_factory.mktemp("demo")
     out = root / "audio-demo"
-    res = CliRunner().invoke(
-        app,
-        [
-            "audio",
-            str(EXAMPLE_BRIEF),
-            "--out",
-            str(out),
-            "--store",
-            str(root / "runs.sqlite"),
-            "--no-progress",
-        ],
-    )
-    assert res.exit_code == 0, res.output
+    res = _render_example(out, root / "runs.sqlite")
     first, second = res.output.splitlines()[:2]  # both before any work, no blank first line
     assert first.startswith("logs: ") and second.startswith("run: ")
     return out
@@ -123,19 +119,7 @@ def test_the_example_twice_gives_the_same_bytes(demo: Path, tmp_path: Path) -> N
     """Same brief, config and seed: byte-identical mix.wav and stems (seeded recipes, Piper without noise,
     no timestamp in any WAV)."""
     out = tmp_path / "again"
-    res = CliRunner().invoke(
-        app,
-        [
-            "audio",
-            str(EXAMPLE_BRIEF),
-            "--out",
-            str(out),
-            "--store",
-            str(tmp_path / "r.sqlite"),
-            "--no-progress",
-        ],
-    )
-    assert res.exit_code == 0, res.output
+    _render_example(out, tmp_path / "r.sqlite")
     for name in ["mix.wav", *(f"stems/{p.name}" for p in sorted((demo / "stems").iterdir()))]:
         assert (
             hashlib.sha256((demo / name).read_bytes()).digest()
