@@ -332,26 +332,29 @@ def model_section(model: type[BaseModel], heading: str = "###") -> str:
     return "\n".join(lines)
 
 
+def _registry_table(columns: tuple[str, str], entries: dict[str, type]) -> str:
+    """A two-column table: each registry key with a link to the model that checks its settings."""
+    lines = [f"| {columns[0]} | {columns[1]} |", "|---|---|"]
+    lines += [f"| `{key}` | [{m.__name__}](#{anchor(m)}) |" for key, m in sorted(entries.items())]
+    return "\n".join(lines)
+
+
 def policy_table() -> str:
     """Each registered policy key with the model that checks its ``options``."""
     from orchestrator.policies import policy_registry
 
-    lines = ["| policy | options model |", "|---|---|"]
-    for key in sorted(policy_registry.keys()):
-        options = policy_registry.get(key).Options
-        lines.append(f"| `{key}` | [{options.__name__}](#{anchor(options)}) |")
-    return "\n".join(lines)
+    keys = policy_registry.keys()  # a Registry, not a dict: it has no iteration of its own
+    models = {key: policy_registry.get(key).Options for key in keys}
+    return _registry_table(("policy", "options model"), models)
 
 
 def generator_table() -> str:
     """Each registered audio generator key with the model that checks its entry."""
     from agents.audio.generators import generator_registry
 
-    lines = ["| generator | config model |", "|---|---|"]
-    for key in sorted(generator_registry.keys()):
-        cfg = generator_registry.get(key).config_cls
-        lines.append(f"| `{key}` | [{cfg.__name__}](#{anchor(cfg)}) |")
-    return "\n".join(lines)
+    keys = generator_registry.keys()
+    models = {key: generator_registry.get(key).config_cls for key in keys}
+    return _registry_table(("generator", "config model"), models)
 
 
 def _docstring_args(doc: str) -> dict[str, str]:
