@@ -29,6 +29,7 @@ from rich.table import Table
 
 from batching.config import TransformersExpertConfig
 from batching.engines.base import Engine
+from batching.engines.quiet_loading import quiet_weight_loading
 from batching.engines.registry import build_engine
 from batching.executor import run_plan
 from batching.planner import plan_stage
@@ -278,7 +279,7 @@ def run_speed(cfg: SpeedConfig) -> SpeedResult:
     prompts = speed_prompts([iid for iid, _ in assignments])
     sampling = SamplingParams(temperature=0.0, max_tokens=cfg.max_tokens)
     grouped_run = functools.partial(run_grouped, batch_size=cfg.batch_size, budget_gib=cfg.budget_gib)
-    with _quiet_transformers(), _torch_threads(cfg.torch_threads):
+    with quiet_weight_loading(), _torch_threads(cfg.torch_threads):
         if cfg.warmup:  # imports, first-call kernels, page cache: kept out of the timings
             grouped_run(configs, assignments[:2], prompts, sampling)
             run_naive(configs, assignments[:2], prompts, sampling)
@@ -484,17 +485,3 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Turn transformers' weight-loading progress bars off inside timed regions, then restore them."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
