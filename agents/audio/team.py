@@ -1,6 +1,6 @@
-"""The audio team: a thin runner that opens a session, makes each job an :class:`AudioJob` and runs the
-stages of :data:`~agents.audio.pipeline.AUDIO_STAGES` over it (plan, review, generate, supervise, mix,
-deliver; see :mod:`agents.audio.pipeline`).
+"""The audio team: a thin runner on a session that makes each job an :class:`AudioJob` and runs the stages
+of :data:`~agents.audio.pipeline.AUDIO_STAGES` over it (plan, review, generate, supervise, mix, deliver;
+see :mod:`agents.audio.pipeline`).
 
 Every step is journaled on the job's blackboard, so ``kill -9`` then :meth:`AudioTeam.resume` continues
 at the first unfinished step.
@@ -15,67 +15,22 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agents.audio.config import AudioJobConfig
-from agents.audio.generators import AudioGenerator
-from agents.audio.pipeline import AUDIO_STAGES, AudioJob, AudioSession, ProgressHook, run_stages
+from agents.audio.pipeline import AUDIO_STAGES, AudioJob, AudioSession, run_stages
 from agents.audio.report import AudioJobResult as AudioJobResult
 from agents.audio.session_time import SessionClock
 from agents.audio.source import AudioJobSpec, read_source
-from agents.audio.timeline import AudioEvent
 from agents.blackboard import Blackboard
-from agents.recruit import Recruiter
-from batching.config import ExpertConfig
-from batching.journal.store import DEFAULT_STORE_PATH, RunStore
+from batching.journal.store import RunStore
 from common.errors import SymbolicMoEError
 from common.private_files import private_dir, write_private_text
-from common.registry import Registry
 
 
-class AudioTeam:
-    """Renders jobs on one :class:`~agents.audio.pipeline.AudioSession` (see the module docstring).
-
-    Args:
-        config: the team's config.
-        store: the run store (a path or an open store); defaults to the shared one ``symoe runs`` reads.
-        llm_experts: pool experts the LLM roles may use (``config.planner`` / ``config.critic.expert``).
-        registry: the generator registry (tests add generators to a copy).
-        on_progress: progress hook.
-        update_profiles: also write learned profiles back to ``config.profiles``.
-        on_start: called with the run id as soon as a job has one (before any work).
-    """
-
-    def __init__(
-        self,
-        config: AudioJobConfig,
-        *,
-        store: RunStore | str | Path = DEFAULT_STORE_PATH,
-        llm_experts: Sequence[ExpertConfig] = (),
-        registry: Registry[type[AudioGenerator]] | None = None,
-        on_progress: ProgressHook | None = None,
-        update_profiles: bool = False,
-        on_start: Callable[[str], None] | None = None,
-    ) -> None:
-        self.session = AudioSession(
-            config,
-            store=store,
-            llm_experts=llm_experts,
-            registry=registry,
-            on_progress=on_progress,
-            update_profiles=update_profiles,
-        )
-        self.on_start = on_start
-
-    @property
-    def config(self) -> AudioJobConfig:
-        return self.session.config
-
-    @property
-    def recruiter(self) -> Recruiter[AudioEvent]:
-        """Recruitment over the session's generators and learned profiles."""
-        return self.session.recruiter
+class AudioTeam(AudioSession):
+    """An :class:`~agents.audio.pipeline.AudioSession` (same arguments) that renders and resumes jobs; the
+    stages see only the session (generators, profiles, recruiter, engines), never the team."""
 
     def render(self, source: str | Path, out_dir: str | Path, *, brief: str | None = None) -> AudioJobResult:
         """Render a brief, a JSON timeline or a video into ``out_dir`` as a new durable job."""
@@ -90,7 +45,7 @@ class AudioTeam:
             out_dir=str(out),
             config=self.config,
         )
-        store = self.session.store
+        store = self.store
         run_id = store.create_run(spec, [], backend="agents.audio")
         if self.on_start is not None:
             self.on_start(run_id)
@@ -106,21 +61,17 @@ class AudioTeam:
 
     def resume(self, run_id: str) -> AudioJobResult:
         """Continue a job (killed, failed or finished) from its journal; finished steps are not redone."""
-        spec = AudioJobSpec.model_validate(self.session.store.get_run(run_id).config)
+        spec = AudioJobSpec.model_validate(self.store.get_run(run_id).config)
         if self.on_start is not None:
             self.on_start(run_id)
         return self._run(run_id, spec)
 
-    def close(self) -> None:
-        """Unload every generator and LLM engine."""
-        self.session.close()
-
     def _run(self, run_id: str, spec: AudioJobSpec) -> AudioJobResult:
         """Run the stages over the job; a failure is recorded on the run before it propagates."""
-        store = self.session.store
+        store = self.store
         board = Blackboard(store, run_id)
         try:
-            job = run_stages(AudioJob(self.session, spec, board, SessionClock(board)), AUDIO_STAGES)
+            job = run_stages(AudioJob(self, spec, board, SessionClock(board)), AUDIO_STAGES)
         except SymbolicMoEError as exc:
             store.finish_run(run_id, "failed", error=str(exc))
             raise

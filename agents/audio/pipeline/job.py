@@ -57,10 +57,6 @@ class AudioJob:
     _started: dict[str, float] = field(default_factory=dict)
 
     @property
-    def run_id(self) -> str:
-        return self.board.run_id
-
-    @property
     def config(self) -> AudioJobConfig:
         """The team's config (on a resume, the stored one with the command line's overrides)."""
         return self.session.config

@@ -42,6 +42,7 @@ class AudioSession:
         registry: the generator registry (tests add generators to a copy).
         on_progress: progress hook.
         update_profiles: also write learned profiles back to ``config.profiles``.
+        on_start: called with the run id as soon as a job has one (before any work).
 
     Raises:
         ConfigError: the planner or critic names an expert that is not in ``llm_experts``.
@@ -56,6 +57,7 @@ class AudioSession:
         registry: Registry[type[AudioGenerator]] | None = None,
         on_progress: ProgressHook | None = None,
         update_profiles: bool = False,
+        on_start: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store if isinstance(store, RunStore) else RunStore(store)
@@ -66,6 +68,7 @@ class AudioSession:
         self.profiles = GeneratorProfiles.load(config.profiles)
         self.on_progress = on_progress
         self.update_profiles = update_profiles
+        self.on_start = on_start
         self._engines: dict[str, Engine] = {}
         self._clap: ClapCritic | None = None
         for role, name in (("planner", config.planner), ("critic", config.critic.expert)):
