@@ -40,7 +40,7 @@ ResultT = TypeVar("ResultT")
 CountersT = TypeVar("CountersT", bound="LifecycleCounters")
 
 
-@dataclass(slots=True)
+@dataclass  # not slotted: a slotted subclass (EngineCounters) then lists every counter in __slots__
 class LifecycleCounters:
     """What every model reports, summed over its life (engines add token and error counts)."""
 
