@@ -11,7 +11,10 @@ from agents.audio.session_time import SessionClock
 from agents.audio.source import AudioJobSpec, read_source
 from agents.blackboard import Blackboard
 
-BRIEF = "title: stages\nduration: 0:05\nmusic: none\nambience: rain on the roof\n[sfx] a church bell\n[sfx] a door knock"
+BRIEF = (
+    "title: stages\nduration: 0:05\nmusic: none\nambience: rain on the roof\n"
+    "[sfx] a church bell\n[sfx] a door knock"
+)
 
 
 def test_the_stages_run_in_order_and_each_fills_its_part_of_the_job(tmp_path: Path) -> None:
