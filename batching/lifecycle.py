@@ -40,9 +40,15 @@ ResultT = TypeVar("ResultT")
 CountersT = TypeVar("CountersT", bound="LifecycleCounters")
 
 
-@dataclass  # not slotted: a slotted subclass (EngineCounters) then lists every counter in __slots__
+@dataclass
 class LifecycleCounters:
-    """What every model reports, summed over its life (engines add token and error counts)."""
+    """What every model reports, summed over its life (engines add token and error counts).
+
+    Not slotted itself, so that a slotted subclass (``EngineCounters``) lists every counter, these too,
+    in its ``__slots__`` (code sums counters per slot).
+    """
+
+    __slots__: ClassVar[tuple[str, ...]]  # the slotted subclasses'
 
     loads: int = 0
     unloads: int = 0
