@@ -243,8 +243,14 @@ def test_wheel_in_a_fresh_venv_passes_pip_check_and_runs_the_demo(tmp_path: Path
 
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = _run([py, "-c", "import configs, orchestrator; print(orchestrator.__file__)"], work, env, 120)
-    assert where.stdout.strip().startswith(str(venv)), where.stdout + where.stderr
+    program = (
+        "import orchestrator; from common.resources import config_path; "
+        "print(orchestrator.__file__); print(config_path('pools', 'zoo-cpu.yaml'))"
+    )
+    where = _run([py, "-c", program], work, env, 120)
+    lines = where.stdout.split()
+    assert len(lines) == 2 and all(line.startswith(str(venv)) for line in lines), where.stdout + where.stderr
+    assert Path(lines[1]).is_file(), "the packaged configs are data beside the installed packages"
 
     symoe = str(venv / "bin" / "symoe")
     demo = _run(
