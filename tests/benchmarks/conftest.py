@@ -1,4 +1,4 @@
-"""Fixtures of the benchmark tools' tests: a shared MiniLM embedder."""
+"""Fixtures of the benchmark tools' tests: the session's MiniLM embedder."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def embedder(minilm: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """One all-MiniLM-L6-v2 embedder for the session, caching in a temporary folder."""
-    from skills.embedding import Embedder
-
-    return Embedder(cache_dir=tmp_path_factory.mktemp("embeddings"), model=minilm, batch_size=32)
+def embedder(session_embedder: Any) -> Any:
+    """The session's MiniLM embedder (tests/conftest.py), caching in a temporary folder."""
+    return session_embedder
