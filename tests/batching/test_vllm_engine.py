@@ -389,6 +389,7 @@ def test_in_process_engine_after_llvmlite_runs_and_a_sigkilled_owner_leaves_no_e
     runs its EngineCore in a child process and still generates (in a process of its own, so this test
     session never imports llvmlite). No handler runs on SIGKILL; the engine's watchdog stops the EngineCore
     and its worker."""
+    pytest.importorskip("llvmlite")  # numba's, with vLLM and librosa
     script = tmp_path / "holder.py"
     script.write_text(_HOLDER, encoding="utf-8")
     cfg = _config(xs_path).model_copy(update={"in_process": True})
