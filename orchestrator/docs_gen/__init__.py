@@ -7,7 +7,8 @@ plugin) writes them into the site, and the tests compare them with the code they
   description), grouped by the file that holds it (pools, bench configs, retrieval, audio, Ray, ...);
 - :func:`environment_page`: every ``SYMOE_*`` environment variable the code reads;
 - :func:`cli_page`: every ``symoe`` command with its arguments and options, from the typer app;
-- :func:`package_graph_mermaid`: the import graph of the packages as a Mermaid flowchart.
+- :func:`package_graph_mermaid`: the import graph of the packages as a Mermaid flowchart;
+- :func:`orchestrator_layers_table`: ``orchestrator``'s children by layer, with what each imports.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from orchestrator.docs_gen.config_reference import (
     documented_models,
 )
 from orchestrator.docs_gen.env_reference import environment_page, environment_variables
-from orchestrator.docs_gen.package_graph import package_graph, package_graph_mermaid
+from orchestrator.docs_gen.package_graph import (
+    orchestrator_layers_table,
+    package_graph,
+    package_graph_mermaid,
+)
 
 __all__ = [
     "CONFIG_SECTIONS",
@@ -30,6 +35,7 @@ __all__ = [
     "documented_models",
     "environment_page",
     "environment_variables",
+    "orchestrator_layers_table",
     "package_graph",
     "package_graph_mermaid",
 ]

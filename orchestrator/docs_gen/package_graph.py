@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from orchestrator.docs_gen.imports import PACKAGES, REPO, collapse, module_graph
+from orchestrator.docs_gen.imports import PACKAGES, REPO, child_of, collapse, module_graph
 
 _SKIP = {"docs_gen"}
 """Subpackages left out of the picture (this generator itself)."""
@@ -80,3 +80,23 @@ def package_graph_mermaid(
         for dst in sorted(graph[src]):
             lines.append(f"  {_mermaid_id(src)} --> {_mermaid_id(dst)}")
     return "\n".join(lines) + "\n"
+
+
+def orchestrator_layers_table(
+    layers: tuple[tuple[str, ...], ...], graph: Mapping[str, set[str]] | None = None
+) -> str:
+    """A Markdown table of ``orchestrator``'s first-level children by group, lowest first, each with the
+    children it imports (read from the source).
+
+    Args:
+        layers: the groups, lowest first (``orchestrator.layers.ORCHESTRATOR_LAYERS``).
+        graph: the children's import graph; read from this checkout when None.
+    """
+    if graph is None:
+        graph = collapse(module_graph(REPO), child_of("orchestrator"))
+    rows = ["| group | child | imports |", "|---|---|---|"]
+    for i, group in enumerate(layers):
+        for child in group:
+            targets = sorted(t.split(".", 1)[1] for t in graph.get(f"orchestrator.{child}", set()))
+            rows.append(f"| {i} | `{child}` | {', '.join(targets) if targets else '-'} |")
+    return "\n".join(rows) + "\n"
