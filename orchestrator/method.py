@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from orchestrator.aggregation.calibration import VoteConfig
+from orchestrator.voting.calibration import VoteConfig
 from orchestrator.policies import PolicyOptions, RoutingPolicy, policy_registry
 from orchestrator.policies.knn import KNNOptions
 

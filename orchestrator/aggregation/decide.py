@@ -6,7 +6,7 @@ stage) and the Ray stream (each question as soon as its last expert answered) al
 
 1. consensus skip: two or more recruited experts gave the same answer and nobody disagreed -> that answer;
 2. ``majority``: one vote per expert; ``weighted``: log-odds of each expert's accuracy on the question
-   (kNN local, per group or global; see :class:`~orchestrator.aggregation.calibration.VoteConfig`),
+   (kNN local, per group or global; see :class:`~orchestrator.voting.calibration.VoteConfig`),
    optionally one vote per model family; ``stacked``: the conditional-logit vote fitted on the profiling
    split, optionally with option and answer-statement features (letters only; free-form answers fall
    back to ``weighted``);
@@ -27,11 +27,11 @@ import numpy as np
 
 from common.errors import ConfigError
 from common.records import CODE_ANSWERS, LETTERS
-from orchestrator.aggregation.calibration import fit_vote_accuracy
-from orchestrator.aggregation.reliability import logodds_weight
+from orchestrator.voting.calibration import fit_vote_accuracy
+from orchestrator.voting.reliability import logodds_weight
 from orchestrator.aggregation.stacked import StackedVote
-from orchestrator.aggregation.vote import Ballot, Same, consensus, majority_vote, weighted_vote
-from orchestrator.aggregation.vote_features import OPTION_FEATURES, answer_statement, option_features
+from orchestrator.voting.vote import Ballot, Same, consensus, majority_vote, weighted_vote
+from orchestrator.voting.vote_features import OPTION_FEATURES, answer_statement, option_features
 from orchestrator.answers import answer_equivalence
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy

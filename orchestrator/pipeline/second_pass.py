@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from common.records import RoutingDecision
-from orchestrator.aggregation.vote import Ballot, majority_vote
+from orchestrator.voting.vote import Ballot, majority_vote
 from orchestrator.pipeline.experts import answer_pairs
 from orchestrator.pipeline.job import Job
 from orchestrator.pipeline.retrieve import add_seconds, open_book, search

@@ -23,7 +23,7 @@ import numpy as np
 
 from common.records import RoutingDecision
 from orchestrator.aggregation.decide import Decided, Decider, Question
-from orchestrator.aggregation.vote import Ballot, majority_vote
+from orchestrator.voting.vote import Ballot, majority_vote
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
 from orchestrator.policies.base import AccuracyModel

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.aggregation.reliability import answer_posterior, logodds_weight
+from orchestrator.voting.reliability import answer_posterior, logodds_weight
 from orchestrator.aggregation.stacked import StackedVote
-from orchestrator.aggregation.vote import Ballot, consensus, majority_vote, weighted_vote
+from orchestrator.voting.vote import Ballot, consensus, majority_vote, weighted_vote
 
 
 def test_majority_abstentions_and_ties_go_to_the_higher_ranked() -> None:

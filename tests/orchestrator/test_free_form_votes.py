@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.aggregation.vote import Ballot, answer_classes, consensus, majority_vote, weighted_vote
+from orchestrator.voting.vote import Ballot, answer_classes, consensus, majority_vote, weighted_vote
 from orchestrator.answers import math_equivalent, math_verdicts, remember_math_verdicts
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from common.records import LETTERS
-from orchestrator.aggregation.calibration import VoteConfig, choose_beta, fit_vote_accuracy
+from orchestrator.voting.calibration import VoteConfig, choose_beta, fit_vote_accuracy
 from orchestrator.bench.evaluate import evaluate_method, fit_method, run_fitted
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch
