@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from orchestrator.voting.calibration import VoteConfig
 from orchestrator.policies import PolicyOptions, RoutingPolicy, policy_registry
 from orchestrator.policies.knn import KNNOptions
+from orchestrator.voting.calibration import VoteConfig
 
 Aggregation = Literal["majority", "weighted", "stacked", "llm"]
 

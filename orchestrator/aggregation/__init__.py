@@ -7,6 +7,7 @@ reasoning through any engine.
 
 from __future__ import annotations
 
-from orchestrator.aggregation.llm import aggregate_with_llm, build_aggregator_prompt
+from orchestrator.aggregation.choice import build_aggregator_prompt
+from orchestrator.aggregation.llm import aggregate_with_llm
 
 __all__ = ["aggregate_with_llm", "build_aggregator_prompt"]

@@ -27,16 +27,16 @@ import numpy as np
 
 from common.errors import ConfigError
 from common.records import CODE_ANSWERS, LETTERS
-from orchestrator.voting.calibration import fit_vote_accuracy
-from orchestrator.voting.reliability import logodds_weight
 from orchestrator.aggregation.stacked import StackedVote
-from orchestrator.voting.vote import Ballot, Same, consensus, majority_vote, weighted_vote
-from orchestrator.voting.vote_features import OPTION_FEATURES, answer_statement, option_features
 from orchestrator.answers import answer_equivalence
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
 from orchestrator.policies.base import AccuracyModel
 from orchestrator.policies.reliability import LocalReliability, ReliabilityConfig
+from orchestrator.voting.calibration import fit_vote_accuracy
+from orchestrator.voting.reliability import logodds_weight
+from orchestrator.voting.vote import Ballot, Same, consensus, majority_vote, weighted_vote
+from orchestrator.voting.vote_features import OPTION_FEATURES, answer_statement, option_features
 
 
 @dataclass(frozen=True, slots=True)

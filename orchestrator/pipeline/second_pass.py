@@ -17,12 +17,12 @@ import time
 import numpy as np
 
 from common.records import RoutingDecision
-from orchestrator.voting.vote import Ballot, majority_vote
 from orchestrator.pipeline.experts import answer_pairs
 from orchestrator.pipeline.job import Job
 from orchestrator.pipeline.retrieve import add_seconds, open_book, search
 from orchestrator.pipeline.streaming import StreamingStage
 from orchestrator.rag.branch import VoteSignals, vote_features
+from orchestrator.voting.vote import Ballot, majority_vote
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import numpy as np
 from pydantic import Field
 
 from common.records import RoutingDecision
-from orchestrator.voting.reliability import answer_posterior, logodds_weight
 from orchestrator.policies.base import AnswerFetcher, policy_registry
 from orchestrator.policies.knn import KNNOptions, KNNTopKPolicy
+from orchestrator.voting.reliability import answer_posterior, logodds_weight
 
 
 class AdaptiveOptions(KNNOptions):

@@ -23,9 +23,6 @@ import numpy as np
 from pydantic import Field
 
 from common.records import ExpertScore, RoutingDecision
-from orchestrator.voting.calibration import GroupAccuracy, VoteConfig, fit_vote_accuracy
-from orchestrator.voting.reliability import logodds_weight
-from orchestrator.voting.vote import answer_classes
 from orchestrator.answers import answer_equivalence
 from orchestrator.policies.base import (
     AnswerFetcher,
@@ -35,6 +32,9 @@ from orchestrator.policies.base import (
     RoutingPolicy,
     policy_registry,
 )
+from orchestrator.voting.calibration import GroupAccuracy, VoteConfig, fit_vote_accuracy
+from orchestrator.voting.reliability import logodds_weight
+from orchestrator.voting.vote import answer_classes
 
 
 class SequentialOptions(PolicyOptions):

@@ -23,11 +23,11 @@ import numpy as np
 
 from common.records import RoutingDecision
 from orchestrator.aggregation.decide import Decided, Decider, Question
-from orchestrator.voting.vote import Ballot, majority_vote
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
 from orchestrator.policies.base import AccuracyModel
 from orchestrator.policies.reliability import LocalReliability, ReliabilityConfig
+from orchestrator.voting.vote import Ballot, majority_vote
 
 Book = Literal["closed", "open"]
 Fetch = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]

@@ -23,6 +23,7 @@ from common.extras import require_extra
 from common.logs import log_context
 from common.records import FinalAnswer, Instance, RoutingDecision
 from common.secrets import has_redactions
+from orchestrator.aggregation.choice import is_auto, rank_pool_aggregators
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.pipeline import LIVE_STAGES, Job, ProgressHook, Session, run_stages
 from orchestrator.pipeline.annotate import annotate
@@ -335,7 +336,7 @@ def profile_pool(
         with job.stage("experts"):
             answer_pairs(job, everyone)
         open_job = _profile_open_book(session, instances, journal, progress, everyone) if retrieval else None
-        chosen = choose_aggregator(job) if pool.aggregator == "auto" else None
+        chosen = _choose_aggregator(job) if is_auto(pool.aggregator) else None
     finally:
         if own:
             session.close()
@@ -415,8 +416,17 @@ def _record(
     )
 
 
-def choose_aggregator(job: Job) -> tuple[str, list[tuple[str, float]]]:
+def _choose_aggregator(job: Job) -> tuple[str, list[tuple[str, float]]]:
     """The aggregator benchmark over the pool's candidates on the job's validation chains (best, ranking)."""
-    from orchestrator.aggregation.choice import rank_pool_aggregators
-
-    return rank_pool_aggregators(job)
+    pool, session = job.session.pool, job.session
+    return rank_pool_aggregators(
+        job.instances,
+        {pair: r.text for pair, r in job.results.items()},
+        session.experts,
+        job.engines,
+        candidates=pool.aggregator_candidates or [m.name for m in pool.models],
+        pool_name=pool.name,
+        seed=pool.seed,
+        sampling=pool.aggregator_sampling.params(),
+        lock=session.lock,
+    )

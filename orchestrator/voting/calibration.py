@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrator.folds import stratified_folds
 from orchestrator.voting.reliability import FREE_FORM_OPTIONS, logodds_weight_matrix
 from orchestrator.voting.slots import correct_slots, is_right, one_hot, plurality, slot_table
-from orchestrator.folds import stratified_folds
 
 if TYPE_CHECKING:  # the policies import this module, so only their types are named here
     from orchestrator.policies.base import ProfilingData, QueryBatch

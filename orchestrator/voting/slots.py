@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from common.records import LETTERS
-from orchestrator.voting.vote import answer_classes
 from orchestrator.answers import answer_equivalence
+from orchestrator.voting.vote import answer_classes
 
 
 def slot_table(answers: Sequence[Sequence[str | None]], n_options: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.voting.reliability import answer_posterior, logodds_weight
 from orchestrator.aggregation.stacked import StackedVote
+from orchestrator.voting.reliability import answer_posterior, logodds_weight
 from orchestrator.voting.vote import Ballot, consensus, majority_vote, weighted_vote
 
 
@@ -67,7 +67,7 @@ def test_stacked_vote_learns_to_ignore_a_copycat_expert() -> None:
 
 def test_aggregator_prompt_trims_reasoning_at_think_and_to_budget() -> None:
     from common.records import AnswerFormat
-    from orchestrator.aggregation.llm import build_aggregator_prompt
+    from orchestrator.aggregation.choice import build_aggregator_prompt
 
     long_think = "<think>" + "secret scratch " * 50 + "</think>The answer is (B)."
     prompt = build_aggregator_prompt(
@@ -84,8 +84,9 @@ def test_aggregator_benchmark_runs_through_real_tiny_engines(tiny_pool: dict[str
     from batching.config import TransformersExpertConfig
     from batching.engines.registry import build_engine
     from common.records import AnswerFormat, Instance
+    from orchestrator.aggregation.choice import build_aggregation_prompt, rank_aggregators
     from orchestrator.answers import extract_choice
-    from skills.aggregator_bench import ReasoningChain, build_bench_items, rank_aggregators
+    from skills.aggregator_bench import ReasoningChain, build_bench_items
 
     instances = [
         Instance(
@@ -105,7 +106,7 @@ def test_aggregator_benchmark_runs_through_real_tiny_engines(tiny_pool: dict[str
         ]
         for i in instances
     }
-    items = build_bench_items(instances, chains, seed=0)
+    items = build_bench_items(instances, chains, prompt=build_aggregation_prompt, seed=0)
     engines = {
         name: build_engine(TransformersExpertConfig(name=name, model=str(tiny_pool[name])))
         for name in ("tiny-llama-xs", "tiny-llama-s")

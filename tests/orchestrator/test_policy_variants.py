@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from common.records import LETTERS
-from orchestrator.voting.calibration import VoteConfig, choose_beta, fit_vote_accuracy
 from orchestrator.bench.evaluate import evaluate_method, fit_method, run_fitted
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch
+from orchestrator.voting.calibration import VoteConfig, choose_beta, fit_vote_accuracy
 
 Pair = tuple[str, str]
 
