@@ -5,13 +5,14 @@ import counts, also a lazy one inside a function (only ``if TYPE_CHECKING:`` imp
 the children form no cycle. The import-graph test reads :data:`ORCHESTRATOR_LAYERS` and
 ``docs/architecture.md`` draws it.
 
-Why this order: answers, prompts and folds are leaves; the vote layer (``voting``) sits below both the
-recruitment policies and the aggregators, which read it and not each other; a method composes a policy
-and an aggregation; retrieval-gated routing (``rag``) decides with a method's decider; a pool config
-holds a method and a retrieval block; the pipeline runs a pool's session; runs, the bench, the API,
-the service and the CLI drive the pipeline. ``ray`` (the controller, workers and their slots) and
-``retrieval`` (the knowledge store) import nothing above the leaves, so they sit low, where the
-pipeline's streaming stage and ``rag`` can read them.
+Why this order: answers, prompts, folds and datasets are leaves; ``ray`` (controller, workers, their
+slots) and ``retrieval`` (the knowledge store) import only leaves, so they sit low, where the pipeline's
+streaming stage and ``rag`` read them. The vote layer (``voting``) sits below both the recruitment
+policies and the registered aggregators, which read it (aggregators also read the policies' profiling
+data and accuracy models). A method composes a registered policy and a registered aggregator and checks
+its keys against both registries, so it sits above both. Retrieval-gated routing (``rag``) decides with
+a method's decider; a pool config holds a method and a retrieval block; the pipeline runs a pool's
+session; runs, the bench, the API, the service and the CLI drive the pipeline.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ ORCHESTRATOR_LAYERS: tuple[tuple[str, ...], ...] = (
     ("answers", "datasets", "folds", "layers", "local_ray", "prompts"),
     ("ray", "retrieval", "voting"),
     ("policies",),
-    ("method", "profiling"),
-    ("aggregation",),
+    ("aggregation", "profiling"),
+    ("method",),
     ("rag",),
     ("pool",),
     ("autoselect",),

@@ -128,8 +128,10 @@ class PoolConfig(BaseModel):
         for role, name in roles:
             if name is not None and name != "embedding" and name not in names:
                 raise ValueError(f"{role} {name!r} is not a model of the pool ({', '.join(names)})")
-        if self.method.aggregation == "llm" and self.aggregator is None:
-            raise ValueError("aggregation 'llm' needs an `aggregator` model (a name, or `auto`)")
+        if self.method.aggregator_class.needs_model and self.aggregator is None:
+            raise ValueError(
+                f"aggregation {self.method.aggregation!r} needs an `aggregator` model (a name, or `auto`)"
+            )
         if self.method.retrieval is not None:
             raise ValueError(
                 f"method.retrieval={self.method.retrieval!r}: a pool sets its retrieval mode under "

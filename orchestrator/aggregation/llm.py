@@ -11,8 +11,25 @@ from collections.abc import Mapping, Sequence
 from batching.engines.base import Engine
 from common.generation import GenRequest, SamplingParams
 from common.records import AnswerFormat
+from orchestrator.aggregation.base import Aggregator, Decided, Question, aggregator_registry
 from orchestrator.aggregation.choice import build_aggregator_prompt
 from orchestrator.answers import extract_answer
+from orchestrator.voting.vote import Ballot, Same
+
+
+@aggregator_registry.register("llm")
+class LLMAggregator(Aggregator):
+    """The pool's aggregator model answers every question the consensus skip leaves (live runs only).
+
+    :meth:`decide` hands the question to the model (None); the caller reads the model's reply with
+    :meth:`~orchestrator.aggregation.decide.Decider.from_aggregator`.
+    """
+
+    name = "llm"
+    needs_model = True
+
+    def decide(self, q: Question, ballots: Sequence[Ballot], same: Same | None) -> Decided | None:
+        return None
 
 
 def aggregate_with_llm(

@@ -83,10 +83,12 @@ def fit_method(cfg: MethodConfig, profiling: ProfilingData, profiling_gold: Sequ
     """Fit ``cfg``'s policy and decider on a profiling split.
 
     Raises:
-        ValueError: ``aggregation: llm`` (the bench aggregates by votes).
+        ValueError: an aggregator that needs a model (``llm``; the bench aggregates by votes).
     """
-    if cfg.aggregation == "llm":
-        raise ValueError(f"method {cfg.name!r}: aggregation 'llm' needs a live aggregator; use a vote")
+    if cfg.aggregator_class.needs_model:
+        raise ValueError(
+            f"method {cfg.name!r}: aggregation {cfg.aggregation!r} needs a live aggregator; use a vote"
+        )
     policy = cfg.build_policy().fit(profiling)
     return FittedMethod(cfg, policy, Decider(cfg, policy, profiling, profiling_gold))
 

@@ -187,7 +187,7 @@ class Job:
         """Every question's final answer with its routing trace, in input order."""
         self.counts["aggregator_calls"] = sum(1 for f in self.decided.values() if f.aggregator_called)
         self.counts["consensus_skips"] = sum(1 for f in self.decided.values() if f.how == "consensus")
-        if self.fitted.method.aggregation == "llm":
+        if self.fitted.method.aggregator_class.needs_model:
             self.counts["aggregator_fallbacks"] = sum(1 for f in self.decided.values() if f.fallback)
         out = []
         for inst, d in zip(self.instances, self.decisions, strict=True):

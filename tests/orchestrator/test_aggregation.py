@@ -117,3 +117,46 @@ def test_aggregator_benchmark_runs_through_real_tiny_engines(tiny_pool: dict[str
     assert [n for n, _ in ranking] and {n for n, _ in ranking} == set(engines)
     for e in engines.values():
         assert e.counters.loads == 1 and e.counters.requests == len(items) and not e.is_loaded
+
+
+def test_aggregators_are_registered_with_their_declared_needs() -> None:
+    from orchestrator.aggregation import aggregator_registry
+
+    names = aggregator_registry.keys()
+    classes = [aggregator_registry.get(name) for name in names]
+    needs = {
+        c.name: (c.needs_model, c.needs_local_accuracy, c.needs_profiling_gold, c.uses_vote_features)
+        for c in classes
+    }
+    assert [c.name for c in classes] == names
+    assert needs == {
+        "llm": (True, False, False, False),
+        "majority": (False, False, False, False),
+        "stacked": (False, True, True, True),
+        "weighted": (False, True, False, False),
+    }
+
+
+def test_an_unknown_aggregation_fails_at_load_time_with_the_keys() -> None:
+    from pydantic import ValidationError
+
+    from orchestrator.method import MethodConfig
+
+    with pytest.raises(ValidationError, match=r"unknown aggregator 'weigthed'.*Did you mean 'weighted'"):
+        MethodConfig(name="m", aggregation="weigthed")
+    assert MethodConfig.model_json_schema()["properties"]["aggregation"]["enum"] == [
+        "llm",
+        "majority",
+        "stacked",
+        "weighted",
+    ]
+
+
+def test_an_aggregator_that_needs_a_model_needs_one_in_the_pool() -> None:
+    from orchestrator.pool import PoolConfig
+
+    experts = [{"name": "a", "engine": "replay"}]
+    with pytest.raises(ValueError, match="aggregation 'llm' needs an `aggregator` model"):
+        PoolConfig.model_validate({"name": "p", "experts": experts, "method": {"aggregation": "llm"}})
+    pool = PoolConfig.model_validate({"name": "p", "experts": experts, "method": {"aggregation": "majority"}})
+    assert not pool.method.aggregator_class.needs_model
