@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from common.registry import Registry
@@ -53,12 +53,13 @@ class Decided:
 
     answer: str | None
     how: str
+    _: KW_ONLY
     aggregator_called: bool = False
     text: str | None = None
     fallback: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Question:
     """What the decision needs of one question.
 

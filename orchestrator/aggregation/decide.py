@@ -105,10 +105,10 @@ class Decider:
     def from_aggregator(self, q: Question, aggregator_answer: str | None, text: str | None) -> Decided:
         """The LLM aggregator's answer; the experts' majority when its reply had no parsable answer."""
         if aggregator_answer is not None:
-            return Decided(aggregator_answer, "llm", True, text)
+            return Decided(aggregator_answer, "llm", aggregator_called=True, text=text)
         ballots = [Ballot(e, a) for e, a in zip(q.experts, q.answers, strict=True)]
         vote = majority_vote(ballots, same=_equivalence(q.n_options))
-        return Decided(vote, "llm", True, text, fallback=True)
+        return Decided(vote, "llm", aggregator_called=True, text=text, fallback=True)
 
     def confidence(self, q: Question, answer: str | None) -> float:
         """How sure the method's vote is of ``answer`` (0-1): the aggregator's own probability of it (the

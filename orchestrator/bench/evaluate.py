@@ -12,13 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.records import ExpertAnswer, FinalAnswer, Instance, RetrievalTrace, RoutingDecision
+from common.records import ExpertAnswer, FinalAnswer, Instance, Pair, RetrievalTrace, RoutingDecision
 from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
 from orchestrator.policies.base import AnswerFetcher
-
-Pair = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -122,12 +120,12 @@ def run_fitted(
     for i, d in enumerate(decisions):
         iid = d.instance_id
         q = Question(
-            d.experts,
-            [answers[(iid, e)] for e in d.experts],
-            int(n_opts[i]),
-            decider.accuracy_row(acc, i),
-            [texts.get((iid, e)) for e in d.experts] if with_texts and texts is not None else None,
-            queries.options[i] if queries.options else (),
+            experts=d.experts,
+            answers=[answers[(iid, e)] for e in d.experts],
+            n_options=int(n_opts[i]),
+            local_accuracy=decider.accuracy_row(acc, i),
+            texts=[texts.get((iid, e)) for e in d.experts] if with_texts and texts is not None else None,
+            options=queries.options[i] if queries.options else (),
         )
         out = decider.decide(q)
         assert out is not None  # only aggregation 'llm' defers, rejected by fit_method

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from batching.journal.engine import with_request_id
 from common.generation import GenRequest, GenResult
-from common.records import RoutingDecision
-from orchestrator.pipeline.job import Job, Pair
+from common.records import Pair, RoutingDecision
+from orchestrator.pipeline.job import Job
 from orchestrator.prompts import expert_prompt
 
 

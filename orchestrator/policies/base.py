@@ -128,7 +128,7 @@ class ProfilingData:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueryBatch:
     """The questions to route: ids, embeddings, skills, option counts, metadata and options, aligned."""
 

@@ -252,20 +252,21 @@ def _retrieval_report(job: Job, finals: list[FinalAnswer]) -> RetrievalReport | 
     mode = job.session.pool.retrieval.mode
     if mode == "never":
         return None
+    state = job.retrieval_state()
     first_pass = {
         iid: (
             sum(r.prompt_tokens for r in res.values()),
             sum(r.generated_tokens for r in res.values()),
             len(res),
         )
-        for iid, res in job.first_pass.items()
+        for iid, res in state.first_pass.items()
     }
     return retrieval_report(
         finals,
         mode=mode,
         first_pass=first_pass,
         stage_seconds=job.stage_seconds,
-        rag_seconds=job.rag_seconds,
+        rag_seconds=state.seconds,
         store_queries=job.counts.get("store_queries", 0),
     )
 
@@ -344,7 +345,7 @@ def profile_pool(
     if open_job is None:
         return record
     answers = _answers(open_job, session.experts, instances)
-    found = open_job.retrievals
+    found = open_job.retrieval_state().retrievals
     return record.model_copy(
         update={
             "answers_rag": answers,
@@ -372,7 +373,8 @@ def _profile_open_book(
     job = Job(session, instances, journal, progress)
     with job.stage("retrieve"):
         search(job, range(len(instances)))
-        job.passages = {i.id: job.retrievals[i.id].passages() for i in instances}
+        found = job.retrieval_state().retrievals
+        job.passages = {i.id: found[i.id].passages() for i in instances}
     with job.stage("experts_open_book"):
         answer_pairs(job, everyone)
     return job

@@ -127,12 +127,14 @@ def test_exact_string_answers_vote_by_string_and_code_is_picked() -> None:
     decider = Decider(method, GlobalTopKPolicy(k=3).fit(prof), prof)
     # word sorting: anagram-like answers are different answers (math-verify would call products equal)
     words = ["apple banana cherry", "cherry banana apple", "cherry banana apple"]
-    out = decider.decide(Question(experts, words, STRING_ANSWERS))
+    out = decider.decide(Question(experts=experts, answers=words, n_options=STRING_ANSWERS))
     assert out is not None and out.answer == "cherry banana apple" and out.how == "majority"
     programs = [None, "def f(): return 1", "def f(): return 0"]
-    picked = decider.decide(Question(experts, [*programs[:2], programs[1]], CODE_ANSWERS))
+    picked = decider.decide(
+        Question(experts=experts, answers=[*programs[:2], programs[1]], n_options=CODE_ANSWERS)
+    )
     assert picked is not None and (picked.answer, picked.how) == ("def f(): return 1", "pick")
-    first = decider.decide(Question(experts, ["p1", "p2", "p2"], CODE_ANSWERS))
+    first = decider.decide(Question(experts=experts, answers=["p1", "p2", "p2"], n_options=CODE_ANSWERS))
     assert first is not None and first.answer == "p1"  # the best-ranked program, not the most common
 
 

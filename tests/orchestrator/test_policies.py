@@ -31,7 +31,7 @@ def _profiling(n: int = 60, seed: int = 0) -> ProfilingData:
 def _queries(n: int = 10) -> QueryBatch:
     emb = np.eye(8)[np.arange(n) % 2]
     skills = [["algebra"] if i % 2 == 0 else ["contract law"] for i in range(n)]
-    return QueryBatch([f"q{i}" for i in range(n)], emb, skills, np.full(n, 4))
+    return QueryBatch(ids=[f"q{i}" for i in range(n)], embeddings=emb, skills=skills, n_options=np.full(n, 4))
 
 
 @pytest.mark.parametrize(

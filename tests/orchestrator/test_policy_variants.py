@@ -8,13 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from common.records import LETTERS
+from common.records import LETTERS, Pair
 from orchestrator.bench.evaluate import evaluate_method, fit_method, run_fitted
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.voting.calibration import VoteConfig, choose_beta, fit_vote_accuracy
-
-Pair = tuple[str, str]
 
 
 def _data(
@@ -53,7 +51,12 @@ def _data(
     )
     ids = [f"q{i}" for i in range(n)]
     queries = QueryBatch(
-        ids, np.eye(n, 8), [[] for _ in range(n)], np.full(n, n_options), meta, options or []
+        ids=ids,
+        embeddings=np.eye(n, 8),
+        skills=[[] for _ in range(n)],
+        n_options=np.full(n, n_options),
+        metadata=meta,
+        options=options or [],
     )
     table = {(ids[i], e): answers[i][j] for i in range(n) for j, e in enumerate(experts)}
     text_table = {

@@ -68,7 +68,9 @@ def _inputs(gate_cfg: GateConfig, n_each: int = 20, *, hits: bool = True) -> tup
     closed, opened, gold, groups, coverage = _books(60, seed=0)
     test_closed, _, _, test_groups, test_cov = _books(n_each, seed=1)
     emb = test_closed.embeddings
-    queries = QueryBatch([str(i) for i in range(len(test_groups))], emb, [[g] for g in test_groups], None)
+    queries = QueryBatch(
+        ids=[str(i) for i in range(len(test_groups))], embeddings=emb, skills=[[g] for g in test_groups]
+    )
     cb, ob = fit_branch("closed", METHOD, closed, gold), fit_branch("open", METHOD, opened, gold)
     cd, od = cb.route(queries), ob.route(queries)
     signals = Signals(emb, test_groups, question_features(["q"] * len(emb), [0] * len(emb)), test_cov)
