@@ -37,7 +37,7 @@ class AuditStage:
             return
         state = job.retrieval_state()
         search(job, [r for r in rows if job.instances[r].id not in state.open_book])
-        shadow = Job(job.session, [job.instances[r] for r in rows], job.journal, job.progress)
+        shadow = Job(job.session, [job.instances[r] for r in rows], job.journal, progress=job.progress)
         shadow.embeddings = job.embeddings[rows] if job.embeddings is not None else None
         shadow.skills = [job.skills[r] for r in rows] if job.skills else []
         decisions: list[RoutingDecision] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 
 import numpy as np
 
@@ -50,11 +50,14 @@ class Job:
         instances: the questions.
         journal: the run's journal in the run store.
         progress: called with (stage, model, done, total) as batches complete.
+
+    The session, questions and journal are positional; every other field is keyword-only.
     """
 
     session: Session
     instances: list[Instance]
     journal: Journal
+    _: KW_ONLY
     progress: ProgressHook | None = None
     skills: list[list[str]] = field(default_factory=list)
     keywords: list[list[str]] = field(default_factory=list)

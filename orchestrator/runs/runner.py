@@ -219,7 +219,7 @@ def _execute(
             journal.store.event(journal.run_id, stage, expert, kind, seconds, detail)
 
         session.backend.on_event = on_event
-    job = run_stages(Job(session, instances, journal, progress), LIVE_STAGES)
+    job = run_stages(Job(session, instances, journal, progress=progress), LIVE_STAGES)
     job.finals()  # fills the aggregation counts
     return job, session.backend.stats() if session.backend is not None else None
 
@@ -328,7 +328,7 @@ def profile_pool(
     session = session or Session(pool, embedder=embedder)
     try:
         journal = Journal(RunStore(":memory:"), "profile")
-        job = Job(session, instances, journal, progress)
+        job = Job(session, instances, journal, progress=progress)
         with job.stage("annotate"):
             annotate(job, None)
         everyone = [
@@ -370,7 +370,7 @@ def _profile_open_book(
     """Every expert on every question with its passages (one search for all, then batched per expert)."""
     from orchestrator.pipeline.retrieve import search
 
-    job = Job(session, instances, journal, progress)
+    job = Job(session, instances, journal, progress=progress)
     with job.stage("retrieve"):
         search(job, range(len(instances)))
         found = job.retrieval_state().retrievals
