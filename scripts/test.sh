@@ -13,6 +13,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 bash scripts/setup.sh "${setup_args[@]}"
-# one pytest-xdist worker per core, at most 4 (each builds the session fixtures: models, MiniLM, Ray)
+# one pytest-xdist worker per core, at most 4 (each builds the session fixtures: models, MiniLM); tests
+# sharing an expensive fixture (Ray, one vLLM engine) stay on one worker (tests/conftest.py)
 workers=$(python3 -c 'import os; print(min(len(os.sched_getaffinity(0)), 4))')
-python3 -m pytest -n "$workers" -p no:benchmark -m "not gpu and not network and not slow" "$@"
+python3 -m pytest -n "$workers" --dist loadgroup -p no:benchmark -m "not gpu and not network and not slow" "$@"

@@ -47,6 +47,15 @@ def minilm() -> Any:
 
 
 @pytest.fixture(scope="session")
+def session_embedder(minilm: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One all-MiniLM-L6-v2 embedder and disk cache for the session: texts several tests embed (the zoo's
+    4,500-document facts KB) are embedded once per worker (tests in one xdist group share a worker)."""
+    from skills.embedding import Embedder
+
+    return Embedder(cache_dir=tmp_path_factory.mktemp("embeddings"), model=minilm, batch_size=32)
+
+
+@pytest.fixture(scope="session")
 def tiny_pool(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The tiny Llama pool (random weights, local tokenizer), built once per session in a few seconds."""
     from zoo.tiny import ensure_tiny_pool
@@ -107,6 +116,17 @@ def damaged_store(tmp_path: Path) -> tuple[Path, str]:
     data[page:] = b"\xa5" * (len(data) - page)
     db.write_bytes(bytes(data))
     return db, run_id
+
+
+# -- grouping for pytest-xdist ------------------------------------------------------------------------
+# Under `--dist loadgroup` (scripts/test.sh and CI) tests that start a local Ray run on one worker, so
+# the session's Ray cluster starts once instead of once per worker; a module may name its own group.
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("ray") is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 # -- test times ---------------------------------------------------------------------------------------

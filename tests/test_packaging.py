@@ -227,6 +227,7 @@ def test_wheel_in_a_fresh_venv_passes_pip_check_and_runs_the_demo(tmp_path: Path
             "pip",
             "install",
             "--disable-pip-version-check",
+            "--no-compile",  # byte-compiling torch's thousands of modules is most of an install's CPU time
             "-c",
             constraints,
             "torch==2.13.0",

@@ -8,69 +8,13 @@ its box; an edge is kept only once per pair of nodes.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping
 from pathlib import Path
 
-PACKAGES = ("common", "skills", "batching", "zoo", "agents", "orchestrator")
-"""The project's packages, lowest layer first."""
+from orchestrator.docs_gen.imports import PACKAGES, REPO, collapse, module_graph
 
 _SKIP = {"docs_gen"}
 """Subpackages left out of the picture (this generator itself)."""
-
-
-def _node(module: str, subpackages: set[str]) -> str:
-    """The node a module belongs to: its first-level subpackage (when ``subpackages`` has it), else its
-    package ("" when skipped)."""
-    parts = module.split(".")
-    if len(parts) >= 2 and parts[1] in _SKIP:
-        return ""
-    sub = ".".join(parts[:2])
-    return sub if sub in subpackages else parts[0]
-
-
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _imported(tree: ast.AST, module: str, is_pkg: bool) -> set[str]:
-    found: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for stmt in node.orelse:
-                visit(stmt)
-            return
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = module.split(".") if is_pkg else module.split(".")[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-            found.add(base)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
-    return found
-
-
-def _module_nodes(root: Path) -> dict[str, Path]:
-    """Every module of the packages (dotted name) with its file."""
-    out: dict[str, Path] = {}
-    for pkg in PACKAGES:
-        for path in sorted((root / pkg).rglob("*.py")):
-            parts = list(path.relative_to(root).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            out[".".join(parts)] = path
-    return out
 
 
 def package_graph(
@@ -82,27 +26,23 @@ def package_graph(
         root: the folder holding the packages; the repository of this file when None.
         subpackages_of: the packages drawn as their subpackages; ``()`` draws packages only.
     """
-    base = root if root is not None else Path(__file__).resolve().parents[2]
-    modules = _module_nodes(base)
+    modules = module_graph(root if root is not None else REPO)
     subpackages = {
         m
-        for m, p in modules.items()
-        if p.name == "__init__.py" and m.count(".") == 1 and m.split(".")[0] in subpackages_of
+        for m in modules
+        if m.count(".") == 1
+        and m.split(".")[0] in subpackages_of
+        and any(k.startswith(m + ".") for k in modules)
     }
-    nodes = {n for n in (_node(m, subpackages) for m in modules) if n}
-    graph: dict[str, set[str]] = {n: set() for n in nodes}
-    for module, path in modules.items():
-        src = _node(module, subpackages)
-        if not src:
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for target in _imported(tree, module, path.name == "__init__.py"):
-            if target.split(".")[0] not in PACKAGES:
-                continue
-            dst = _node(target, subpackages)
-            if dst and dst != src:
-                graph[src].add(dst)
-    return graph
+
+    def node(module: str) -> str | None:
+        parts = module.split(".")
+        if len(parts) >= 2 and parts[1] in _SKIP:
+            return None
+        sub = ".".join(parts[:2])
+        return sub if sub in subpackages else parts[0]
+
+    return collapse(modules, node)
 
 
 def _mermaid_id(node: str) -> str:

