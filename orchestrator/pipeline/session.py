@@ -253,5 +253,10 @@ def empty_profiling(experts: list[str]) -> ProfilingData:
     """Profiling data with no questions: every expert ties (global_top_k then takes pool order)."""
     m = len(experts)
     return ProfilingData(
-        tuple(experts), np.zeros((1, 1)), [[]], np.zeros((1, m), dtype=bool), [[None] * m], np.zeros(1)
+        experts=tuple(experts),
+        embeddings=np.zeros((1, 1)),
+        skills=[[]],
+        correct=np.zeros((1, m), dtype=bool),
+        answers=[[None] * m],
+        n_options=np.zeros(1),
     )

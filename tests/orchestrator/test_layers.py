@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from orchestrator.docs_gen.imports import module_graph
 from orchestrator.layers import ORCHESTRATOR_LAYERS, layer_of
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _walker() -> ModuleType:
-    """The import-graph test's module walker (every import counts, also lazy ones)."""
-    spec = importlib.util.spec_from_file_location("_import_graph", ROOT / "tests" / "test_import_graph.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _child(module: str) -> str | None:
@@ -29,7 +19,7 @@ def _child(module: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def child_edges() -> list[tuple[str, str, str, str]]:
-    graph = _walker()._graph()
+    graph = module_graph()
     return [
         (a, b, mod, dep)
         for mod, deps in graph.items()

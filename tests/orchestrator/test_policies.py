@@ -25,7 +25,14 @@ def _profiling(n: int = 60, seed: int = 0) -> ProfilingData:
     )
     skills = [["algebra"] if c == 0 else ["contract law"] for c in cluster]
     answers = [["A" if ok else "B" for ok in row] for row in correct]
-    return ProfilingData(EXPERTS, emb, skills, correct, answers, np.full(n, 4))
+    return ProfilingData(
+        experts=EXPERTS,
+        embeddings=emb,
+        skills=skills,
+        correct=correct,
+        answers=answers,
+        n_options=np.full(n, 4),
+    )
 
 
 def _queries(n: int = 10) -> QueryBatch:

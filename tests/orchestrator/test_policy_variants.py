@@ -37,17 +37,17 @@ def _data(
         correct = np.array([[math_equal(a, g) for a in row] for row, g in zip(answers, gold, strict=True)])
     meta = metadata or [{"category": "c"} for _ in range(n)]
     prof = ProfilingData(
-        experts,
-        np.eye(n, 8),
-        [[] for _ in range(n)],
-        correct,
-        answers,
-        np.full(n, n_options),
-        meta,
-        options or [],
-        texts or [],
-        None if costs is None else np.array(costs, dtype=float),
-        families,
+        experts=experts,
+        embeddings=np.eye(n, 8),
+        skills=[[] for _ in range(n)],
+        correct=correct,
+        answers=answers,
+        n_options=np.full(n, n_options),
+        metadata=meta,
+        options=options or [],
+        texts=texts or [],
+        costs=None if costs is None else np.array(costs, dtype=float),
+        families=families,
     )
     ids = [f"q{i}" for i in range(n)]
     queries = QueryBatch(

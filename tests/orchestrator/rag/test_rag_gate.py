@@ -46,7 +46,14 @@ def _books(n_each: int, seed: int) -> tuple[ProfilingData, ProfilingData, list[s
     def book(p_calc: np.ndarray, p_reader: np.ndarray) -> ProfilingData:
         correct = np.c_[rng.random(len(gold)) < p_calc, rng.random(len(gold)) < p_reader]
         answers = [[g if c else "wrong" for c in row] for g, row in zip(gold, correct, strict=True)]
-        return ProfilingData(EXPERTS, emb, [[g] for g in groups], correct, answers, np.zeros(len(gold), int))
+        return ProfilingData(
+            experts=EXPERTS,
+            embeddings=emb,
+            skills=[[g] for g in groups],
+            correct=correct,
+            answers=answers,
+            n_options=np.zeros(len(gold), int),
+        )
 
     closed = book(np.where(facts, 0.02, 0.95), np.where(facts, 0.02, 0.1))
     opened = book(np.where(facts, 0.02, 0.6), np.where(facts, 0.9, 0.05))
