@@ -8,7 +8,7 @@ Layering: ``agents`` builds on ``common``, ``batching`` and ``skills`` and never
 from __future__ import annotations
 
 from agents.blackboard import Blackboard
-from agents.generator import ExpertGenerator, GeneratorCounters
+from agents.generator import ExpertGenerator
 from agents.llm_role import LLMRole, RoleResult, extract_json
 from agents.messages import CheckResult, Instruction, Verdict
 from agents.profiles import GeneratorProfiles
@@ -21,7 +21,6 @@ __all__ = [
     "Candidate",
     "CheckResult",
     "ExpertGenerator",
-    "GeneratorCounters",
     "GeneratorProfiles",
     "Instruction",
     "LLMRole",

@@ -11,25 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from agents.profiles import GeneratorProfiles
 from batching.planner import StagePlan, plan_stage
 from common.errors import RoutingError
 
+TaskT = TypeVar("TaskT")
+
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(Generic[TaskT]):
     """A generator as recruitment sees it: its name, prior quality per kind, and what it can serve."""
 
     name: str
     priors: tuple[tuple[str, float], ...]
-    accepts: Callable[[object], bool]
+    accepts: Callable[[TaskT], bool]
 
     def prior(self, kind: str) -> float | None:
         return dict(self.priors).get(kind)
 
 
-class Recruiter:
+class Recruiter(Generic[TaskT]):
     """Ranks candidates per task by profiled quality.
 
     Args:
@@ -39,13 +42,16 @@ class Recruiter:
     """
 
     def __init__(
-        self, candidates: Sequence[Candidate], profiles: GeneratorProfiles, kind_of: Callable[[object], str]
+        self,
+        candidates: Sequence[Candidate[TaskT]],
+        profiles: GeneratorProfiles,
+        kind_of: Callable[[TaskT], str],
     ) -> None:
         self.candidates = list(candidates)
         self.profiles = profiles
         self.kind_of = kind_of
 
-    def ranking(self, task: object) -> list[tuple[str, float]]:
+    def ranking(self, task: TaskT) -> list[tuple[str, float]]:
         """Candidates able to serve ``task``, best first, with their posterior quality."""
         kind = self.kind_of(task)
         scored = []
@@ -56,7 +62,7 @@ class Recruiter:
             scored.append((-self.profiles.quality(c.name, kind, prior), order, c.name))
         return [(name, -neg) for neg, _, name in sorted(scored)]
 
-    def pick(self, task: object, tried: Sequence[str] = ()) -> str | None:
+    def pick(self, task: TaskT, tried: Sequence[str] = ()) -> str | None:
         """The best candidate not in ``tried``; None when all were tried.
 
         Raises:

@@ -4,7 +4,7 @@
 ``window_s`` for others; everything queued by then (up to ``max_batch``) goes to ``handle`` in one call,
 run in a single worker thread, so batches run one at a time and a resident model serves each batch
 together. Used by the project's OpenAI-compatible servers: per model in
-:mod:`batching.engines.openai_server`, per pool (one ``solve`` call) in :mod:`orchestrator.service.app`.
+:mod:`orchestrator.service.openai_stub`, per pool (one ``solve`` call) in :mod:`orchestrator.service.app`.
 
 Example::
 

@@ -1,6 +1,6 @@
 """Benchmark: `symoe demo` wall and CPU time per stage, quiet and beside busy processes.
 
-The runs and the table are :mod:`orchestrator.bench.demo_time`.
+The runs and the table are :mod:`benchmarks.tools.demo_time`.
 
 Usage::
 
@@ -13,11 +13,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 
-from orchestrator.bench.demo_time import DemoTimeConfig, demo_time_table, run_demo_time
-from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
+from benchmarks.tools.demo_time import DemoTimeConfig, demo_time_table, run_demo_time
+from benchmarks.tools.speed import benchmark_parser, config_from_args, write_result
 
 
 def build_parser() -> argparse.ArgumentParser:

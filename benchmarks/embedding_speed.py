@@ -1,6 +1,6 @@
 """Benchmark: embedding backends side by side (cold `symoe bench`, top-10 neighbours, accuracies, ingestion).
 
-The runs and the tables are :mod:`orchestrator.bench.embed_speed`.
+The runs and the tables are :mod:`benchmarks.tools.embed_speed`.
 
 Usage::
 
@@ -13,16 +13,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 
-from orchestrator.bench.embed_speed import (
+from benchmarks.tools.embed_speed import (
     EmbedSpeedConfig,
     accuracy_table,
     embed_speed_table,
     run_embed_speed,
 )
-from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
+from benchmarks.tools.speed import benchmark_parser, config_from_args, write_result
 
 
 def build_parser() -> argparse.ArgumentParser:

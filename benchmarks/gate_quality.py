@@ -9,7 +9,7 @@ Usage::
 ROC AUC of each score (pre-generation: the plain kNN estimate and the gate's model; post-generation:
 agreement, the vote's confidence and the gate's model with the vote) and the share of questions, highest
 score first, that holds 80% of the wrong answers. Fitted on the profiling split (cross-validated inside it),
-scored on the test split. The logic lives in :mod:`orchestrator.bench.gate_quality`.
+scored on the test split. The logic lives in :mod:`benchmarks.tools.gate_quality`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 
-from orchestrator.bench.gate_quality import GateQualityConfig, gate_quality_table, run_gate_quality
-from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
+from benchmarks.tools.gate_quality import GateQualityConfig, gate_quality_table, run_gate_quality
+from benchmarks.tools.speed import benchmark_parser, config_from_args, write_result
 
 
 def build_parser() -> argparse.ArgumentParser:

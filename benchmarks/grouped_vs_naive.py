@@ -6,7 +6,7 @@ Usage::
     python benchmarks/grouped_vs_naive.py --output-json        # also writes benchmarks/results/<date>/...
     python benchmarks/grouped_vs_naive.py --n-instances 16 --output-json out.json
 
-The logic lives in :mod:`orchestrator.bench.speed`; this file only parses flags and prints.
+The logic lives in :mod:`benchmarks.tools.speed`; this file only parses flags and prints.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 
-from orchestrator.bench.speed import (
+from benchmarks.tools.speed import (
     SpeedConfig,
     benchmark_parser,
     config_from_args,

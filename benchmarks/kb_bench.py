@@ -6,8 +6,8 @@ Usage::
     python benchmarks/kb_bench.py --large-n 0 --small-n 2000 --queries 60    # a quick look
     python benchmarks/kb_bench.py --output-json           # also writes benchmarks/results/<date>/...
 
-The corpora are synthetic; the 100k corpus uses random vectors (see :mod:`orchestrator.bench.kb`).
-The logic lives in :mod:`orchestrator.bench.kb`; this file only parses flags and prints.
+The corpora are synthetic; the 100k corpus uses random vectors (see :mod:`benchmarks.tools.kb`).
+The logic lives in :mod:`benchmarks.tools.kb`; this file only parses flags and prints.
 """
 
 from __future__ import annotations
@@ -15,11 +15,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 
-from orchestrator.bench.kb import KbBenchConfig, kb_tables, run_kb_bench
-from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
+from benchmarks.tools.kb import KbBenchConfig, kb_tables, run_kb_bench
+from benchmarks.tools.speed import benchmark_parser, config_from_args, write_result
 
 
 def build_parser() -> argparse.ArgumentParser:

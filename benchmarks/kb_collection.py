@@ -7,7 +7,7 @@ Usage::
     python benchmarks/kb_collection.py --folder /tmp/tiny --tiny          # writes and measures a tiny
                                                                           # collection of the project's own
 
-The logic lives in :mod:`orchestrator.bench.collection`; this file only parses flags and prints.
+The logic lives in :mod:`benchmarks.tools.collection`; this file only parses flags and prints.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ import logging
 import sys
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.bench.collection import CollectionBenchConfig, run_collection_bench, tiny_collection
-from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
+from benchmarks.tools.collection import CollectionBenchConfig, run_collection_bench, tiny_collection
+from benchmarks.tools.speed import benchmark_parser, config_from_args, write_result
 
 
 def build_parser() -> argparse.ArgumentParser:

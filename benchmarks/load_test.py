@@ -1,4 +1,4 @@
-"""Benchmark: the HTTP service under concurrent chat requests on loopback (:mod:`orchestrator.bench.load`).
+"""Benchmark: the HTTP service under concurrent chat requests on loopback (:mod:`benchmarks.tools.load`).
 
 Usage::
 
@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 
-from orchestrator.bench.load import LoadConfig, load_table, run_load
-from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
+from benchmarks.tools.load import LoadConfig, load_table, run_load
+from benchmarks.tools.speed import benchmark_parser, config_from_args, write_result
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Benchmark: cold against warm `symoe bench` on MATH-500 (math-verify verdicts and embeddings cached or not).
 
-The runs and the table are :mod:`orchestrator.bench.math_speed`.
+The runs and the table are :mod:`benchmarks.tools.math_speed`.
 
 Usage::
 
@@ -14,11 +14,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 
-from orchestrator.bench.math_speed import MathSpeedConfig, math_speed_table, run_math_speed
-from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
+from benchmarks.tools.math_speed import MathSpeedConfig, math_speed_table, run_math_speed
+from benchmarks.tools.speed import benchmark_parser, config_from_args, write_result
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Benchmark: the paper's 16-expert workload (real architectures, random weights), grouped against naive.
 
-The pool, the protocol and the table are :mod:`orchestrator.bench.paper_workload`.
+The pool, the protocol and the table are :mod:`benchmarks.tools.paper_workload`.
 
 Usage::
 
@@ -13,11 +13,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 
-from orchestrator.bench.paper_workload import PaperWorkloadConfig, paper_workload_table, run_paper_workload
-from orchestrator.bench.speed import benchmark_parser, config_from_args, write_result
+from benchmarks.tools.paper_workload import PaperWorkloadConfig, paper_workload_table, run_paper_workload
+from benchmarks.tools.speed import benchmark_parser, config_from_args, write_result
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ Usage::
     python benchmarks/planning_overhead.py                     # prints mean/p50/p90/p99 over 10 repeats
     python benchmarks/planning_overhead.py --output-json       # also writes benchmarks/results/<date>/...
 
-The logic lives in :mod:`orchestrator.bench.speed`; this file only parses flags and prints.
+The logic lives in :mod:`benchmarks.tools.speed`; this file only parses flags and prints.
 """
 
 from __future__ import annotations
@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 
-from orchestrator.bench.speed import (
+from benchmarks.tools.speed import (
     PlanningConfig,
     benchmark_parser,
     config_from_args,

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a script: import `benchmarks` from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.tools.tuning import cross_validate, grid_search, with_settings
 from orchestrator.bench import load_bench_config, resolve_data_dir
 from orchestrator.bench.data import needs_data_dir
 from orchestrator.bench.runner import profiling_for_tuning
-from orchestrator.bench.tuning import cross_validate, grid_search, with_settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,11 @@
 """Files shipped inside the installed package: configs, vocabularies, zoo weights and data.
 
-The repository's top-level ``configs/`` is the source of truth; setuptools installs it as the package
-``configs`` beside ``zoo`` (whose ``weights/`` and ``data/`` are package data), so paths inside the YAML
-files (``../../zoo/data/zoo_test.jsonl``, ``../skills/zoo_skills.yaml``) resolve the same in a checkout, an
-editable install and a wheel. Files are found with :mod:`importlib.resources`, never from ``__file__``::
+The repository's top-level ``configs/`` is the source of truth. It holds data only (no ``__init__.py``);
+setuptools installs it as package data in a ``configs`` folder beside ``zoo`` (whose ``weights/`` and
+``data/`` are package data too), so paths inside the YAML files (``../../zoo/data/zoo_test.jsonl``,
+``../skills/zoo_skills.yaml``) resolve the same in a checkout, an editable install and a wheel. Packages are
+found with :mod:`importlib.resources`, never from ``__file__``; the configs folder is the one beside the
+installed ``zoo`` package (not whatever ``configs`` folder comes first on ``sys.path``)::
 
     from common.resources import config_path, resolve_config
     config_path("bench", "zoo_demo.yaml")             # the packaged demo config
@@ -18,7 +20,7 @@ from pathlib import Path
 from common.errors import ConfigError
 
 CONFIGS_PACKAGE = "configs"
-"""The package the repository's ``configs/`` folder is installed as."""
+"""The folder the repository's ``configs/`` is installed as, beside the ``zoo`` package."""
 
 
 def package_path(package: str, *parts: str) -> Path:
@@ -35,10 +37,6 @@ def package_path(package: str, *parts: str) -> Path:
     try:
         root = resources.files(package)
     except ModuleNotFoundError as exc:
-        checkout = Path(__file__).resolve().parents[1] / package
-        if package == CONFIGS_PACKAGE and (checkout / "__init__.py").is_file():
-            # an editable install made before configs/ became a package: its finder does not map it
-            return checkout.joinpath(*parts)
         raise ConfigError(
             f"package data {package!r}: the package is not installed; reinstall symbolic-moe "
             "(pip install symbolic-moe, or pip install -e . in a checkout)"
@@ -53,8 +51,13 @@ def package_path(package: str, *parts: str) -> Path:
 
 
 def config_path(*parts: str) -> Path:
-    """A packaged config file or folder, e.g. ``config_path("pools", "zoo-cpu.yaml")``."""
-    return package_path(CONFIGS_PACKAGE, *parts)
+    """A packaged config file or folder, e.g. ``config_path("pools", "zoo-cpu.yaml")``.
+
+    ``configs`` is data, not a package: it is the folder beside the installed ``zoo`` package (the
+    checkout's in a checkout or an editable install, site-packages' in a wheel install), which the
+    relative paths inside the YAML files rely on.
+    """
+    return package_path("zoo").parent.joinpath(CONFIGS_PACKAGE, *parts)
 
 
 def resolve_config(path: str | Path) -> Path:

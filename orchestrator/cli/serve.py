@@ -60,19 +60,20 @@ def serve(
         fail(exc)
     route_logs("serve", verbose=verbose, show=("uvicorn",), screen_level="INFO")
     import uvicorn
+    from pydantic import SecretStr
 
     from orchestrator.pool import load_pool_config
     from orchestrator.service.app import bind_host, create_app
+    from orchestrator.service.config import ServiceConfig
 
     keys = [k.strip() for k in os.environ.get("SYMOE_API_KEYS", "").split(",") if k.strip()]
     bound = bind_host(host, keys)
     if bound != host:
         err_console.print(f"[yellow]no API keys (SYMOE_API_KEYS): serving on {bound} only[/]")
     try:
-        cfg = load_pool_config(pool)
-        api = create_app(
-            cfg,
-            api_keys=keys,
+        config = ServiceConfig(
+            pool=load_pool_config(pool),
+            api_keys=tuple(SecretStr(k) for k in keys),
             batch_window_s=batch_window_s,
             rate_limit_per_min=rate_limit_per_min,
             max_body_bytes=max_body_bytes,
@@ -82,8 +83,10 @@ def serve(
             session_per_call=session_per_call,
             public_metrics=public_metrics,
         )
+        api = create_app(config)
     except SymbolicMoEError as exc:
         fail(exc)
+    cfg = config.pool
     auth = f"bearer API keys ({len(keys)})" if keys else "none (no SYMOE_API_KEYS; loopback only)"
     metrics = "public" if public_metrics else "needs a key" if keys else "open (no keys)"
     console.print(

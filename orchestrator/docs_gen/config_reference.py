@@ -108,9 +108,10 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
     ),
     ConfigSection(
         "HTTP service",
-        "`symoe serve` passes its options to `create_app` (the settings below); each request body is "
-        "validated by the models after them.",
+        "`symoe serve` builds a `ServiceConfig` from its options and passes it to `create_app`; each "
+        "request body is validated by the models after it.",
         (
+            "orchestrator.service.config:ServiceConfig",
             "orchestrator.service.app:ChatRequest",
             "orchestrator.service.batch_files:BatchCreateRequest",
         ),
@@ -125,17 +126,17 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
         "Benchmark scripts",
         "The settings of the measurement scripts in `benchmarks/` (each script's options map onto these).",
         (
-            "orchestrator.bench.speed:SpeedConfig",
-            "orchestrator.bench.speed:PlanningConfig",
-            "orchestrator.bench.demo_time:DemoTimeConfig",
-            "orchestrator.bench.load:LoadConfig",
-            "orchestrator.bench.kb:KbBenchConfig",
-            "orchestrator.bench.collection:CollectionBenchConfig",
-            "orchestrator.bench.gate_quality:GateQualityConfig",
-            "orchestrator.bench.embed_speed:EmbedSpeedConfig",
-            "orchestrator.bench.math_speed:MathSpeedConfig",
-            "orchestrator.bench.cold:BenchProcessConfig",
-            "orchestrator.bench.paper_workload:PaperWorkloadConfig",
+            "benchmarks.tools.speed:SpeedConfig",
+            "benchmarks.tools.speed:PlanningConfig",
+            "benchmarks.tools.demo_time:DemoTimeConfig",
+            "benchmarks.tools.load:LoadConfig",
+            "benchmarks.tools.kb:KbBenchConfig",
+            "benchmarks.tools.collection:CollectionBenchConfig",
+            "benchmarks.tools.gate_quality:GateQualityConfig",
+            "benchmarks.tools.embed_speed:EmbedSpeedConfig",
+            "benchmarks.tools.math_speed:MathSpeedConfig",
+            "benchmarks.tools.cold:BenchProcessConfig",
+            "benchmarks.tools.paper_workload:PaperWorkloadConfig",
         ),
     ),
     ConfigSection(
@@ -357,54 +358,8 @@ def generator_table() -> str:
     return _registry_table(("generator", "config model"), models)
 
 
-def _docstring_args(doc: str) -> dict[str, str]:
-    """The ``Args:`` entries of a Google-style docstring: name -> text (continuation lines joined)."""
-    out: dict[str, str] = {}
-    in_args = False
-    current = ""
-    for raw in doc.splitlines():
-        line = raw.strip()
-        if line == "Args:":
-            in_args = True
-            continue
-        if in_args and line.endswith(":") and " " not in line:  # the next section (Returns:, Raises:)
-            break
-        if not in_args or not line:
-            continue
-        name, sep, text = line.partition(": ")
-        if sep and name.isidentifier():
-            current = name
-            out[current] = text
-        elif current:
-            out[current] += " " + line
-    return out
-
-
-def service_settings_table() -> str:
-    """The keyword settings of ``orchestrator.service.app.create_app``: type, default, description."""
-    import inspect
-
-    from orchestrator.service.app import create_app
-
-    signature = inspect.signature(create_app, eval_str=True)
-    described = _docstring_args(inspect.getdoc(create_app) or "")
-    lines = ["| setting | type | default | description |", "|---|---|---|---|"]
-    for name, param in signature.parameters.items():
-        if param.kind is not inspect.Parameter.KEYWORD_ONLY:
-            continue
-        row = (
-            f"`{name}`",
-            _cell(type_text(param.annotation)),
-            _cell(f"`{yaml_text(param.default)}`"),
-            _cell(described.get(name, "")),
-        )
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
-
-
 _EXTRA_TABLES: dict[str, Callable[[], str]] = {
     "Methods and policies": policy_table,
-    "HTTP service": service_settings_table,
     "Audio": generator_table,
 }
 

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible HTTP service in front of a pool: ``create_app(pool)`` (run it with uvicorn).
+"""The OpenAI-compatible HTTP service in front of a pool: ``create_app(config)`` (run it with uvicorn).
 
 Routes:
 
@@ -31,6 +31,8 @@ every request waits up to ``batch_window_s`` more, plus the
 time the batch in flight needs to finish (requests queue behind it; ``symoe_queue_depth`` shows them).
 Use a small window for interactive use and a larger one (0.1-1 s) for throughput under load.
 
+The settings are a :class:`~orchestrator.service.config.ServiceConfig`.
+
 **Security.** Bearer API keys (``api_keys``); without keys every request is accepted, so the CLI binds
 loopback only (`bind_host`). Bodies over ``max_body_bytes`` get 413 before they are read; bad JSON or
 fields get 400 in OpenAI's error shape (never 5xx); ``rate_limit_per_min`` caps requests per key (429 with
@@ -44,7 +46,7 @@ browser docs (``/docs``, ``/redoc``) are off; ``/health`` and ``/ready`` need no
 
 Example::
 
-    app = create_app(load_pool_config("configs/pools/tiny-cpu.yaml"), api_keys=["secret"], data_dir="svc")
+    app = create_app(ServiceConfig(pool="configs/pools/tiny-cpu.yaml", api_keys=["secret"], data_dir="svc"))
     uvicorn.run(app, host=bind_host("0.0.0.0", ["secret"]), port=8000)
 """
 
@@ -57,7 +59,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -73,12 +74,6 @@ from prometheus_client import (
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from batching.engines.openai_server import (
-    ChatCompletionRequest,
-    ErrorStatus,
-    error_response,
-    install_error_handlers,
-)
 from batching.journal.store import RunStore
 from batching.microbatch import WindowBatcher
 from common.errors import (
@@ -107,10 +102,17 @@ from orchestrator.service.auth import (
     bind_host,
     redact_access_log,
 )
-from orchestrator.service.batch_files import DEFAULT_DATA_DIR, BatchCatalog
+from orchestrator.service.batch_files import BatchCatalog
 from orchestrator.service.batch_jobs import ChatCodec
 from orchestrator.service.batch_routes import batch_router
 from orchestrator.service.batch_worker import BatchWorker
+from orchestrator.service.config import ServiceConfig
+from orchestrator.service.openai_protocol import (
+    ChatCompletionRequest,
+    ErrorStatus,
+    error_response,
+    install_error_handlers,
+)
 from skills.embedding import Embedder
 
 logger = logging.getLogger(__name__)
@@ -126,7 +128,7 @@ _STATUS: tuple[ErrorStatus, ...] = (
     (ConfigError, 503, "service_unavailable"),
 )
 
-__all__ = ["ChatRequest", "StreamOptions", "bind_host", "chat_codec", "create_app"]
+__all__ = ["ChatRequest", "ServiceConfig", "StreamOptions", "bind_host", "chat_codec", "create_app"]
 
 
 class StreamOptions(BaseModel):
@@ -465,64 +467,41 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, str(exc.detail), "invalid_request_error")
 
 
-def create_app(
-    pool: PoolConfig,
-    *,
-    api_keys: Sequence[str] = (),
-    batch_window_s: float = 0.02,
-    max_batch_size: int = 64,
-    max_body_bytes: int = 1_000_000,
-    rate_limit_per_min: int | None = None,
-    embedder: Embedder | None = None,
-    data_dir: str | Path = DEFAULT_DATA_DIR,
-    store_path: str | Path | None = None,
-    max_upload_bytes: int = 50_000_000,
-    session_per_call: bool = False,
-    public_metrics: bool = False,
-) -> FastAPI:
-    """Build the service for ``pool``.
+def create_app(config: ServiceConfig) -> FastAPI:
+    """Build the service that ``config`` describes (its pool, auth, limits, batching and storage).
 
     Args:
-        pool: the pool config; its models are resolved at startup (``/ready`` says when).
-        api_keys: accepted bearer keys; empty accepts every request (bind loopback only: `bind_host`).
-        batch_window_s: how long the first queued question waits for others to join its solve call.
-        max_batch_size: the most questions in one solve call.
-        max_body_bytes: larger request bodies get 413.
-        rate_limit_per_min: requests per key per minute on ``/v1/*`` (429 beyond); ``None`` for no limit.
-        embedder: the question embedder shared by every solve call (a cached MiniLM by default).
-        data_dir: where batch input/output files and batch records live (created if missing).
-        store_path: the run store that journals batch runs; ``data_dir/runs.sqlite`` by default.
-        max_upload_bytes: larger uploads to ``/v1/files`` get 413.
-        session_per_call: open and close a session per solve call (models load every call) instead of
-            keeping one; only for measuring the difference (``benchmarks/load_test.py --compare-per-call``).
-        public_metrics: serve ``/metrics`` without an API key (for a Prometheus scraper without one);
-            by default it needs a key like the API.
+        config: the service's settings (:class:`~orchestrator.service.config.ServiceConfig`); its pool's
+            models are resolved at startup (``/ready`` says when).
 
     Returns:
-        The FastAPI app; run it with uvicorn or `batching.engines.openai_server.serve_in_thread`.
+        The FastAPI app; run it with uvicorn or `orchestrator.service.thread_server.serve_in_thread`.
 
     Raises:
         ConfigError: ``data_dir`` or the run store cannot be opened.
     """
+    pool = config.pool
     redact_access_log()  # a key sent in a URL query never reaches the access log
     metrics = _Metrics()
-    keys = KeyChecker(api_keys)
-    limiter = RateLimiter(rate_limit_per_min)
+    keys = KeyChecker(config.keys())
+    limiter = RateLimiter(config.rate_limit_per_min)
     model_ids = sorted({pool.name, DEFAULT_MODEL_ID})
-    catalog = BatchCatalog(data_dir)
-    store = RunStore(store_path or catalog.data_dir / "runs.sqlite")
+    catalog = BatchCatalog(config.data_dir)
+    store = RunStore(config.store_path or catalog.data_dir / "runs.sqlite")
     codec = chat_codec(model_ids)
-    runtime = _Runtime(pool, embedder, metrics, catalog, store, codec, batch_window_s, max_batch_size)
-    runtime.per_call = session_per_call
+    runtime = _Runtime(
+        pool, config.embedder, metrics, catalog, store, codec, config.batch_window_s, config.max_batch_size
+    )
+    runtime.per_call = config.session_per_call
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.info(
             "service: pool %s (%d experts, policy=%s, k=%d), models %s, batch_window_s=%s, auth=%s, "
             "rate_limit_per_min=%s, max_body_bytes=%d, max_upload_bytes=%d, data_dir=%s, store=%s",
-            pool.name, len(pool.experts), pool.method.policy, pool.method.k, model_ids, batch_window_s,
-            "on" if keys.enabled else "off", rate_limit_per_min, max_body_bytes, max_upload_bytes,
-            catalog.data_dir, store.path,
+            pool.name, len(pool.experts), pool.method.policy, pool.method.k, model_ids,
+            config.batch_window_s, "on" if keys.enabled else "off", config.rate_limit_per_min,
+            config.max_body_bytes, config.max_upload_bytes, catalog.data_dir, store.path,
         )  # fmt: skip
         await runtime.start()
         yield
@@ -534,9 +513,11 @@ def create_app(
     app = FastAPI(title="symbolic-moe", lifespan=lifespan, redirect_slashes=False, docs_url=None,
                   redoc_url=None)  # fmt: skip
     app.add_middleware(
-        BodyLimitMiddleware, max_body_bytes=max_body_bytes, path_limits={"/v1/files": max_upload_bytes}
+        BodyLimitMiddleware,
+        max_body_bytes=config.max_body_bytes,
+        path_limits={"/v1/files": config.max_upload_bytes},
     )
-    open_paths = ("/health", "/ready", "/metrics") if public_metrics else ("/health", "/ready")
+    open_paths = ("/health", "/ready", "/metrics") if config.public_metrics else ("/health", "/ready")
     app.add_middleware(AuthMiddleware, keys=keys, open_paths=open_paths)  # the key before the body
     app.add_middleware(_MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
 
@@ -559,7 +540,7 @@ def create_app(
         return gate(request, limited=True).owner
 
     # every batch route depends on `owner` (auth + rate limit), so no router-wide dependency counts twice
-    app.include_router(batch_router(catalog, runtime.worker, max_upload_bytes, owner))
+    app.include_router(batch_router(catalog, runtime.worker, config.max_upload_bytes, owner))
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -572,7 +553,7 @@ def create_app(
             return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready", "pool": pool.name, "models": model_ids})
 
-    @app.get("/metrics", dependencies=[] if public_metrics else [Depends(authenticated)])
+    @app.get("/metrics", dependencies=[] if config.public_metrics else [Depends(authenticated)])
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequen
 from dataclasses import dataclass
 from typing import Any
 
-from batching.engines.openai_server import error_response
 from common.errors import SymbolicMoEError
 from common.secrets import RedactingFilter, redact_text
+from orchestrator.service.openai_protocol import error_response
 
 logger = logging.getLogger(__name__)
 

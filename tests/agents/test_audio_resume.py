@@ -92,7 +92,7 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
         assert after[key] == (writes, updated_at, sha) and writes == 1, key
     report = json.loads((out / "report.json").read_text())
     total_outputs = sum(k.endswith("/output") for k in after)
-    generated_now = sum(g["items"] for g in report["generators"].values())
+    generated_now = sum(g["requests"] for g in report["generators"].values())
     assert generated_now == total_outputs - n_outputs  # only what was missing was generated
     assert (
         report["steps_reused"] >= sum(not k.startswith("time/") for k in before)

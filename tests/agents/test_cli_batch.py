@@ -42,7 +42,7 @@ def test_batch_of_briefs_loads_each_generator_once(tmp_path: Path) -> None:
     two = json.loads((tmp_path / "out" / "two" / "report.json").read_text())
     assert one["passed"] and two["passed"]
     assert two["generators"]["flite"]["loads"] == 1  # the same team: counters are cumulative, loads stay 1
-    assert two["generators"]["procedural"]["items"] == 3  # a bell, then wind and a knock
+    assert two["generators"]["procedural"]["requests"] == 3  # a bell, then wind and a knock
 
 
 def test_cli_errors_name_the_problem(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from agents.audio.generators.composer import chord
 from agents.audio.generators.sfx_catalog import keyword_recipe
 from agents.audio.levels import clipped_samples
 from agents.audio.timeline import AudioEvent, MusicSpec
+from batching.engines.base import EngineCounters
+from batching.lifecycle import LifecycleCounters, ModelLifecycle
 from common.errors import ConfigError, RegistryError
 
 
@@ -82,6 +84,15 @@ def test_procedural_recipes_are_seeded_and_any_description_renders(tmp_path: Pat
     assert odd.error is None and np.max(np.abs(odd.samples)) > 0.5 and odd.source == "recipe hum"
     none, _ = _one("p", "procedural", "sfx", tmp_path, duration_s=1.0, description="zzz qqq", **spec)
     assert none.error is None and np.max(np.abs(none.samples)) > 0.5  # a default bed, never an abort
+
+
+def test_a_generator_has_the_engines_lifecycle_and_counter_names(tmp_path: Path) -> None:
+    """Generators and engines share one lifecycle base: the same load/unload rules and counter names."""
+    _, gen = _one("p", "procedural", "sfx", tmp_path, duration_s=0.5, description="a bell", match="keyword")
+    assert isinstance(gen, ModelLifecycle) and not gen.is_loaded  # _one unloads it
+    c = gen.counters
+    assert type(c) is LifecycleCounters and issubclass(EngineCounters, LifecycleCounters)
+    assert (c.loads, c.unloads, c.requests) == (1, 1, 1) and c.generation_seconds > 0
 
 
 def test_generator_configs_validate_their_own_fields() -> None:

@@ -21,10 +21,10 @@ from agents.audio.roles import (
 )
 from batching.config import TransformersExpertConfig
 from batching.engines.base import Engine
-from batching.engines.openai_server import create_openai_app, serve_in_thread
 from batching.engines.registry import build_engine
 from common.generation import GenRequest, GenResult
 from orchestrator.cli import app
+from orchestrator.service.openai_stub import create_openai_app, serve_in_thread
 
 PLAN = {
     "title": "Knock",

@@ -16,12 +16,12 @@ import pytest
 from batching.config import OpenAIHTTPExpertConfig, expert_config_adapter
 from batching.engines.base import Engine
 from batching.engines.openai_http import OpenAIHTTPEngine
-from batching.engines.openai_server import create_openai_app, serve_in_thread
 from batching.journal.engine import Journal, JournalEngine
 from batching.journal.store import INERT_CONFIG_FIELDS, RunStore, model_key
 from common.errors import ConfigError
 from common.generation import GenRequest, GenResult, SamplingParams
 from orchestrator.pool import PoolConfig, load_pool_config
+from orchestrator.service.openai_stub import create_openai_app, serve_in_thread
 
 
 @dataclass(frozen=True)

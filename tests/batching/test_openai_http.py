@@ -19,10 +19,10 @@ from fastapi import Depends, Header, HTTPException
 from batching.config import OpenAIHTTPExpertConfig
 from batching.engines.base import Engine
 from batching.engines.openai_http import OpenAIHTTPEngine
-from batching.engines.openai_server import create_openai_app, serve_in_thread
 from batching.engines.registry import engine_registry
 from common.errors import ConfigError, EngineUnavailableError
 from common.generation import GenRequest, GenResult, SamplingParams
+from orchestrator.service.openai_stub import create_openai_app, serve_in_thread
 
 TOKEN = "sk-test-do-not-log-4242"
 KEY_ENV = "ECHO_API_KEY"

@@ -355,15 +355,21 @@ from pathlib import Path
 
 from batching.config import VLLMExpertConfig
 from batching.engines.vllm_engine import VLLMEngine
+from common.generation import GenRequest, SamplingParams
 
 
 def main():
-    model, out = sys.argv[1], Path(sys.argv[2])
-    cfg = VLLMExpertConfig(name="xs", model=model, max_model_len=512, dtype="float32", enforce_eager=True,
-                           kv_cache_memory_bytes=64 * 2**20)
-    engine = VLLMEngine(cfg)
+    # numba's compiler, as bm25s and librosa import it; here, not at the top: vLLM's spawned processes
+    # import this file again, and they must not have it
+    import llvmlite.binding  # noqa: F401
+
+    out = Path(sys.argv[2])
+    engine = VLLMEngine(VLLMExpertConfig.model_validate_json(sys.argv[1]))
     engine.load()
-    out.write_text(json.dumps(engine.child_pids))
+    [result] = engine.generate(
+        [GenRequest(request_id="r0", prompt="hello", sampling=SamplingParams(temperature=0.0, max_tokens=4))]
+    )
+    out.write_text(json.dumps({"pids": engine.child_pids, "tokens": result.generated_tokens}))
     time.sleep(600)
 
 
@@ -374,27 +380,40 @@ if __name__ == "__main__":  # vLLM spawns its processes on CPU, which re-imports
 
 @pytest.mark.slow
 @needs_vllm
-def test_sigkilled_owner_leaves_no_engine_processes(vllm_env: None, xs_path: Path, tmp_path: Path) -> None:
-    """No handler runs on SIGKILL; the engine's watchdog stops the EngineCore and its worker."""
+def test_in_process_engine_after_llvmlite_runs_and_a_sigkilled_owner_leaves_no_engine_processes(
+    vllm_env: None, xs_path: Path, tmp_path: Path
+) -> None:
+    """One engine in a child process that imported llvmlite first, then SIGKILLed.
+
+    vLLM 0.32's in-process start fails once llvmlite is imported (numba: bm25s, librosa); the engine then
+    runs its EngineCore in a child process and still generates (in a process of its own, so this test
+    session never imports llvmlite). No handler runs on SIGKILL; the engine's watchdog stops the EngineCore
+    and its worker."""
+    pytest.importorskip("llvmlite")  # numba's, with vLLM and librosa
     script = tmp_path / "holder.py"
     script.write_text(_HOLDER, encoding="utf-8")
-    pid_file, log_file = tmp_path / "pids.json", tmp_path / "holder.log"
+    cfg = _config(xs_path).model_copy(update={"in_process": True})
+    out_file, log_file = tmp_path / "out.json", tmp_path / "holder.log"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with log_file.open("wb") as log:  # the child keeps its own handle
         proc = subprocess.Popen(
-            [sys.executable, str(script), str(xs_path), str(pid_file)],
+            [sys.executable, str(script), cfg.model_dump_json(), str(out_file)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ),
+            env=env,
         )
     try:
         deadline = time.monotonic() + 150
-        while not pid_file.exists() or not pid_file.read_text():
+        while not out_file.exists() or not out_file.read_text():
             if proc.poll() is not None:
                 tail = log_file.read_text(errors="replace")[-3000:]
                 pytest.fail(f"holder exited early ({proc.returncode}):\n{tail}")
             assert time.monotonic() < deadline, "the holder did not load its engine in time"
             time.sleep(0.5)
-        child_pids = json.loads(pid_file.read_text())
+        held = json.loads(out_file.read_text())
+        assert held["tokens"] == 4
+        assert "llvmlite is imported in this process" in log_file.read_text(errors="replace")
+        child_pids = held["pids"]
         assert child_pids and _running(child_pids) == child_pids
         proc.kill()
         assert proc.wait(timeout=30) == -signal.SIGKILL
@@ -403,27 +422,3 @@ def test_sigkilled_owner_leaves_no_engine_processes(vllm_env: None, xs_path: Pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-@pytest.mark.slow
-@needs_vllm
-def test_in_process_engine_runs_after_llvmlite_is_imported(xs_path: Path) -> None:
-    """vLLM 0.32's in-process start fails once llvmlite is imported (numba: bm25s, librosa); the engine
-    then runs its EngineCore in a child process and still generates. In a child process of its own, so
-    this test session never imports llvmlite."""
-    code = (
-        "import sys, llvmlite.binding; from batching.config import VLLMExpertConfig; "
-        "from batching.engines.vllm_engine import VLLMEngine; from common.generation import GenRequest, "
-        "SamplingParams; cfg = VLLMExpertConfig.model_validate_json(sys.argv[1]); eng = VLLMEngine(cfg); "
-        "eng.load(); r = eng.generate([GenRequest(request_id='r0', prompt='hello', "
-        "sampling=SamplingParams(temperature=0.0, max_tokens=4))]); eng.close(); "
-        "print('TOKENS', r[0].generated_tokens)"
-    )
-    cfg = _config(xs_path).model_copy(update={"in_process": True})
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "VLLM_HOST_IP": "127.0.0.1"}
-    env.pop("VLLM_CPU_KVCACHE_SPACE", None)
-    out = subprocess.run([sys.executable, "-c", code, cfg.model_dump_json()], capture_output=True, text=True,
-                         env=env, timeout=600)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "TOKENS 4" in out.stdout
-    assert "llvmlite is imported in this process" in out.stderr

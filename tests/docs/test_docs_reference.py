@@ -144,15 +144,17 @@ def test_every_config_model_in_the_source_is_documented() -> None:
     assert not missing, f"config models missing from orchestrator/docs_gen CONFIG_SECTIONS: {missing}"
 
 
-def test_service_settings_are_every_keyword_of_create_app(config_page: str) -> None:
+def test_service_settings_are_every_field_of_service_config(config_page: str) -> None:
     import inspect
 
     from orchestrator.service.app import create_app
+    from orchestrator.service.config import ServiceConfig
 
+    assert list(inspect.signature(create_app).parameters) == ["config"], "create_app takes one config"
     section = config_page.split("## HTTP service", 1)[1].split("\n## ", 1)[0]
-    for name, param in inspect.signature(create_app).parameters.items():
-        if param.kind is inspect.Parameter.KEYWORD_ONLY:
-            assert f"| `{name}` |" in section, name
+    assert "### ServiceConfig" in section
+    for name in ServiceConfig.model_fields:
+        assert f"| `{name}` |" in section, name
 
 
 def test_environment_page_names_every_symoe_variable_the_source_reads() -> None:

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from batching.engines.openai_server import serve_in_thread
 from batching.journal.store import RunStore
 from common.errors import ConfigError
 from orchestrator.pool import PoolConfig, load_pool_config
@@ -32,6 +31,8 @@ from orchestrator.service.auth import ANONYMOUS
 from orchestrator.service.batch_files import OPEN, BatchCatalog, BatchCreateRequest, ConflictError, now_s
 from orchestrator.service.batch_jobs import ChatCodec, cancel_batch, new_batch
 from orchestrator.service.batch_worker import BatchWorker, answered_questions
+from orchestrator.service.config import ServiceConfig
+from orchestrator.service.thread_server import serve_in_thread
 from skills.embedding import Embedder
 
 POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
@@ -84,7 +85,13 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(replay_pool: PoolConfig, embedder: Embedder, data_dir: Path) -> Iterator[str]:
     app = create_app(
-        replay_pool, api_keys=[KEY, OTHER_KEY], data_dir=data_dir, embedder=embedder, batch_window_s=0.0
+        ServiceConfig(
+            pool=replay_pool,
+            api_keys=[KEY, OTHER_KEY],
+            data_dir=data_dir,
+            embedder=embedder,
+            batch_window_s=0.0,
+        )
     )
     with serve_in_thread(app) as (base_url, _):
         root = base_url.removesuffix("/v1")

@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from batching.engines.base import Engine
-from batching.engines.openai_server import create_openai_app, serve_in_thread
 from batching.journal.store import RunStore
 from common.generation import GenRequest, GenResult
 from orchestrator.cli import app
+from orchestrator.service.openai_stub import create_openai_app, serve_in_thread
 
 POOL_NAME = "pool[/]:smile:"
 EXPERTS = ("e[/]1", "f[bold]2", ":smile:3")

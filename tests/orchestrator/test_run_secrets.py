@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from batching.engines.base import Engine
-from batching.engines.openai_server import create_openai_app, serve_in_thread
 from batching.journal.store import RunStore
 from common.generation import GenRequest, GenResult
 from orchestrator.cli import app
+from orchestrator.service.openai_stub import create_openai_app, serve_in_thread
 
 QUERY_TOKEN = "tok-q-5a1f9c"
 USER_TOKEN = "tok-u-77e0b2"

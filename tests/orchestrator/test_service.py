@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from batching.engines.openai_server import serve_in_thread
 from orchestrator.pool import PoolConfig, load_pool_config
 from orchestrator.service.app import create_app
 from orchestrator.service.auth import (
@@ -26,6 +25,8 @@ from orchestrator.service.auth import (
     RateLimitError,
     bind_host,
 )
+from orchestrator.service.config import ServiceConfig
+from orchestrator.service.thread_server import serve_in_thread
 from skills.embedding import Embedder
 
 POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
@@ -53,12 +54,14 @@ def embedder(minilm: Any, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
 def server(pool: PoolConfig, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service with one API key and a 0.5 s batch window; yields the root URL."""
     app = create_app(
-        pool,
-        api_keys=[KEY],
-        batch_window_s=0.5,
-        max_body_bytes=4096,
-        embedder=embedder,
-        data_dir=tmp_path_factory.mktemp("service"),
+        ServiceConfig(
+            pool=pool,
+            api_keys=[KEY],
+            batch_window_s=0.5,
+            max_body_bytes=4096,
+            embedder=embedder,
+            data_dir=tmp_path_factory.mktemp("service"),
+        ),
     )
     with serve_in_thread(app) as (base_url, _):
         yield base_url.removesuffix("/v1")
@@ -179,7 +182,11 @@ def test_health_ready_models_metrics(server: str) -> None:
 
 
 def test_rate_limit_per_key(pool: PoolConfig, embedder: Embedder, tmp_path: Path) -> None:
-    app = create_app(pool, api_keys=["a", "b"], rate_limit_per_min=2, embedder=embedder, data_dir=tmp_path)
+    app = create_app(
+        ServiceConfig(
+            pool=pool, api_keys=["a", "b"], rate_limit_per_min=2, embedder=embedder, data_dir=tmp_path
+        )
+    )
     with serve_in_thread(app) as (base_url, _):
         codes = [httpx.get(f"{base_url}/models", headers={"Authorization": "Bearer a"}) for _ in range(3)]
         assert [r.status_code for r in codes] == [200, 200, 429]
@@ -225,7 +232,7 @@ def test_unusable_pool_is_not_ready(pool: PoolConfig, tmp_path: Path) -> None:
     broken = pool.model_copy(
         update={"experts": [e.model_copy(update={"model": "tiny:nope"}) for e in pool.experts]}
     )
-    with serve_in_thread(create_app(broken, data_dir=tmp_path)) as (base_url, _):
+    with serve_in_thread(create_app(ServiceConfig(pool=broken, data_dir=tmp_path))) as (base_url, _):
         root = base_url.removesuffix("/v1")
         assert httpx.get(f"{root}/health").status_code == 200
         ready = httpx.get(f"{root}/ready")

@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from batching.engines.openai_server import serve_in_thread
 from orchestrator.pool import PoolConfig
 from orchestrator.service.app import create_app
 from orchestrator.service.auth import redact_secrets
+from orchestrator.service.config import ServiceConfig
+from orchestrator.service.thread_server import serve_in_thread
 from skills.embedding import Embedder
 
 KEY = "sk-auth-first-7781"
@@ -36,8 +37,15 @@ def root(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Iterator[str]
          "experts": [{"name": n, "engine": "replay", "recordings_dir": str(recordings)} for n in "ab"]}
     )  # fmt: skip
     embedder = Embedder(cache_dir=tmp_path_factory.mktemp("emb"), model=minilm)
-    app = create_app(pool, api_keys=[KEY], batch_window_s=0.0, embedder=embedder,
-                     data_dir=tmp_path_factory.mktemp("svc"))  # fmt: skip
+    app = create_app(
+        ServiceConfig(
+            pool=pool,
+            api_keys=[KEY],
+            batch_window_s=0.0,
+            embedder=embedder,
+            data_dir=tmp_path_factory.mktemp("svc"),
+        )
+    )
     with serve_in_thread(app, access_log=True) as (base_url, _):
         yield base_url.removesuffix("/v1")
 

@@ -21,12 +21,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from batching.engines.openai_server import serve_in_thread
 from orchestrator.api import SymbolicMoE
 from orchestrator.cli import app
 from orchestrator.pool import PoolConfig, load_pool_config
 from orchestrator.service.app import create_app
 from orchestrator.service.auth import redact_secrets
+from orchestrator.service.config import ServiceConfig
+from orchestrator.service.thread_server import serve_in_thread
 from skills.embedding import Embedder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,9 @@ def embedder(minilm: Any, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
 
 @pytest.fixture(scope="module")
 def server(zoo: PoolConfig, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    app_ = create_app(zoo, api_keys=[KEY], embedder=embedder, data_dir=tmp_path_factory.mktemp("svc"))
+    app_ = create_app(
+        ServiceConfig(pool=zoo, api_keys=[KEY], embedder=embedder, data_dir=tmp_path_factory.mktemp("svc"))
+    )
     with serve_in_thread(app_, access_log=True) as (base_url, _):
         yield base_url.removesuffix("/v1")
 
@@ -104,7 +107,7 @@ def test_ready_fails_with_the_reason_when_the_store_is_damaged(
     zoo: PoolConfig, embedder: Embedder, tmp_path: Path, damaged_store: tuple[Path, str]
 ) -> None:
     db, _ = damaged_store
-    app_ = create_app(zoo, embedder=embedder, data_dir=tmp_path / "svc", store_path=db)
+    app_ = create_app(ServiceConfig(pool=zoo, embedder=embedder, data_dir=tmp_path / "svc", store_path=db))
     with serve_in_thread(app_) as (base_url, _):
         r = httpx.get(base_url.removesuffix("/v1") + "/ready", timeout=30)
     assert r.status_code == 503 and r.json()["status"] == "not_ready"
@@ -133,8 +136,15 @@ def test_keys_in_urls_are_redacted_from_the_access_log(
 
 def test_metrics_need_a_key_unless_public(zoo: PoolConfig, embedder: Embedder, tmp_path: Path) -> None:
     for public, status in ((False, 401), (True, 200)):
-        app_ = create_app(zoo, api_keys=[KEY], embedder=embedder, data_dir=tmp_path / f"svc{public}",
-                          public_metrics=public)  # fmt: skip
+        app_ = create_app(
+            ServiceConfig(
+                pool=zoo,
+                api_keys=[KEY],
+                embedder=embedder,
+                data_dir=tmp_path / f"svc{public}",
+                public_metrics=public,
+            )
+        )
         with serve_in_thread(app_) as (base_url, _):
             r = httpx.get(base_url.removesuffix("/v1") + "/metrics", timeout=30)
         assert r.status_code == status, r.text

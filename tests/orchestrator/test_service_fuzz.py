@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from batching.engines.openai_server import serve_in_thread
 from orchestrator.pool import PoolConfig
 from orchestrator.service.app import create_app
+from orchestrator.service.config import ServiceConfig
+from orchestrator.service.thread_server import serve_in_thread
 from skills.embedding import Embedder
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -47,12 +48,14 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Iterat
     )
     embedder = Embedder(cache_dir=tmp_path_factory.mktemp("emb"), model=minilm)
     app = create_app(
-        pool,
-        api_keys=[KEY],
-        batch_window_s=0.0,
-        embedder=embedder,
-        data_dir=tmp_path_factory.mktemp("service"),
-        max_upload_bytes=200_000,
+        ServiceConfig(
+            pool=pool,
+            api_keys=[KEY],
+            batch_window_s=0.0,
+            embedder=embedder,
+            data_dir=tmp_path_factory.mktemp("service"),
+            max_upload_bytes=200_000,
+        ),
     )
     with serve_in_thread(app) as (base_url, _):
         root = base_url.removesuffix("/v1")

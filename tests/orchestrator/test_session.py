@@ -274,11 +274,19 @@ def test_service_keeps_one_session_and_metrics_count_its_loads(tmp_path: Path, e
     """A served zoo pool: sequential requests load each recruited expert once in all (`/metrics`)."""
     import httpx
 
-    from batching.engines.openai_server import serve_in_thread
     from orchestrator.service.app import create_app
+    from orchestrator.service.config import ServiceConfig
+    from orchestrator.service.thread_server import serve_in_thread
 
-    app = create_app(load_pool_config(ZOO_POOL), api_keys=["k"], batch_window_s=0.0, embedder=embedder,
-                     data_dir=tmp_path / "svc")  # fmt: skip
+    app = create_app(
+        ServiceConfig(
+            pool=load_pool_config(ZOO_POOL),
+            api_keys=["k"],
+            batch_window_s=0.0,
+            embedder=embedder,
+            data_dir=tmp_path / "svc",
+        )
+    )
     rows = _zoo_rows(("add", "roman", "add", "roman"), 1) + _zoo_rows(("add",), 3)
     headers = {"Authorization": "Bearer k"}
     with serve_in_thread(app) as (base_url, _):

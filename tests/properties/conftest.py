@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from property_harness import AnswerEngine
 
-from batching.engines.openai_server import create_openai_app, serve_in_thread
+from orchestrator.service.openai_stub import create_openai_app, serve_in_thread
 
 
 @pytest.fixture(scope="session")

@@ -154,11 +154,19 @@ def test_always_audit_and_never(env: dict[str, Any]) -> None:
 def test_the_service_answer_carries_the_retrieval_trace(env: dict[str, Any], tmp_path: Path) -> None:
     import httpx
 
-    from batching.engines.openai_server import serve_in_thread
     from orchestrator.service.app import create_app
+    from orchestrator.service.config import ServiceConfig
+    from orchestrator.service.thread_server import serve_in_thread
 
-    app = create_app(env["pool"], api_keys=["k"], batch_window_s=0.0, embedder=env["embedder"],
-                     data_dir=tmp_path / "svc")  # fmt: skip
+    app = create_app(
+        ServiceConfig(
+            pool=env["pool"],
+            api_keys=["k"],
+            batch_window_s=0.0,
+            embedder=env["embedder"],
+            data_dir=tmp_path / "svc",
+        )
+    )
     question = facts_rows(("osk",), "s")[0]["question"]
     body = {"model": "symbolic-moe", "messages": [{"role": "user", "content": question}]}
     with serve_in_thread(app) as (base_url, _):

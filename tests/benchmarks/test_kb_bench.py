@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.bench.kb import KbBenchConfig, KbBenchResult, kb_tables, random_unit_vectors
+from benchmarks.tools.kb import KbBenchConfig, KbBenchResult, kb_tables, random_unit_vectors
 from orchestrator.retrieval.synthetic import synthetic_corpus, synthetic_queries
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_synthetic_corpus_and_queries_are_seeded_and_distinct() -> None:
@@ -35,7 +35,7 @@ def test_kb_bench_measures_every_mode(tmp_path: Path) -> None:
     the vLLM tests later in this session would do."""
     cfg = KbBenchConfig(small_n=60, large_n=150, queries=9, warmup=2, k=5, workdir=str(tmp_path))
     code = (
-        "import sys; from orchestrator.bench.kb import KbBenchConfig, run_kb_bench; "
+        "import sys; from benchmarks.tools.kb import KbBenchConfig, run_kb_bench; "
         "cfg = KbBenchConfig.model_validate_json(sys.argv[1]); print(run_kb_bench(cfg).model_dump_json())"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

@@ -10,7 +10,7 @@ For each backend (``torch``, ``onnx``, ``onnx-int8``; see :mod:`skills.embedding
 2. **Neighbours.** The questions' vectors from each run's cache: for every test question, the overlap of
    its 10 nearest profiling questions (what kNN routing reads) with the torch backend's 10.
 3. **Ingestion.** Passages per second of knowledge-store ingestion (embedding plus the LanceDB write),
-   on the synthetic corpus of :mod:`orchestrator.bench.kb`, with CPU seconds.
+   on the synthetic corpus of :mod:`benchmarks.tools.kb`, with CPU seconds.
 
 The thin entrypoint is ``benchmarks/embedding_speed.py``.
 """
@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
-from orchestrator.bench.cold import BenchProcessConfig, BenchProcessRun, fresh_home, run_bench_process
+from benchmarks.tools.cold import BenchProcessConfig, BenchProcessRun, fresh_home, run_bench_process
 from orchestrator.bench.record import BenchmarkRecord, record_header
 
 EMBED_STAGE = "embeddings + skills"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.bench.collection import CollectionBenchConfig, run_collection_bench, tiny_collection
+from benchmarks.tools.collection import CollectionBenchConfig, run_collection_bench, tiny_collection
 from orchestrator.retrieval.synthetic import synthetic_corpus, synthetic_queries
 
 

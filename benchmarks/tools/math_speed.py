@@ -2,7 +2,7 @@
 
 Both runs are subprocesses sharing one ``SYMOE_HOME``: the first starts with empty caches (math-verify
 verdicts, embeddings), the second finds them filled. The ONNX export of the embedding model is made
-beforehand (:func:`~orchestrator.bench.cold.fresh_home`), since it happens once per machine, not per
+beforehand (:func:`~benchmarks.tools.cold.fresh_home`), since it happens once per machine, not per
 cache. The table gives wall and CPU seconds (CPU: the bench and its math-verify workers) of the whole
 run and of its math-verify and embedding stages, the cold/warm ratio, and whether every accuracy agrees.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
-from orchestrator.bench.cold import BenchProcessConfig, BenchProcessRun, fresh_home, run_bench_process
+from benchmarks.tools.cold import BenchProcessConfig, BenchProcessRun, fresh_home, run_bench_process
 from orchestrator.bench.record import BenchmarkRecord, record_header
 
 STAGES = ("math-verify", "embeddings + skills", "scoring", "routing + aggregation")
@@ -110,7 +110,7 @@ def pair_census(cfg: MathSpeedConfig) -> PairCensus:
 
 def run_math_speed(cfg: MathSpeedConfig) -> MathSpeedResult:
     """A cold run, then a warm one with the same home."""
-    from orchestrator.bench.embed_speed import prepare_export
+    from benchmarks.tools.embed_speed import prepare_export
     from skills.embedding import resolve_backend
 
     run_cfg = BenchProcessConfig(

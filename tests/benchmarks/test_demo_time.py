@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.bench.demo_time import DemoTimeConfig, _env
+from benchmarks.tools.demo_time import DemoTimeConfig, _env
 
 
 def test_modes_parse_in_order() -> None:

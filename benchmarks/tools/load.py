@@ -32,9 +32,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
+from benchmarks.tools.speed import percentile
 from common.resources import config_path
 from orchestrator.bench.record import BenchmarkRecord, record_header
-from orchestrator.bench.speed import percentile
 from zoo.tasks import ZOO_DATA_DIR
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from audio_helpers import light_config
 
 from agents.audio.generators.sfx_recipes import bell, rain, wind
 from agents.audio.levels import db_to_gain, integrated_lufs, true_peak_dbtp
-from agents.audio.mixing import judge_mix, mix_once, supervise_mix
+from agents.audio.supervisors.mix import judge_mix, mix_once, supervise_mix
 from agents.audio.timeline import AudioEvent, Timeline
 from agents.blackboard import Blackboard
 from batching.journal.store import RunStore

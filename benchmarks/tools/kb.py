@@ -31,8 +31,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
+from benchmarks.tools.speed import _torch_threads, percentile
 from orchestrator.bench.record import BenchmarkRecord, record_header
-from orchestrator.bench.speed import _torch_threads, percentile
 from orchestrator.retrieval.config import KnowledgeConfig
 from orchestrator.retrieval.schema import ChunkRow, meta_table, with_vectors
 from orchestrator.retrieval.store import KnowledgeStore

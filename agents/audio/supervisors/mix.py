@@ -1,4 +1,5 @@
-"""The mix supervisor: mix, check the delivery and every event in the mix, fix and remix within a budget.
+"""The mix supervisor: mix (with :mod:`agents.audio.mixer`), check the delivery and every event in the mix,
+fix and remix within a budget.
 
 Fixes it sends back (journaled as each attempt's :class:`MixVerdict`):
 
@@ -21,10 +22,10 @@ from collections.abc import Mapping
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from agents.audio.checks import mix_checks, speech_snr_db
 from agents.audio.config import AudioJobConfig
 from agents.audio.mixer import MixResult, render_mix
-from agents.audio.onsets import detect_onset
+from agents.audio.onsets import Onset, detect_onset
+from agents.audio.supervisors.checks import mix_checks, speech_snr_db
 from agents.audio.timeline import AudioEvent, Timeline
 from agents.blackboard import Blackboard
 from agents.messages import CheckResult, Instruction
@@ -149,7 +150,7 @@ def judge_mix(
     )
 
 
-def _onset(e: AudioEvent, result: MixResult, sr: int, shift_s: float):  # type: ignore[no-untyped-def]
+def _onset(e: AudioEvent, result: MixResult, sr: int, shift_s: float) -> Onset | None:
     """The event's audible onset on its own stem, searched from 0.5 s before where it was placed."""
     placed = e.start_s + shift_s
     return detect_onset(result.stems[e.id], sr, max(0.0, placed - 0.5), placed + e.duration_s)

@@ -1,4 +1,4 @@
-"""The last stages of a job: the supervised mix, then the files a person gets and the learned profiles.
+"""The deliver stage: the files a person gets, the report, the learned profiles, and the run's end.
 
 Writes ``mix.wav`` (24-bit), ``stems/<event>.wav`` (each event as it sounds in the mix; they add up to the
 mix), ``timeline.json``, ``report.json``, ``mix.png``, ``profiles.json`` and, for a video, ``mix.mp4``.
@@ -7,9 +7,7 @@ mix), ``timeline.json``, ``report.json``, ``mix.png``, ``profiles.json`` and, fo
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,20 +16,15 @@ from agents.audio.clips import ClipRecord
 from agents.audio.levels import clipped_samples, integrated_lufs, true_peak_dbtp
 from agents.audio.loudness_range import kind_levels, loudness_range_lu
 from agents.audio.mixer import MixResult
-from agents.audio.mixing import MixVerdict, supervise_mix
+from agents.audio.pipeline.job import AudioJob
 from agents.audio.plot import plot_mix
 from agents.audio.report import AudioJobResult, AudioReport, Decision, EventReport, MixReport
-from agents.audio.session_time import SessionClock
-from agents.audio.source import AudioJobSpec
+from agents.audio.supervisors.mix import MixVerdict
 from agents.audio.timeline import AudioEvent, Timeline
 from agents.audio.video import VideoInfo, mux
 from agents.audio.wavio import write_wav
-from agents.blackboard import Blackboard
 from agents.supervisor import Outcome
 from common.private_files import narrow_tree, write_private_text
-
-if TYPE_CHECKING:
-    from agents.audio.team import AudioTeam
 
 logger = logging.getLogger(__name__)
 
@@ -39,67 +32,50 @@ DUCK_MEASURE_GAP_S = 0.75
 """Music 'outside speech' is measured at least this far from any line (past the release) and the fades."""
 
 
-def deliver(
-    team: AudioTeam,
-    board: Blackboard,
-    spec: AudioJobSpec,
-    timeline: Timeline,
-    outcomes: dict[str, Outcome[ClipRecord]],
-    video: VideoInfo | None,
-    seconds: dict[str, float],
-    clock: SessionClock,
-) -> AudioJobResult:
-    cfg = team.config
-    clips = team.load_clips(outcomes)
-    mixed = timeline.model_copy(update={"events": tuple(e for e in timeline.events if e.id in clips)})
-    if video is not None and video.duration_s + 0.05 < mixed.duration_s:
-        mixed = mixed.model_copy(update={"notes": (*mixed.notes, (
-            f"video is {video.duration_s:.2f} s, the soundtrack {mixed.duration_s:.2f} s: mix.mp4 holds "
-            "the last frame to the end (no line is cut)"))})  # fmt: skip
-    progress = team.on_progress or (lambda stage, done, total: None)
-    t0 = time.perf_counter()
-    progress("mix", 0, 1)
-    verdict, result = supervise_mix(board, mixed, clips, cfg)
-    seconds["mix"] = round(time.perf_counter() - t0, 3)
-    progress("mix", 1, 1)
-    progress("deliver", 0, 1)
-    t0 = time.perf_counter()
-    out = Path(spec.out_dir)
-    placed = _final_positions(mixed, verdict)
-    files = _write_files(out, placed, result, cfg.delivery.sample_rate, video)
-    report = _report(team, board, mixed, outcomes, verdict, result, files, seconds)
-    seconds["deliver"] = round(time.perf_counter() - t0, 3)
-    progress("deliver", 1, 1)
-    plan = board.get("plan", Timeline) or timeline
-    reasons = _drop_reasons(timeline, outcomes)
-    unplaced = tuple(n for n in plan.notes if " not placed: " in n)
-    report = report.model_copy(
-        update={
-            "stage_seconds": dict(seconds),
-            "wall_s": round(clock.total_s, 3),
-            "session_wall_s": round(clock.session_s, 3),
-            "sessions": clock.sessions,
-            "line_changes": line_changes(plan, placed, reasons, unplaced),
-        }
-    )
-    report = report.model_copy(update={"real_time_factor": round(report.wall_s / mixed.duration_s, 3)})
-    write_private_text(out / "report.json", report.model_dump_json(indent=1, by_alias=True) + "\n")
-    _learn(team, timeline, outcomes, out)
-    narrow_tree(out)  # every output 0600 (ffmpeg's and matplotlib's too), like the WAVs
-    team.store.finish_run(
-        board.run_id,
-        "done" if report.passed else "done_with_failures",
-        report={
-            "total_seconds": report.wall_s,
-            "sessions": report.sessions,
-            "generations_computed": board.computed,
-            "generations_reused": board.reused,
-            "integrated_lufs": report.mix.integrated_lufs,
-            "true_peak_dbtp": report.mix.true_peak_dbtp,
-            "passed": report.passed,
-        },
-    )
-    return AudioJobResult(board.run_id, out, report)
+class DeliverStage:
+    """Writes the files and the report, learns the profiles, finishes the run and sets ``job.result``."""
+
+    name = "deliver"
+    own_progress = False
+
+    def run(self, job: AudioJob) -> None:
+        timeline, mixed, verdict, result = job.planned(), job.mixed, job.mix_verdict, job.mix_result
+        assert mixed is not None and verdict is not None and result is not None, "the mix stage runs first"
+        cfg, board, clock = job.config, job.board, job.clock
+        out = Path(job.spec.out_dir)
+        placed = _final_positions(mixed, verdict)
+        files = _write_files(out, placed, result, cfg.delivery.sample_rate, job.video)
+        report = _report(job, mixed, verdict, result, files)
+        plan = board.get("plan", Timeline) or timeline
+        reasons = _drop_reasons(timeline, job.outcomes)
+        unplaced = tuple(n for n in plan.notes if " not placed: " in n)
+        report = report.model_copy(
+            update={
+                "stage_seconds": job.seconds_so_far(),
+                "wall_s": round(clock.total_s, 3),
+                "session_wall_s": round(clock.session_s, 3),
+                "sessions": clock.sessions,
+                "line_changes": line_changes(plan, placed, reasons, unplaced),
+            }
+        )
+        report = report.model_copy(update={"real_time_factor": round(report.wall_s / mixed.duration_s, 3)})
+        write_private_text(out / "report.json", report.model_dump_json(indent=1, by_alias=True) + "\n")
+        _learn(job, timeline, out)
+        narrow_tree(out)  # every output 0600 (ffmpeg's and matplotlib's too), like the WAVs
+        job.session.store.finish_run(
+            board.run_id,
+            "done" if report.passed else "done_with_failures",
+            report={
+                "total_seconds": report.wall_s,
+                "sessions": report.sessions,
+                "generations_computed": board.computed,
+                "generations_reused": board.reused,
+                "integrated_lufs": report.mix.integrated_lufs,
+                "true_peak_dbtp": report.mix.true_peak_dbtp,
+                "passed": report.passed,
+            },
+        )
+        job.result = AudioJobResult(board.run_id, out, report)
 
 
 def _write_files(
@@ -198,16 +174,10 @@ def _event_report(e: AudioEvent, o: Outcome[ClipRecord], verdict: MixVerdict) ->
 
 
 def _report(
-    team: AudioTeam,
-    board: Blackboard,
-    timeline: Timeline,
-    outcomes: dict[str, Outcome[ClipRecord]],
-    verdict: MixVerdict,
-    result: MixResult,
-    files: dict[str, str],
-    seconds: dict[str, float],
+    job: AudioJob, timeline: Timeline, verdict: MixVerdict, result: MixResult, files: dict[str, str]
 ) -> AudioReport:
-    cfg = team.config
+    """The report of the mixed ``timeline`` (times and line changes are added by the caller)."""
+    cfg, board, outcomes = job.config, job.board, job.outcomes
     sr = cfg.delivery.sample_rate
     mix = MixReport(
         integrated_lufs=integrated_lufs(result.mix, sr),
@@ -231,15 +201,7 @@ def _report(
         *timeline.notes,
         *(f"{k}: every generator failed ({outcomes[k].output.error}); left out of the mix" for k in dropped),
     )
-    gens = {
-        g.name: {
-            "loads": g.counters.loads,
-            "load_s": round(g.counters.load_s, 3),
-            "items": g.counters.items,
-            "generation_s": round(g.counters.generation_s, 3),
-        }
-        for g in team.generators.values()
-    }
+    gens = {name: _rounded(g.counters.as_dict()) for name, g in job.session.generators.items()}
     return AudioReport(
         run_id=board.run_id,
         title=timeline.title,
@@ -249,7 +211,7 @@ def _report(
         mix=mix,
         events=events,
         generators=gens,
-        stage_seconds=dict(seconds),
+        stage_seconds=job.seconds_so_far(),
         wall_s=0.0,
         real_time_factor=0.0,
         steps_computed=board.computed,
@@ -259,13 +221,19 @@ def _report(
     )
 
 
-def _learn(team: AudioTeam, timeline: Timeline, outcomes: dict[str, Outcome[ClipRecord]], out: Path) -> None:
+def _rounded(counters: dict[str, float]) -> dict[str, float]:
+    """A generator's counters for the report (seconds to the millisecond)."""
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in counters.items()}
+
+
+def _learn(job: AudioJob, timeline: Timeline, out: Path) -> None:
     """Every verdict updates the profile of the generator it judged, for the event's kind."""
-    for k, o in outcomes.items():
+    profiles, cfg = job.session.profiles, job.config
+    for k, o in job.outcomes.items():
         kind = timeline.event(k).kind
         for v in o.history:
-            team.profiles.observe(v.expert, kind, passed=v.passed)
-    team.profiles.save(out / "profiles.json")
-    if team.update_profiles and team.config.profiles:
-        team.profiles.save(team.config.profiles)
-        logger.info("profiles updated in %s", team.config.profiles)
+            profiles.observe(v.expert, kind, passed=v.passed)
+    profiles.save(out / "profiles.json")
+    if job.session.update_profiles and cfg.profiles:
+        profiles.save(cfg.profiles)
+        logger.info("profiles updated in %s", cfg.profiles)

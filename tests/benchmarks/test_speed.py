@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from orchestrator.bench.speed import (
+from benchmarks.tools.speed import (
     PlanningConfig,
     SpeedConfig,
     add_cli_args,

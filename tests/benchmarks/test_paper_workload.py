@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.bench.paper_workload import PaperWorkloadConfig, paper_workload_table, run_paper_workload
+from benchmarks.tools.paper_workload import PaperWorkloadConfig, paper_workload_table, run_paper_workload
 from zoo.paper_pool import ARCHITECTURES, build_paper_pool, paper_experts
 
 

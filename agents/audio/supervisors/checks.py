@@ -1,4 +1,4 @@
-"""The supervisors' model-free checks, and the instruction each failure sends back.
+"""The model-free checks both supervisors run (event and mix), and the instruction each failure sends back.
 
 Per event (on its clip): the generator worked, duration vs plan, loudness vs target, flat-topped
 clipping in the generator's raw output, and the silence ratio. Per mix: integrated loudness vs the

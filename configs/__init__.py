@@ -1,1 +1,0 @@
-"""The packaged configs (pools, bench, skills, agents): YAML and JSON found through common.resources."""
