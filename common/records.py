@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 LETTERS = string.ascii_uppercase[:10]  # A-J, MMLU-Pro's widest option set
 
+Pair = tuple[str, str]
+"""One expert on one question: ``(instance id, expert name)``, the key of every per-answer table."""
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -278,12 +278,12 @@ def evaluate_recipe(
     for i, (d, row) in enumerate(zip(decisions, rows, strict=True)):
         r = int(row)
         q = Question(
-            d.experts,
-            [every.answers[r][col[e]] for e in d.experts],
-            n_opts[i],
-            decider.accuracy_row(acc, i),
-            [every.texts[r][col[e]] for e in d.experts] if texts else None,
-            every.options[r] if every.options else (),
+            experts=d.experts,
+            answers=[every.answers[r][col[e]] for e in d.experts],
+            n_options=n_opts[i],
+            local_accuracy=decider.accuracy_row(acc, i),
+            texts=[every.texts[r][col[e]] for e in d.experts] if texts else None,
+            options=every.options[r] if every.options else (),
         )
         out = decider.decide(q)
         final = out.answer if out is not None else None

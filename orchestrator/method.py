@@ -6,7 +6,7 @@ The same typed config is a bench config's ``methods:`` entry and a pool config's
       policy: knn_top_k          # a key of the policy registry
       k: 5
       options: {neighbours: 10, alpha: 10.0, tau: 0.05}   # validated by the policy's own Options model
-      aggregation: stacked       # majority | weighted | stacked | llm
+      aggregation: stacked       # a key of the aggregator registry: majority | weighted | stacked | llm
       consensus_skip: true       # all recruited experts agree: that answer, no aggregation
       vote: {features: [options, answer_statement]}   # weights and features of weighted/stacked votes
 
@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
-from orchestrator.aggregation.calibration import VoteConfig
+from common.errors import RegistryError
+from orchestrator.aggregation import Aggregator, aggregator_registry
 from orchestrator.policies import PolicyOptions, RoutingPolicy, policy_registry
 from orchestrator.policies.knn import KNNOptions
-
-Aggregation = Literal["majority", "weighted", "stacked", "llm"]
+from orchestrator.voting.calibration import VoteConfig
 
 _LEGACY_POOL_KEYS = ("policy", "k", "policy_options", "aggregation", "consensus_skip")
 
@@ -41,10 +41,12 @@ class MethodConfig(BaseModel):
     options: dict[str, Any] = Field(
         default_factory=dict, description="The policy's own settings, checked by its Options model."
     )
-    aggregation: Aggregation = Field(
+    aggregation: str = Field(
         default="majority",
-        description="majority: one vote each; weighted: log-odds of local accuracy; stacked: a vote model "
-        "fitted on the profiling split; llm: the pool's aggregator model (live runs only).",
+        description="A registered aggregator key. majority: one vote each; weighted: log-odds of local "
+        "accuracy; stacked: a vote model fitted on the profiling split; llm: the pool's aggregator model "
+        "(live runs only).",
+        json_schema_extra={"enum": list[JsonValue](aggregator_registry.keys())},
     )
     consensus_skip: bool = Field(
         default=True, description="When all recruited experts (2 or more) agree, take that answer directly."
@@ -75,6 +77,10 @@ class MethodConfig(BaseModel):
     def _check(self) -> MethodConfig:
         cls = policy_registry.get(self.policy)  # unknown key: RegistryError with did-you-mean
         try:
+            aggregator_registry.get(self.aggregation)
+        except RegistryError as exc:
+            raise ValueError(f"method {self.name!r}: {exc.args[0]}") from None
+        try:
             opts = cls.Options.model_validate(self.options)
         except ValidationError as exc:
             raise ValueError(f"method {self.name!r}: options of policy {self.policy!r}: {exc}") from None
@@ -82,6 +88,11 @@ class MethodConfig(BaseModel):
         if k_max is not None and k_max < self.k:
             raise ValueError(f"method {self.name!r}: k_max={k_max} must be >= k={self.k}")
         return self
+
+    @property
+    def aggregator_class(self) -> type[Aggregator]:
+        """The registered aggregator: what it needs (a model, local accuracy, gold answers)."""
+        return aggregator_registry.get(self.aggregation)
 
     @property
     def policy_class(self) -> type[RoutingPolicy]:
@@ -101,7 +112,7 @@ class MethodConfig(BaseModel):
         cls = self.policy_class
         if cls.needs_embeddings:
             return True
-        if self.aggregation not in ("weighted", "stacked"):
+        if not self.aggregator_class.needs_local_accuracy:
             return False
         return self.vote.accuracy == "local" or (self.vote.accuracy == "auto" and not cls.provides_accuracy)
 

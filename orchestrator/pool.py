@@ -18,11 +18,11 @@ from batching.journal.store import duplicate_models
 from common.config_file import beside, load_model_file
 from common.errors import ConfigError
 from common.resources import resolve_config
+from orchestrator.aggregation.choice import is_auto
 from orchestrator.method import MethodConfig, lift_legacy_method
 from orchestrator.rag.config import RetrievalConfig
 
 POOL_CONFIG_VERSION = 2
-AUTO_AGGREGATOR = "auto"
 TINY_PREFIX = "tiny:"
 
 
@@ -122,14 +122,16 @@ class PoolConfig(BaseModel):
                 f"count one answer twice; remove {again!r} or make it differ (another model or base_url)"
             )
         roles: list[tuple[str, str | None]] = [("annotator", self.annotation.annotator)]
-        if self.aggregator != AUTO_AGGREGATOR:
+        if not is_auto(self.aggregator):
             roles.append(("aggregator", self.aggregator))
         roles += [("aggregator candidate", c) for c in self.aggregator_candidates]
         for role, name in roles:
             if name is not None and name != "embedding" and name not in names:
                 raise ValueError(f"{role} {name!r} is not a model of the pool ({', '.join(names)})")
-        if self.method.aggregation == "llm" and self.aggregator is None:
-            raise ValueError("aggregation 'llm' needs an `aggregator` model (a name, or `auto`)")
+        if self.method.aggregator_class.needs_model and self.aggregator is None:
+            raise ValueError(
+                f"aggregation {self.method.aggregation!r} needs an `aggregator` model (a name, or `auto`)"
+            )
         if self.method.retrieval is not None:
             raise ValueError(
                 f"method.retrieval={self.method.retrieval!r}: a pool sets its retrieval mode under "

@@ -9,11 +9,10 @@ from __future__ import annotations
 from skills.aggregator_bench import (
     AggregatorBenchItem,
     AggregatorScore,
+    PromptBuilder,
     ReasoningChain,
-    build_aggregation_prompt,
     build_bench_items,
     exact_match,
-    rank_aggregators,
     score_aggregator,
 )
 from skills.annotator import KEYWORD_PROMPT, KeywordAnnotation, LLMKeywordAnnotator, SkillAnnotator
@@ -38,6 +37,7 @@ from skills.similarity_annotator import EmbeddingSkillAnnotator, NeighbourSkillA
 from skills.vocabulary import DEFAULT_VOCABULARY_PATH, SkillVocabulary, load_vocabulary
 
 __all__ = [
+    "PromptBuilder",
     "DEFAULT_VOCABULARY_PATH",
     "KEYWORD_PROMPT",
     "PROFILE_VERSION",
@@ -56,7 +56,6 @@ __all__ = [
     "SkillAnnotator",
     "SkillVocabulary",
     "add_expert",
-    "build_aggregation_prompt",
     "build_bench_items",
     "build_profiles",
     "calibrated_skill_accuracy",
@@ -69,7 +68,6 @@ __all__ = [
     "paper_skill_score",
     "parse_keywords",
     "profile_expert",
-    "rank_aggregators",
     "score_aggregator",
     "top_k_cosine",
 ]

@@ -2,13 +2,13 @@
 
 Each item takes a validation question with one correct and two wrong reasoning chains from the experts'
 validation outputs, shuffles them (seeded), and asks the candidate aggregator to synthesise a final
-answer. The aggregator that most often lands on the gold answer is chosen.
+answer. This module holds the pure part: the items from recorded outputs and one aggregator's score on
+them. The prompt and the choice among candidates live in :mod:`orchestrator.aggregation.choice`.
 
 Example::
 
-    items = build_bench_items(instances, chains_by_instance, seed=0)
-    ranking = rank_aggregators({"qwen": qwen_engine, "llama": llama_engine}, items, extract_answer)
-    best_name, best_accuracy = ranking[0]
+    items = build_bench_items(instances, chains_by_instance, prompt=build_aggregation_prompt, seed=0)
+    score = score_aggregator(qwen_engine, items, extract_answer)
 """
 
 from __future__ import annotations
@@ -30,33 +30,8 @@ AnswerMatcher = Callable[[str | None, str], bool]  # (extracted, gold) -> correc
 
 DEFAULT_AGGREGATOR_SAMPLING = SamplingParams(temperature=0.7, max_tokens=4096, seed=0)
 
-_AGGREGATION_INTRO = (
-    "Question: {question}\n\n"
-    "Below are {n} responses to this question written by different models. Some of them may be wrong, "
-    "biased or incomplete. Evaluate them critically and write one improved response of your own: check "
-    "each step, correct any mistakes, and do not simply copy a response or count votes.\n"
-)
-_FINAL_INSTRUCTION = {
-    "multiple_choice": (
-        'Reason step by step, then finish with the line "The answer is (X)", where X is the letter of '
-        "the correct option."
-    ),
-    "math": 'Reason step by step, then finish with "The answer is \\boxed{X}", where X is the final answer.',
-}
-
-
-def build_aggregation_prompt(question: str, responses: Sequence[str], answer_format: AnswerFormat) -> str:
-    """The prompt asking an aggregator to synthesise ``responses`` into one answer.
-
-    Args:
-        question: the question as the experts saw it (options inline).
-        responses: the experts' reasoning chains, in the order to show them.
-        answer_format: decides whether to ask for ``The answer is (X)`` or ``\\boxed{X}``.
-    """
-    parts = [_AGGREGATION_INTRO.format(question=question, n=len(responses))]
-    parts += [f"\n### Response {i}:\n{text.strip()}\n" for i, text in enumerate(responses, 1)]
-    parts.append("\n" + _FINAL_INSTRUCTION[answer_format.kind])
-    return "".join(parts)
+PromptBuilder = Callable[[str, Sequence[str], AnswerFormat], str]
+"""(question, responses in the order shown, answer format) -> the aggregator's prompt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +70,7 @@ def build_bench_items(
     instances: Sequence[Instance],
     chains: Mapping[str, Sequence[ReasoningChain]],
     *,
+    prompt: PromptBuilder,
     n_wrong: int = 2,
     seed: int = 0,
     max_items: int | None = None,
@@ -109,6 +85,8 @@ def build_bench_items(
     Args:
         instances: the validation questions.
         chains: instance id -> the experts' chains on it (empty texts are ignored).
+        prompt: builds an item's prompt (the live aggregator's,
+            :func:`orchestrator.aggregation.choice.build_aggregation_prompt`).
         n_wrong: wrong chains per item (the paper uses 2).
         seed: seeds the choice of chains, their order, and the ``max_items`` subsample.
         max_items: keep a seeded random subset of at most this many items.
@@ -128,10 +106,8 @@ def build_bench_items(
         picked = [rng.choice(right), *rng.sample(wrong, n_wrong)]
         rng.shuffle(picked)
         position = next(i for i, c in enumerate(picked) if c.is_correct)
-        prompt = build_aggregation_prompt(inst.prompt_text(), [c.text for c in picked], inst.answer_format)
-        items.append(
-            AggregatorBenchItem(inst.id, inst.gold, prompt, tuple(c.expert for c in picked), position)
-        )
+        text = prompt(inst.prompt_text(), [c.text for c in picked], inst.answer_format)
+        items.append(AggregatorBenchItem(inst.id, inst.gold, text, tuple(c.expert for c in picked), position))
     if max_items is not None and len(items) > max_items:
         keep = set(random.Random(seed).sample(range(len(items)), max_items))
         items = [it for i, it in enumerate(items) if i in keep]
@@ -185,40 +161,3 @@ def score_aggregator(
     accuracy = correct / n if n else 0.0
     logger.info("aggregator bench: %s recovered %d/%d (%.1f%%)", label, correct, n, 100 * accuracy)
     return AggregatorScore(label, accuracy, correct, n, unanswered)
-
-
-def rank_aggregators(
-    engines: Mapping[str, Generator],
-    items: Sequence[AggregatorBenchItem],
-    extract: AnswerExtractor,
-    *,
-    sampling: SamplingParams = DEFAULT_AGGREGATOR_SAMPLING,
-    is_correct: AnswerMatcher = exact_match,
-) -> list[tuple[str, float]]:
-    """Score every candidate and rank them, best first (ties broken by name).
-
-    Each engine gets one ``generate`` call; an engine that was not loaded before is unloaded after its
-    turn, so candidates are resident one at a time.
-
-    Returns:
-        ``(name, accuracy)`` pairs, accuracy a fraction in [0, 1]; the first is the chosen aggregator.
-
-    Raises:
-        ConfigError: no candidates or no items.
-    """
-    if not engines:
-        raise ConfigError("aggregator bench: no candidate aggregators given")
-    if not items:
-        raise ConfigError("aggregator bench: no items; the experts need correct and wrong validation chains")
-    scores = []
-    for name, engine in engines.items():
-        was_loaded = engine.is_loaded
-        try:
-            score = score_aggregator(
-                engine, items, extract, sampling=sampling, is_correct=is_correct, name=name
-            )
-        finally:
-            if not was_loaded:
-                engine.unload()
-        scores.append((name, score.accuracy))
-    return sorted(scores, key=lambda s: (-s[1], s[0]))

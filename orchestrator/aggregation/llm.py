@@ -1,8 +1,7 @@
 """The paper's LLM aggregator: one model reads the experts' reasoning and writes a refined answer.
 
-The prompt is the one the aggregator benchmark uses (:func:`skills.aggregator_bench.build_aggregation_prompt`:
-the question, the labelled responses, an instruction to synthesise them critically, the answer format),
-with each response trimmed at ``</think>`` and to the aggregator's context budget first.
+The prompt is the one the aggregator benchmark uses
+(:func:`orchestrator.aggregation.choice.build_aggregator_prompt`).
 """
 
 from __future__ import annotations
@@ -11,35 +10,26 @@ from collections.abc import Mapping, Sequence
 
 from batching.engines.base import Engine
 from common.generation import GenRequest, SamplingParams
-from common.records import AnswerFormat, Passage
-from orchestrator.answers import extract_answer, trim_reasoning
-from orchestrator.prompts import context_block
-from skills.aggregator_bench import build_aggregation_prompt
+from common.records import AnswerFormat
+from orchestrator.aggregation.base import Aggregator, Decided, Question, aggregator_registry
+from orchestrator.aggregation.choice import build_aggregator_prompt
+from orchestrator.answers import extract_answer
+from orchestrator.voting.vote import Ballot, Same
 
 
-def build_aggregator_prompt(
-    question: str,
-    responses: Sequence[str],
-    answer_format: AnswerFormat,
-    *,
-    max_chars_per_response: int = 6000,
-    passages: Sequence[Passage] = (),
-) -> str:
-    """Build the aggregation prompt for one question.
+@aggregator_registry.register("llm")
+class LLMAggregator(Aggregator):
+    """The pool's aggregator model answers every question the consensus skip leaves (live runs only).
 
-    Args:
-        question: the question with its options inline.
-        responses: the experts' raw outputs, best-ranked first.
-        answer_format: decides the closing instruction (letter or boxed answer).
-        max_chars_per_response: each response is trimmed at ``</think>`` and then to its last this many
-            characters, so the prompt fits the aggregator's context budget.
-        passages: the passages the experts read (retrieval), shown to the aggregator with their source
-            ids in the same ``Context:`` block as in the experts' prompts.
+    :meth:`decide` hands the question to the model (None); the caller reads the model's reply with
+    :meth:`~orchestrator.aggregation.decide.Decider.from_aggregator`.
     """
-    trimmed = [trim_reasoning(text, max_chars_per_response) for text in responses]
-    if passages:
-        question = f"Context:\n{context_block(passages)}\n\nQuestion: {question}"
-    return build_aggregation_prompt(question, trimmed, answer_format)
+
+    name = "llm"
+    needs_model = True
+
+    def decide(self, q: Question, ballots: Sequence[Ballot], same: Same | None) -> Decided | None:
+        return None
 
 
 def aggregate_with_llm(

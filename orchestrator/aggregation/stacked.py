@@ -7,7 +7,7 @@ For a question whose recruited experts voted, each option's score is::
 where ``a_m`` is m's local accuracy (kNN reliability), ``w`` a per-expert bias that learns how much an
 expert's vote is worth beyond its accuracy (e.g. because it errs together with others), ``v`` the trust
 in local accuracy, and optionally ``X[m]`` features of m's response (``answer_statement``) and ``O[x]``
-features of option x's content (:mod:`~orchestrator.aggregation.vote_features`). There is no term for an
+features of option x's content (:mod:`~orchestrator.voting.vote_features`). There is no term for an
 option's letter or position: a prior over letters learns where a dataset happens to put its gold answers
 (a set whose gold is always "A" scored 90.61 with it and 54.14 after relabelling its options), so
 relabelling a question's options never changes the decision. Exact ties go to the option voted by the

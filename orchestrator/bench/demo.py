@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Literal
 from common.errors import ConfigError
 from common.records import AnswerFormat, Passage
 from common.resources import config_path
-from orchestrator.aggregation.vote import Ballot, majority_vote
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.bench.config import BenchConfig, load_bench_config
 from orchestrator.datasets.questions import question_instance
 from orchestrator.pool import load_pool_config
 from orchestrator.prompts import expert_prompt
+from orchestrator.voting.vote import Ballot, majority_vote
 from zoo import ZOO_SPECS, ZOO_WEIGHTS_DIR
 from zoo.spec import has_weights
 

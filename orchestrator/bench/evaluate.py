@@ -12,13 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.records import ExpertAnswer, FinalAnswer, Instance, RetrievalTrace, RoutingDecision
+from common.records import ExpertAnswer, FinalAnswer, Instance, Pair, RetrievalTrace, RoutingDecision
 from orchestrator.aggregation.decide import Decided, Decider, Question
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
 from orchestrator.policies.base import AnswerFetcher
-
-Pair = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -83,10 +81,12 @@ def fit_method(cfg: MethodConfig, profiling: ProfilingData, profiling_gold: Sequ
     """Fit ``cfg``'s policy and decider on a profiling split.
 
     Raises:
-        ValueError: ``aggregation: llm`` (the bench aggregates by votes).
+        ValueError: an aggregator that needs a model (``llm``; the bench aggregates by votes).
     """
-    if cfg.aggregation == "llm":
-        raise ValueError(f"method {cfg.name!r}: aggregation 'llm' needs a live aggregator; use a vote")
+    if cfg.aggregator_class.needs_model:
+        raise ValueError(
+            f"method {cfg.name!r}: aggregation {cfg.aggregation!r} needs a live aggregator; use a vote"
+        )
     policy = cfg.build_policy().fit(profiling)
     return FittedMethod(cfg, policy, Decider(cfg, policy, profiling, profiling_gold))
 
@@ -120,12 +120,12 @@ def run_fitted(
     for i, d in enumerate(decisions):
         iid = d.instance_id
         q = Question(
-            d.experts,
-            [answers[(iid, e)] for e in d.experts],
-            int(n_opts[i]),
-            decider.accuracy_row(acc, i),
-            [texts.get((iid, e)) for e in d.experts] if with_texts and texts is not None else None,
-            queries.options[i] if queries.options else (),
+            experts=d.experts,
+            answers=[answers[(iid, e)] for e in d.experts],
+            n_options=int(n_opts[i]),
+            local_accuracy=decider.accuracy_row(acc, i),
+            texts=[texts.get((iid, e)) for e in d.experts] if with_texts and texts is not None else None,
+            options=queries.options[i] if queries.options else (),
         )
         out = decider.decide(q)
         assert out is not None  # only aggregation 'llm' defers, rejected by fit_method

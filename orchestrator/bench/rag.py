@@ -221,7 +221,7 @@ def evaluate_with_retrieval(method: MethodConfig, inputs: RagInputs, *, seed: in
     Raises:
         ValueError: the method's policy recruits in rounds, or aggregates with an LLM.
     """
-    if method.policy_class.interactive or method.aggregation == "llm":
+    if method.policy_class.interactive or method.aggregator_class.needs_model:
         raise ValueError(
             f"method {method.name!r}: retrieval in the bench needs a one-round policy and a vote"
         )

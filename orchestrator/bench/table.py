@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from batching.config import ExpertConfig
-from common.records import Instance, vote_options
+from common.records import Instance, Pair, vote_options
 from orchestrator.bench.stages import AnswerMatrix
 from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.policies.base import instance_metadata
-
-Pair = tuple[str, str]
 
 
 @dataclass

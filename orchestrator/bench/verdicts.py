@@ -31,7 +31,7 @@ from common.settings import expand_path
 from orchestrator.answers import math_equal, math_verdicts, remember_math_verdicts, trivial_verdict
 from orchestrator.bench.stages import AnswerMatrix
 
-Pair = tuple[str, str]  # (pred, gold) as math_equal takes them
+PredGold = tuple[str, str]  # (pred, gold) as math_equal takes them
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def persistent_verdicts(path: Path | None) -> Iterator[None]:
             logger.info("math-verify cache: %d verdicts saved to %s", len(now), path)
 
 
-def question_pairs(gold: str | None, answers: Iterable[str | None]) -> list[Pair]:
+def question_pairs(gold: str | None, answers: Iterable[str | None]) -> list[PredGold]:
     """Every pair a bench compares for one question: each answer against the gold, and each two distinct
     answers both ways (votes group answers into classes with :func:`~orchestrator.answers.math_equivalent`).
     """
@@ -86,7 +86,7 @@ def question_pairs(gold: str | None, answers: Iterable[str | None]) -> list[Pair
     return pairs
 
 
-def matrix_pairs(matrix: AnswerMatrix) -> list[list[Pair]]:
+def matrix_pairs(matrix: AnswerMatrix) -> list[list[PredGold]]:
     """:func:`question_pairs` of every question of an answer matrix (parsed and recorded answers)."""
     groups = []
     for inst in matrix.instances:
@@ -96,13 +96,13 @@ def matrix_pairs(matrix: AnswerMatrix) -> list[list[Pair]]:
     return groups
 
 
-def _verdicts_of(pairs: Sequence[Pair]) -> list[bool]:
+def _verdicts_of(pairs: Sequence[PredGold]) -> list[bool]:
     """Worker task: one question's pairs (so its strings are parsed once in this process)."""
     return [math_equal(a, b) for a, b in pairs]
 
 
 def precompute_verdicts(
-    groups: Sequence[Sequence[Pair]],
+    groups: Sequence[Sequence[PredGold]],
     workers: int,
     *,
     min_parallel: int = 64,
@@ -124,9 +124,9 @@ def precompute_verdicts(
         How many pairs math-verify decided now.
     """
     known = math_verdicts()
-    todo: list[list[Pair]] = []
-    settled: dict[Pair, bool] = {}
-    pending: set[Pair] = set()
+    todo: list[list[PredGold]] = []
+    settled: dict[PredGold, bool] = {}
+    pending: set[PredGold] = set()
     for group in groups:
         rest = []
         for pair in dict.fromkeys(group):

@@ -57,7 +57,7 @@ CONFIG_SECTIONS: tuple[ConfigSection, ...] = (
         "are checked by its policy's options model, listed here under the policy's key.",
         (
             "orchestrator.method:MethodConfig",
-            "orchestrator.aggregation.calibration:VoteConfig",
+            "orchestrator.voting.calibration:VoteConfig",
             "orchestrator.policies.base:PolicyOptions",
             "orchestrator.policies.knn:KNNOptions",
             "orchestrator.policies.adaptive:AdaptiveOptions",

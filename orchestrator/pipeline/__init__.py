@@ -20,7 +20,7 @@ from orchestrator.pipeline.aggregate import AggregateStage
 from orchestrator.pipeline.annotate import AnnotateStage
 from orchestrator.pipeline.audit import AuditStage
 from orchestrator.pipeline.experts import ExpertStage
-from orchestrator.pipeline.job import Job, Pair, ProgressHook
+from orchestrator.pipeline.job import Job, ProgressHook
 from orchestrator.pipeline.recruit import RecruitStage
 from orchestrator.pipeline.retrieve import RetrieveStage
 from orchestrator.pipeline.second_pass import SecondPassStage
@@ -46,7 +46,6 @@ __all__ = [
     "ExpertStage",
     "FittedMethod",
     "Job",
-    "Pair",
     "ProgressHook",
     "RecruitStage",
     "RetrieveStage",

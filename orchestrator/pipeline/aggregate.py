@@ -11,8 +11,8 @@ import logging
 
 from common.generation import GenRequest
 from common.records import Instance, RoutingDecision
+from orchestrator.aggregation.choice import build_aggregator_prompt
 from orchestrator.aggregation.decide import Decided, Question
-from orchestrator.aggregation.llm import build_aggregator_prompt
 from orchestrator.answers import extract_answer
 from orchestrator.pipeline.job import Job
 

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class AuditStage:
-    """Fill ``job.audit`` for the audited questions."""
+    """Fill ``job.rag.audit`` for the audited questions."""
 
     name = "audit"
 
@@ -35,19 +35,20 @@ class AuditStage:
         rows = [r for r, i in enumerate(job.instances) if audited(i.id, cfg.audit_share, cfg.seed)]
         if not rows:
             return
-        search(job, [r for r in rows if job.instances[r].id not in job.open_book])
-        shadow = Job(job.session, [job.instances[r] for r in rows], job.journal, job.progress)
+        state = job.retrieval_state()
+        search(job, [r for r in rows if job.instances[r].id not in state.open_book])
+        shadow = Job(job.session, [job.instances[r] for r in rows], job.journal, progress=job.progress)
         shadow.embeddings = job.embeddings[rows] if job.embeddings is not None else None
         shadow.skills = [job.skills[r] for r in rows] if job.skills else []
         decisions: list[RoutingDecision] = []
         for row in rows:
             iid = job.instances[row].id
-            if iid in job.open_book:
-                decisions.append(job.closed_decisions.get(iid, job.decisions[row]))
+            if iid in state.open_book:
+                decisions.append(state.closed_decisions.get(iid, job.decisions[row]))
                 continue
-            shadow.open_book.add(iid)
-            shadow.passages[iid] = job.retrievals[iid].passages()
-            decisions.append(job.open_decisions.get(iid, job.decisions[row]))
+            shadow.retrieval_state().open_book.add(iid)
+            shadow.passages[iid] = state.retrievals[iid].passages()
+            decisions.append(state.open_decisions.get(iid, job.decisions[row]))
         shadow.decisions = decisions
         ExpertStage().run(shadow)  # journaled under this stage's name, 'audit'
         AggregateStage().run(shadow)
@@ -55,8 +56,8 @@ class AuditStage:
             iid, inst = d.instance_id, shadow.by_id[d.instance_id]
             answer = shadow.decided[iid].answer
             results = [shadow.results[(iid, e)] for e in dict.fromkeys(d.experts)]
-            job.audit[iid] = AuditTrace(
-                branch="open" if iid in shadow.open_book else "closed",
+            state.audit[iid] = AuditTrace(
+                branch="open" if iid in shadow.retrieval_state().open_book else "closed",
                 answer=answer,
                 correct=is_correct(answer, inst.gold, inst.answer_format) if inst.gold else None,
                 experts=list(d.experts),

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from batching.executor import run_plan
 from batching.planner import plan_stage
 from common.errors import ConfigError
-from common.records import RoutingDecision
-from orchestrator.pipeline.job import Job, Pair, n_options, parse
+from common.records import Pair, RoutingDecision
+from orchestrator.pipeline.job import Job, n_options, parse
 from orchestrator.pipeline.requests import journaled, load_order, requests_for
 from orchestrator.pipeline.streaming import StreamingStage
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import KW_ONLY, dataclass, field, replace
 
 import numpy as np
 
@@ -23,10 +22,10 @@ from batching.engines.base import EngineCounters
 from batching.journal.engine import Journal, JournalEngine
 from common.generation import CONTEXT_LENGTH_EXCEEDED, GenResult, is_context_length_error
 from common.records import (
-    AuditTrace,
     ExpertAnswer,
     FinalAnswer,
     Instance,
+    Pair,
     Passage,
     RetrievalTrace,
     RoutingDecision,
@@ -37,9 +36,9 @@ from orchestrator.answers import extract_answer, is_correct
 from orchestrator.pipeline.session import FittedMethod, Session
 from orchestrator.policies import QueryBatch
 from orchestrator.policies.base import instance_metadata
+from orchestrator.rag.state import RagState
 
 ProgressHook = Callable[[str, str, int, int], None]  # (stage, model, done, total)
-Pair = tuple[str, str]  # (instance_id, expert)
 
 
 @dataclass
@@ -51,11 +50,14 @@ class Job:
         instances: the questions.
         journal: the run's journal in the run store.
         progress: called with (stage, model, done, total) as batches complete.
+
+    The session, questions and journal are positional; every other field is keyword-only.
     """
 
     session: Session
     instances: list[Instance]
     journal: Journal
+    _: KW_ONLY
     progress: ProgressHook | None = None
     skills: list[list[str]] = field(default_factory=list)
     keywords: list[list[str]] = field(default_factory=list)
@@ -66,23 +68,8 @@ class Job:
     decided: dict[str, Decided] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
-    open_book: set[str] = field(default_factory=set)
-    """Questions answered with passages (recruited and decided by the open-book branch)."""
-    gate: dict[str, RetrievalTrace] = field(default_factory=dict)
-    """The retrieval trace of each question (mode not ``never``)."""
-    retrievals: dict[str, Any] = field(default_factory=dict)
-    """Store results (:class:`~orchestrator.retrieval.hits.Retrieval`) fetched so far, by question."""
-    open_decisions: dict[str, RoutingDecision] = field(default_factory=dict)
-    """Each question's open-book recruits (the gate's alternative)."""
-    closed_decisions: dict[str, RoutingDecision] = field(default_factory=dict)
-    """Each question's closed-book recruits, kept when retrieval replaced them."""
-    first_pass: dict[str, dict[Pair, GenResult]] = field(default_factory=dict)
-    """Closed-book results a second, open-book pass replaced."""
-    audit: dict[str, AuditTrace] = field(default_factory=dict)
-    gate_inputs: Any = None
-    """What the pre-generation gate read (:class:`~orchestrator.rag.gate.GateInputs`), for the second pass."""
-    rag_seconds: dict[str, float] = field(default_factory=dict)
-    """Retrieval's own time: ``gate`` (the gate's models) and ``store`` (searches)."""
+    rag: RagState | None = None
+    """The retrieval state (:class:`~orchestrator.rag.state.RagState`), once retrieval runs."""
 
     def __post_init__(self) -> None:
         self.engines = {
@@ -142,12 +129,12 @@ class Job:
         """The job's questions as a policy sees them (embeddings when computed, skills, metadata, options)."""
         emb = self.embeddings if self.embeddings is not None else np.zeros((len(self.instances), 1))
         return QueryBatch(
-            [i.id for i in self.instances],
-            emb,
-            self.skills or [[] for _ in self.instances],
-            np.array([n_options(i) for i in self.instances]),
-            [instance_metadata(i) for i in self.instances],
-            [list(i.options) for i in self.instances],
+            ids=[i.id for i in self.instances],
+            embeddings=emb,
+            skills=self.skills or [[] for _ in self.instances],
+            n_options=np.array([n_options(i) for i in self.instances]),
+            metadata=[instance_metadata(i) for i in self.instances],
+            options=[list(i.options) for i in self.instances],
         )
 
     def question(self, d: RoutingDecision, acc: np.ndarray | None, row: int) -> Question:
@@ -163,12 +150,20 @@ class Job:
             acc = self._open_accuracy(decider)
         texts = [r.text for r in results] if decider.features else None
         accuracy = decider.accuracy_row(acc, row)
-        return Question(d.experts, answers, n_options(inst), accuracy, texts, list(inst.options))
+        return Question(
+            experts=d.experts,
+            answers=answers,
+            n_options=n_options(inst),
+            local_accuracy=accuracy,
+            texts=texts,
+            options=list(inst.options),
+        )
 
     def decider(self, instance_id: str) -> Decider:
         """The decider of a question: the open-book branch's when it was answered with passages."""
         rag = self.fitted.retrieval
-        if instance_id in self.open_book and rag is not None and rag.opened is not None:
+        opened = self.rag is not None and instance_id in self.rag.open_book
+        if opened and rag is not None and rag.opened is not None:
             return rag.opened.decider
         return self.fitted.decider
 
@@ -176,6 +171,12 @@ class Job:
         if "open" not in self._accuracy:
             self._accuracy["open"] = decider.local_accuracy(self.queries())
         return self._accuracy["open"]
+
+    def retrieval_state(self) -> RagState:
+        """The run's retrieval state, started empty on first use."""
+        if self.rag is None:
+            self.rag = RagState()
+        return self.rag
 
     def ensure_embeddings(self) -> np.ndarray:
         """The questions' embeddings (computed now when recruitment did not need them)."""
@@ -187,7 +188,7 @@ class Job:
         """Every question's final answer with its routing trace, in input order."""
         self.counts["aggregator_calls"] = sum(1 for f in self.decided.values() if f.aggregator_called)
         self.counts["consensus_skips"] = sum(1 for f in self.decided.values() if f.how == "consensus")
-        if self.fitted.method.aggregation == "llm":
+        if self.fitted.method.aggregator_class.needs_model:
             self.counts["aggregator_fallbacks"] = sum(1 for f in self.decided.values() if f.fallback)
         out = []
         for inst, d in zip(self.instances, self.decisions, strict=True):
@@ -215,10 +216,12 @@ class Job:
         return out
 
     def _retrieval_trace(self, instance_id: str) -> RetrievalTrace | None:
-        trace = self.gate.get(instance_id)
+        if self.rag is None:
+            return None
+        trace = self.rag.traces.get(instance_id)
         if trace is None:
             return None
-        audit = self.audit.get(instance_id)
+        audit = self.rag.audit.get(instance_id)
         return trace.model_copy(update={"audit": audit}) if audit is not None else trace
 
     def expert_answer(self, inst: Instance, expert: str) -> ExpertAnswer:

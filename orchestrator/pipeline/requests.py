@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from batching.journal.engine import with_request_id
 from common.generation import GenRequest, GenResult
-from common.records import RoutingDecision
-from orchestrator.pipeline.job import Job, Pair
+from common.records import Pair, RoutingDecision
+from orchestrator.pipeline.job import Job
 from orchestrator.prompts import expert_prompt
 
 
@@ -38,7 +38,7 @@ def load_order(job: Job) -> tuple[str | None, str | None, list[str]]:
     """(first, last, order): the annotator answers first, the LLM aggregator last."""
     pool, experts = job.session.pool, job.session.experts
     first = pool.annotation.annotator if pool.annotation.annotator in experts else None
-    agg = job.session.known_aggregator() if pool.method.aggregation == "llm" else None
+    agg = job.session.known_aggregator() if pool.method.aggregator_class.needs_model else None
     last = agg if agg in experts else None
     middle = [e for e in experts if e not in (first, last)]
     return first, last, [x for x in (first,) if x] + middle + [x for x in (last,) if x]

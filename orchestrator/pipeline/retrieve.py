@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 class RetrieveStage:
-    """Fill ``job.passages``, ``job.open_book`` and ``job.gate``; swap in open-book recruits."""
+    """Fill ``job.passages`` and ``job.rag`` (open book, traces); swap in open-book recruits."""
 
     name = "retrieve"
 
@@ -44,11 +44,12 @@ class RetrieveStage:
         if cfg.mode == "never" or rag is None:
             return
         job.ensure_embeddings()
-        job.closed_decisions = {d.instance_id: d for d in job.decisions}
+        state = job.retrieval_state()
+        state.closed_decisions = {d.instance_id: d for d in job.decisions}
         opened = rag.opened
         if opened is not None:
             routed = opened.route(job.queries(), seed=job.session.pool.seed)
-            job.open_decisions = {
+            state.open_decisions = {
                 d.instance_id: d.model_copy(update={"keywords": c.keywords})
                 for d, c in zip(routed, job.decisions, strict=True)
             }
@@ -58,9 +59,9 @@ class RetrieveStage:
         else:
             verdicts = list(gate(job, rag))
         for row, (inst, v) in enumerate(zip(job.instances, verdicts, strict=True)):
-            found = job.retrievals.get(inst.id)
+            found = state.retrievals.get(inst.id)
             retrieve = v.retrieve if v is not None else True
-            job.gate[inst.id] = RetrievalTrace(
+            state.traces[inst.id] = RetrievalTrace(
                 mode=cfg.mode,
                 retrieved=retrieve,
                 stage="pre" if retrieve else None,
@@ -73,7 +74,7 @@ class RetrieveStage:
             )
             if retrieve:
                 open_book(job, row, found.passages() if found is not None else [])
-        retrieved = len(job.open_book)
+        retrieved = len(state.open_book)
         job.count("retrieved_pre", retrieved)
         logger.info("retrieval (%s): %d of %d questions retrieved before generation",
                     cfg.mode, retrieved, len(job.instances))  # fmt: skip
@@ -82,13 +83,14 @@ class RetrieveStage:
 def gate(job: Job, rag: FittedRetrieval) -> list[GateDecision]:
     """The gate's verdicts: strong skills settled without the store, the rest probed in one search."""
     assert rag.gate is not None and rag.closed is not None  # fit_retrieval builds both for mode gated
+    state = job.retrieval_state()
     emb = job.ensure_embeddings()
     groups = first_skills(job.skills or [[] for _ in job.instances])
     strong = set(rag.gate.strong_skills)
     probe = [row for row, g in enumerate(groups) if g not in strong]
     search(job, probe)
     start = time.perf_counter()
-    found = [job.retrievals.get(i.id) for i in job.instances]
+    found = [state.retrievals.get(i.id) for i in job.instances]
     signals = Signals(
         emb,
         groups,
@@ -99,18 +101,19 @@ def gate(job: Job, rag: FittedRetrieval) -> list[GateDecision]:
     closed_acc = rag.closed.recruited_accuracy(job.decisions, rag.closed.accuracy(queries))
     open_acc = None
     if rag.opened is not None:
-        decisions = [job.open_decisions[i.id] for i in job.instances]
+        decisions = [state.open_decisions[i.id] for i in job.instances]
         open_acc = rag.opened.recruited_accuracy(decisions, rag.opened.accuracy(queries))
     has_hits = np.array([f is None or bool(f.hits) for f in found])
-    job.gate_inputs = GateInputs(signals, closed_acc, open_acc, has_hits)
-    verdicts = rag.gate.assess(job.gate_inputs)
+    state.gate_inputs = GateInputs(signals, closed_acc, open_acc, has_hits)
+    verdicts = rag.gate.assess(state.gate_inputs)
     add_seconds(job, "gate", time.perf_counter() - start)
     return verdicts
 
 
 def search(job: Job, rows: Sequence[int] | range) -> None:
     """Search the store for the questions at ``rows`` not searched yet (one batch); keep the results."""
-    todo = [row for row in rows if job.instances[row].id not in job.retrievals]
+    state = job.retrieval_state()
+    todo = [row for row in rows if job.instances[row].id not in state.retrievals]
     if not todo:
         return
     cfg = job.session.pool.retrieval
@@ -124,18 +127,19 @@ def search(job: Job, rows: Sequence[int] | range) -> None:
     add_seconds(job, "store", time.perf_counter() - start)
     job.count("store_queries", len(todo))
     for row, result in zip(todo, found, strict=True):
-        job.retrievals[job.instances[row].id] = result
+        state.retrievals[job.instances[row].id] = result
 
 
 def open_book(job: Job, row: int, passages: list[Passage]) -> None:
     """Answer the question at ``row`` open-book: its passages, and its open-book recruits when known."""
     inst: Instance = job.instances[row]
+    state = job.retrieval_state()
     job.passages[inst.id] = passages
-    job.open_book.add(inst.id)
-    choice: RoutingDecision | None = job.open_decisions.get(inst.id)
+    state.open_book.add(inst.id)
+    choice: RoutingDecision | None = state.open_decisions.get(inst.id)
     if choice is not None:
         job.decisions[row] = choice
 
 
 def add_seconds(job: Job, key: str, seconds: float) -> None:
-    job.rag_seconds[key] = job.rag_seconds.get(key, 0.0) + seconds
+    job.retrieval_state().add_seconds(key, seconds)

@@ -17,12 +17,12 @@ import time
 import numpy as np
 
 from common.records import RoutingDecision
-from orchestrator.aggregation.vote import Ballot, majority_vote
 from orchestrator.pipeline.experts import answer_pairs
 from orchestrator.pipeline.job import Job
 from orchestrator.pipeline.retrieve import add_seconds, open_book, search
 from orchestrator.pipeline.streaming import StreamingStage
 from orchestrator.rag.branch import VoteSignals, vote_features
+from orchestrator.voting.vote import Ballot, majority_vote
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +40,15 @@ class SecondPassStage:
         rows, votes, firsts = disagreeing(job, cfg.agreement_threshold)
         if not rows:
             return
+        state = job.retrieval_state()
+        assert state.gate_inputs is not None  # the retrieve stage read them (mode gated)
         start = time.perf_counter()
-        verdicts = rag.gate.assess_post(job.gate_inputs.take(rows), np.array(votes))
+        verdicts = rag.gate.assess_post(state.gate_inputs.take(rows), np.array(votes))
         add_seconds(job, "gate", time.perf_counter() - start)
         chosen = []
         for row, v, first in zip(rows, verdicts, firsts, strict=True):
             iid = job.instances[row].id
-            job.gate[iid] = job.gate[iid].model_copy(update={"score_post": v.score})
+            state.traces[iid] = state.traces[iid].model_copy(update={"score_post": v.score})
             if v.retrieve:
                 chosen.append((row, first))
         search(job, [row for row, _ in chosen])
@@ -66,14 +68,15 @@ class SecondPassStage:
 def _reopen(job: Job, row: int, first_answer: str | None) -> RoutingDecision | None:
     """Move the question at ``row`` to the open book (None when the store has no passage for it)."""
     iid = job.instances[row].id
-    found = job.retrievals[iid]
+    state = job.retrieval_state()
+    found = state.retrievals[iid]
     if not found.hits:
         return None
     first = job.decisions[row]
-    job.first_pass[iid] = {(iid, e): job.results.pop((iid, e)) for e in dict.fromkeys(first.experts)}
+    state.first_pass[iid] = {(iid, e): job.results.pop((iid, e)) for e in dict.fromkeys(first.experts)}
     job.decided.pop(iid, None)  # decided in the Ray stream: decide again after the second pass
     open_book(job, row, found.passages())
-    job.gate[iid] = job.gate[iid].model_copy(update={
+    state.traces[iid] = state.traces[iid].model_copy(update={
         "retrieved": True, "stage": "post", "reason": "disagreement", "passages": found.passages(),
         "first_pass_experts": list(first.experts), "first_pass_answer": first_answer,
     })  # fmt: skip
@@ -89,11 +92,12 @@ def disagreeing(job: Job, threshold: float) -> tuple[list[int], list[VoteSignals
     expert cannot disagree with itself, so questions with one recruit never qualify.
     """
     rows, votes, answers = [], [], []
+    state = job.retrieval_state()
     decider = job.fitted.decider
     acc = decider.local_accuracy(job.queries())
     for row, d in enumerate(job.decisions):
         iid = d.instance_id
-        if iid in job.open_book:
+        if iid in state.open_book:
             continue
         q = job.question(d, acc, row)
         out = decider.decide(q)
@@ -103,8 +107,8 @@ def disagreeing(job: Job, threshold: float) -> tuple[list[int], list[VoteSignals
             else majority_vote([Ballot(e, a) for e, a in zip(q.experts, q.answers, strict=True)])
         )
         vote = vote_features(q.answers, final, decider.confidence(q, final))
-        if iid in job.gate:
-            job.gate[iid] = job.gate[iid].model_copy(update={"agreement": vote[0]})
+        if iid in state.traces:
+            state.traces[iid] = state.traces[iid].model_copy(update={"agreement": vote[0]})
         if len(d.experts) > 1 and vote[0] < threshold:
             rows.append(row)
             votes.append(vote)

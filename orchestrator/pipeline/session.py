@@ -28,11 +28,12 @@ from batching.engines.base import Engine
 from batching.engines.registry import build_engine
 from batching.residency import ResidencyManager, available_host_gib
 from common.errors import ConfigError
+from orchestrator.aggregation.choice import is_auto
 from orchestrator.aggregation.decide import Decider
 from orchestrator.autoselect import AutoChoice, resolve
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, RoutingPolicy
-from orchestrator.pool import AUTO_AGGREGATOR, PoolConfig
+from orchestrator.pool import PoolConfig
 from orchestrator.profiling import ProfilingRecord
 from orchestrator.rag.branch import branch_of
 from orchestrator.rag.fitted import FittedRetrieval, fit_retrieval
@@ -102,7 +103,7 @@ class Session:
         Raises:
             ConfigError: ``auto`` and the profiles record no choice (profile the pool first).
         """
-        if self.pool.aggregator != AUTO_AGGREGATOR:
+        if not is_auto(self.pool.aggregator):
             return self.pool.aggregator
         chosen = self.fitted().aggregator
         if chosen is None:
@@ -114,7 +115,7 @@ class Session:
 
     def known_aggregator(self) -> str | None:
         """The aggregator when it is known without fitting or failing (None for an unresolved ``auto``)."""
-        if self.pool.aggregator != AUTO_AGGREGATOR:
+        if not is_auto(self.pool.aggregator):
             return self.pool.aggregator
         return self._fitted.aggregator if self._fitted is not None else None
 
@@ -252,5 +253,10 @@ def empty_profiling(experts: list[str]) -> ProfilingData:
     """Profiling data with no questions: every expert ties (global_top_k then takes pool order)."""
     m = len(experts)
     return ProfilingData(
-        tuple(experts), np.zeros((1, 1)), [[]], np.zeros((1, m), dtype=bool), [[None] * m], np.zeros(1)
+        experts=tuple(experts),
+        embeddings=np.zeros((1, 1)),
+        skills=[[]],
+        correct=np.zeros((1, m), dtype=bool),
+        answers=[[None] * m],
+        n_options=np.zeros(1),
     )

@@ -2,7 +2,7 @@
 
 Experts are ranked by local accuracy (as ``knn_top_k``). Every instance starts with the ``k`` best; after
 each round, an instance whose current reliability-weighted vote has a posterior below ``threshold``
-(one-coin model, see :mod:`orchestrator.aggregation.reliability`) recruits the next-ranked expert, up to
+(one-coin model, see :mod:`orchestrator.voting.reliability`) recruits the next-ranked expert, up to
 ``k_max``. Each round is one batched stage, so every expert still loads once per round.
 """
 
@@ -14,9 +14,9 @@ import numpy as np
 from pydantic import Field
 
 from common.records import RoutingDecision
-from orchestrator.aggregation.reliability import answer_posterior, logodds_weight
 from orchestrator.policies.base import AnswerFetcher, policy_registry
 from orchestrator.policies.knn import KNNOptions, KNNTopKPolicy
+from orchestrator.voting.reliability import answer_posterior, logodds_weight
 
 
 class AdaptiveOptions(KNNOptions):

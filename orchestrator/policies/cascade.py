@@ -24,8 +24,6 @@ import numpy as np
 from pydantic import Field
 
 from common.records import ExpertScore, RoutingDecision
-from orchestrator.aggregation.slots import correct_slots, is_right, one_hot, slot_table
-from orchestrator.aggregation.vote import answer_classes
 from orchestrator.answers import answer_equivalence
 from orchestrator.policies.base import (
     AnswerFetcher,
@@ -35,6 +33,8 @@ from orchestrator.policies.base import (
     RoutingPolicy,
     policy_registry,
 )
+from orchestrator.voting.slots import correct_slots, is_right, one_hot, slot_table
+from orchestrator.voting.vote import answer_classes
 
 
 class CascadeOptions(PolicyOptions):

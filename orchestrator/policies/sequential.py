@@ -1,7 +1,7 @@
 """Sequential vote with lossless early stopping: call experts one at a time until the vote is decided.
 
 The method's weighted vote (one-coin weights from each expert's accuracy, e.g. per MATH level, and
-optionally one vote per model family; :class:`~orchestrator.aggregation.calibration.VoteConfig`) is
+optionally one vote per model family; :class:`~orchestrator.voting.calibration.VoteConfig`) is
 computed as answers arrive. Experts are called in a fixed order, cheapest first (``order: cost``; ties:
 more accurate first) or most accurate first (``order: accuracy``), one round per expert, so a live run
 loads each model once. A question stops as soon as its leading answer's score exceeds every other
@@ -23,9 +23,6 @@ import numpy as np
 from pydantic import Field
 
 from common.records import ExpertScore, RoutingDecision
-from orchestrator.aggregation.calibration import GroupAccuracy, VoteConfig, fit_vote_accuracy
-from orchestrator.aggregation.reliability import logodds_weight
-from orchestrator.aggregation.vote import answer_classes
 from orchestrator.answers import answer_equivalence
 from orchestrator.policies.base import (
     AnswerFetcher,
@@ -35,6 +32,9 @@ from orchestrator.policies.base import (
     RoutingPolicy,
     policy_registry,
 )
+from orchestrator.voting.calibration import GroupAccuracy, VoteConfig, fit_vote_accuracy
+from orchestrator.voting.reliability import logodds_weight
+from orchestrator.voting.vote import answer_classes
 
 
 class SequentialOptions(PolicyOptions):

@@ -23,11 +23,11 @@ import numpy as np
 
 from common.records import RoutingDecision
 from orchestrator.aggregation.decide import Decided, Decider, Question
-from orchestrator.aggregation.vote import Ballot, majority_vote
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch, RoutingPolicy
 from orchestrator.policies.base import AccuracyModel
 from orchestrator.policies.reliability import LocalReliability, ReliabilityConfig
+from orchestrator.voting.vote import Ballot, majority_vote
 
 Book = Literal["closed", "open"]
 Fetch = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], str | None]]
@@ -141,8 +141,14 @@ class Branch:
         if context is not None and self.decider.features:
             texts = [context.texts[i].get(e) for e in d.experts] if context.texts else None
             options = list(context.options[i]) if context.options else []
-        return Question(d.experts, ans, int(n_options[i]), self.decider.accuracy_row(acc, i), texts,
-                        options or [])  # fmt: skip
+        return Question(
+            experts=d.experts,
+            answers=ans,
+            n_options=int(n_options[i]),
+            local_accuracy=self.decider.accuracy_row(acc, i),
+            texts=texts,
+            options=options or [],
+        )
 
     def recruited_accuracy(self, decisions: Sequence[RoutingDecision], acc: np.ndarray) -> np.ndarray:
         """(q, 3): mean, max and spread of the recruited experts' local accuracies, per question."""

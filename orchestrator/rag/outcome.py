@@ -92,8 +92,14 @@ def cross_validate(
         train = np.setdiff1d(perm, held)
         branch = fit_branch(book, method, profiling.subset(train), [gold[i] for i in train])
         part = profiling.subset(held)
-        queries = QueryBatch([str(i) for i in held], part.embeddings, part.skills, part.n_options,
-                             part.metadata, part.options)  # fmt: skip
+        queries = QueryBatch(
+            ids=[str(i) for i in held],
+            embeddings=part.embeddings,
+            skills=part.skills,
+            n_options=part.n_options,
+            metadata=part.metadata,
+            options=part.options,
+        )
 
         def fetch(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
             return {(i, e): profiling.answers[int(i)][col[e]] for i, e in pairs}

@@ -32,8 +32,8 @@ except ImportError as exc:  # the `ray` extra
 from batching.engines.base import Engine, EngineCounters
 from common.errors import EngineDeadError, SymbolicMoEError
 from common.generation import GenRequest, GenResult
+from orchestrator.local_ray import init_local_ray
 from orchestrator.ray.controller import ExpertController
-from orchestrator.ray.local import init_local_ray
 from orchestrator.ray.slots import MEMORY_RESOURCE, ControllerConfig, StageSpec, StreamItem
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ EventHook = Callable[[str, str, str, float, str], None]  # (stage, expert, kind,
 def connect_ray(cfg: ControllerConfig) -> bool:
     """Connect this process to Ray: attach to ``cfg.address``, or start an embedded local instance.
 
-    The local instance listens on 127.0.0.1 only (:mod:`orchestrator.ray.local`) and gets explicit
+    The local instance listens on 127.0.0.1 only (:mod:`orchestrator.local_ray`) and gets explicit
     resources (``num_cpus``, ``num_gpus`` and, when both GPUs and ``gpu_mem_gib`` are given, the
     GPU-memory resource) and ``RAY_AUTH_MODE=disabled``; an attached cluster keeps its own resources and
     settings.

@@ -27,7 +27,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.extras import require_extra
-from orchestrator.ray.local import init_local_ray
+from orchestrator.local_ray import init_local_ray
 from orchestrator.retrieval.ingest import FileStatus, Pipeline, chunk_file
 from orchestrator.retrieval.readers import Checked
 from orchestrator.retrieval.schema import ROW_COLUMNS, ChunkRow, meta_table, with_vectors
@@ -57,7 +57,7 @@ def connect_local_ray(cfg: RayIngestConfig) -> bool:
     """Attach to ``cfg.address``, or start a local Ray on 127.0.0.1 without a dashboard.
 
     (:func:`orchestrator.ray.backend.connect_ray` takes the expert controller's GPU settings; both start
-    a local Ray through :func:`orchestrator.ray.local.init_local_ray`.)
+    a local Ray through :func:`orchestrator.local_ray.init_local_ray`.)
 
     Returns:
         True when this call connected (the caller disconnects), False when already connected.

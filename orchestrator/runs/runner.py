@@ -23,6 +23,7 @@ from common.extras import require_extra
 from common.logs import log_context
 from common.records import FinalAnswer, Instance, RoutingDecision
 from common.secrets import has_redactions
+from orchestrator.aggregation.choice import is_auto, rank_pool_aggregators
 from orchestrator.answers import extract_answer, is_correct
 from orchestrator.pipeline import LIVE_STAGES, Job, ProgressHook, Session, run_stages
 from orchestrator.pipeline.annotate import annotate
@@ -218,7 +219,7 @@ def _execute(
             journal.store.event(journal.run_id, stage, expert, kind, seconds, detail)
 
         session.backend.on_event = on_event
-    job = run_stages(Job(session, instances, journal, progress), LIVE_STAGES)
+    job = run_stages(Job(session, instances, journal, progress=progress), LIVE_STAGES)
     job.finals()  # fills the aggregation counts
     return job, session.backend.stats() if session.backend is not None else None
 
@@ -251,20 +252,21 @@ def _retrieval_report(job: Job, finals: list[FinalAnswer]) -> RetrievalReport | 
     mode = job.session.pool.retrieval.mode
     if mode == "never":
         return None
+    state = job.retrieval_state()
     first_pass = {
         iid: (
             sum(r.prompt_tokens for r in res.values()),
             sum(r.generated_tokens for r in res.values()),
             len(res),
         )
-        for iid, res in job.first_pass.items()
+        for iid, res in state.first_pass.items()
     }
     return retrieval_report(
         finals,
         mode=mode,
         first_pass=first_pass,
         stage_seconds=job.stage_seconds,
-        rag_seconds=job.rag_seconds,
+        rag_seconds=state.seconds,
         store_queries=job.counts.get("store_queries", 0),
     )
 
@@ -326,7 +328,7 @@ def profile_pool(
     session = session or Session(pool, embedder=embedder)
     try:
         journal = Journal(RunStore(":memory:"), "profile")
-        job = Job(session, instances, journal, progress)
+        job = Job(session, instances, journal, progress=progress)
         with job.stage("annotate"):
             annotate(job, None)
         everyone = [
@@ -335,7 +337,7 @@ def profile_pool(
         with job.stage("experts"):
             answer_pairs(job, everyone)
         open_job = _profile_open_book(session, instances, journal, progress, everyone) if retrieval else None
-        chosen = choose_aggregator(job) if pool.aggregator == "auto" else None
+        chosen = _choose_aggregator(job) if is_auto(pool.aggregator) else None
     finally:
         if own:
             session.close()
@@ -343,7 +345,7 @@ def profile_pool(
     if open_job is None:
         return record
     answers = _answers(open_job, session.experts, instances)
-    found = open_job.retrievals
+    found = open_job.retrieval_state().retrievals
     return record.model_copy(
         update={
             "answers_rag": answers,
@@ -368,10 +370,11 @@ def _profile_open_book(
     """Every expert on every question with its passages (one search for all, then batched per expert)."""
     from orchestrator.pipeline.retrieve import search
 
-    job = Job(session, instances, journal, progress)
+    job = Job(session, instances, journal, progress=progress)
     with job.stage("retrieve"):
         search(job, range(len(instances)))
-        job.passages = {i.id: job.retrievals[i.id].passages() for i in instances}
+        found = job.retrieval_state().retrievals
+        job.passages = {i.id: found[i.id].passages() for i in instances}
     with job.stage("experts_open_book"):
         answer_pairs(job, everyone)
     return job
@@ -415,8 +418,17 @@ def _record(
     )
 
 
-def choose_aggregator(job: Job) -> tuple[str, list[tuple[str, float]]]:
+def _choose_aggregator(job: Job) -> tuple[str, list[tuple[str, float]]]:
     """The aggregator benchmark over the pool's candidates on the job's validation chains (best, ranking)."""
-    from orchestrator.aggregation.choice import rank_pool_aggregators
-
-    return rank_pool_aggregators(job)
+    pool, session = job.session.pool, job.session
+    return rank_pool_aggregators(
+        job.instances,
+        {pair: r.text for pair, r in job.results.items()},
+        session.experts,
+        job.engines,
+        candidates=pool.aggregator_candidates or [m.name for m in pool.models],
+        pool_name=pool.name,
+        seed=pool.seed,
+        sampling=pool.aggregator_sampling.params(),
+        lock=session.lock,
+    )

@@ -16,7 +16,7 @@ def ray_cluster() -> Iterator[Any]:
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    from orchestrator.ray.local import loopback_only
+    from orchestrator.local_ray import loopback_only
 
     with loopback_only():  # every server of the test cluster listens on 127.0.0.1 only
         cluster = Cluster(

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.aggregation.reliability import answer_posterior, logodds_weight
 from orchestrator.aggregation.stacked import StackedVote
-from orchestrator.aggregation.vote import Ballot, consensus, majority_vote, weighted_vote
+from orchestrator.voting.reliability import answer_posterior, logodds_weight
+from orchestrator.voting.vote import Ballot, consensus, majority_vote, weighted_vote
 
 
 def test_majority_abstentions_and_ties_go_to_the_higher_ranked() -> None:
@@ -67,7 +67,7 @@ def test_stacked_vote_learns_to_ignore_a_copycat_expert() -> None:
 
 def test_aggregator_prompt_trims_reasoning_at_think_and_to_budget() -> None:
     from common.records import AnswerFormat
-    from orchestrator.aggregation.llm import build_aggregator_prompt
+    from orchestrator.aggregation.choice import build_aggregator_prompt
 
     long_think = "<think>" + "secret scratch " * 50 + "</think>The answer is (B)."
     prompt = build_aggregator_prompt(
@@ -84,8 +84,9 @@ def test_aggregator_benchmark_runs_through_real_tiny_engines(tiny_pool: dict[str
     from batching.config import TransformersExpertConfig
     from batching.engines.registry import build_engine
     from common.records import AnswerFormat, Instance
+    from orchestrator.aggregation.choice import build_aggregation_prompt, rank_aggregators
     from orchestrator.answers import extract_choice
-    from skills.aggregator_bench import ReasoningChain, build_bench_items, rank_aggregators
+    from skills.aggregator_bench import ReasoningChain, build_bench_items
 
     instances = [
         Instance(
@@ -105,7 +106,7 @@ def test_aggregator_benchmark_runs_through_real_tiny_engines(tiny_pool: dict[str
         ]
         for i in instances
     }
-    items = build_bench_items(instances, chains, seed=0)
+    items = build_bench_items(instances, chains, prompt=build_aggregation_prompt, seed=0)
     engines = {
         name: build_engine(TransformersExpertConfig(name=name, model=str(tiny_pool[name])))
         for name in ("tiny-llama-xs", "tiny-llama-s")
@@ -116,3 +117,46 @@ def test_aggregator_benchmark_runs_through_real_tiny_engines(tiny_pool: dict[str
     assert [n for n, _ in ranking] and {n for n, _ in ranking} == set(engines)
     for e in engines.values():
         assert e.counters.loads == 1 and e.counters.requests == len(items) and not e.is_loaded
+
+
+def test_aggregators_are_registered_with_their_declared_needs() -> None:
+    from orchestrator.aggregation import aggregator_registry
+
+    names = aggregator_registry.keys()
+    classes = [aggregator_registry.get(name) for name in names]
+    needs = {
+        c.name: (c.needs_model, c.needs_local_accuracy, c.needs_profiling_gold, c.uses_vote_features)
+        for c in classes
+    }
+    assert [c.name for c in classes] == names
+    assert needs == {
+        "llm": (True, False, False, False),
+        "majority": (False, False, False, False),
+        "stacked": (False, True, True, True),
+        "weighted": (False, True, False, False),
+    }
+
+
+def test_an_unknown_aggregation_fails_at_load_time_with_the_keys() -> None:
+    from pydantic import ValidationError
+
+    from orchestrator.method import MethodConfig
+
+    with pytest.raises(ValidationError, match=r"unknown aggregator 'weigthed'.*Did you mean 'weighted'"):
+        MethodConfig(name="m", aggregation="weigthed")
+    assert MethodConfig.model_json_schema()["properties"]["aggregation"]["enum"] == [
+        "llm",
+        "majority",
+        "stacked",
+        "weighted",
+    ]
+
+
+def test_an_aggregator_that_needs_a_model_needs_one_in_the_pool() -> None:
+    from orchestrator.pool import PoolConfig
+
+    experts = [{"name": "a", "engine": "replay"}]
+    with pytest.raises(ValueError, match="aggregation 'llm' needs an `aggregator` model"):
+        PoolConfig.model_validate({"name": "p", "experts": experts, "method": {"aggregation": "llm"}})
+    pool = PoolConfig.model_validate({"name": "p", "experts": experts, "method": {"aggregation": "majority"}})
+    assert not pool.method.aggregator_class.needs_model

@@ -116,23 +116,25 @@ def test_programs_are_picked_scored_by_verdict_and_missing_rows_are_not_answered
 def test_exact_string_answers_vote_by_string_and_code_is_picked() -> None:
     experts = ("a", "b", "c")
     prof = ProfilingData(
-        experts,
-        np.zeros((2, 1)),
-        [[], []],
-        np.ones((2, 3), dtype=bool),
-        [["x"] * 3, ["y"] * 3],
-        np.array([STRING_ANSWERS, STRING_ANSWERS]),
+        experts=experts,
+        embeddings=np.zeros((2, 1)),
+        skills=[[], []],
+        correct=np.ones((2, 3), dtype=bool),
+        answers=[["x"] * 3, ["y"] * 3],
+        n_options=np.array([STRING_ANSWERS, STRING_ANSWERS]),
     )
     method = MethodConfig(name="m", policy="global_top_k", k=3, aggregation="majority")
     decider = Decider(method, GlobalTopKPolicy(k=3).fit(prof), prof)
     # word sorting: anagram-like answers are different answers (math-verify would call products equal)
     words = ["apple banana cherry", "cherry banana apple", "cherry banana apple"]
-    out = decider.decide(Question(experts, words, STRING_ANSWERS))
+    out = decider.decide(Question(experts=experts, answers=words, n_options=STRING_ANSWERS))
     assert out is not None and out.answer == "cherry banana apple" and out.how == "majority"
     programs = [None, "def f(): return 1", "def f(): return 0"]
-    picked = decider.decide(Question(experts, [*programs[:2], programs[1]], CODE_ANSWERS))
+    picked = decider.decide(
+        Question(experts=experts, answers=[*programs[:2], programs[1]], n_options=CODE_ANSWERS)
+    )
     assert picked is not None and (picked.answer, picked.how) == ("def f(): return 1", "pick")
-    first = decider.decide(Question(experts, ["p1", "p2", "p2"], CODE_ANSWERS))
+    first = decider.decide(Question(experts=experts, answers=["p1", "p2", "p2"], n_options=CODE_ANSWERS))
     assert first is not None and first.answer == "p1"  # the best-ranked program, not the most common
 
 
@@ -140,12 +142,12 @@ def test_global_accuracy_counts_answered_rows_only() -> None:
     correct = np.array([[True, True], [False, True], [False, False], [False, True]])
     answered = np.array([[True, True], [False, True], [False, True], [False, True]])
     prof = ProfilingData(
-        ("half", "full"),
-        np.zeros((4, 1)),
-        [[]] * 4,
-        correct,
-        [["A", "A"]] * 4,
-        np.full(4, 4),
+        experts=("half", "full"),
+        embeddings=np.zeros((4, 1)),
+        skills=[[]] * 4,
+        correct=correct,
+        answers=[["A", "A"]] * 4,
+        n_options=np.full(4, 4),
         answered=answered,
     )
     assert prof.global_accuracy.tolist() == [1.0, 0.75]

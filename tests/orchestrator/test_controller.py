@@ -170,8 +170,8 @@ def test_a_worker_that_cannot_start_fails_naming_expert_and_cause(ray_cluster: A
 
 @pytest.mark.ray
 def test_two_nodes_run_groups_in_parallel_one_node_each(ray_cluster: Any, tmp_path: Path) -> None:
+    from orchestrator.local_ray import loopback_only
     from orchestrator.ray.backend import RayBackend
-    from orchestrator.ray.local import loopback_only
 
     with loopback_only():
         node = ray_cluster.add_node(num_cpus=1, num_gpus=1, resources={MEMORY_RESOURCE: 1.0})

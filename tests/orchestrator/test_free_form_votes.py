@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.aggregation.vote import Ballot, answer_classes, consensus, majority_vote, weighted_vote
 from orchestrator.answers import math_equivalent, math_verdicts, remember_math_verdicts
+from orchestrator.voting.vote import Ballot, answer_classes, consensus, majority_vote, weighted_vote
 
 
 def test_answer_classes_group_equivalent_answers_in_order_of_appearance() -> None:

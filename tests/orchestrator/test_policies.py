@@ -25,13 +25,20 @@ def _profiling(n: int = 60, seed: int = 0) -> ProfilingData:
     )
     skills = [["algebra"] if c == 0 else ["contract law"] for c in cluster]
     answers = [["A" if ok else "B" for ok in row] for row in correct]
-    return ProfilingData(EXPERTS, emb, skills, correct, answers, np.full(n, 4))
+    return ProfilingData(
+        experts=EXPERTS,
+        embeddings=emb,
+        skills=skills,
+        correct=correct,
+        answers=answers,
+        n_options=np.full(n, 4),
+    )
 
 
 def _queries(n: int = 10) -> QueryBatch:
     emb = np.eye(8)[np.arange(n) % 2]
     skills = [["algebra"] if i % 2 == 0 else ["contract law"] for i in range(n)]
-    return QueryBatch([f"q{i}" for i in range(n)], emb, skills, np.full(n, 4))
+    return QueryBatch(ids=[f"q{i}" for i in range(n)], embeddings=emb, skills=skills, n_options=np.full(n, 4))
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from common.records import LETTERS
-from orchestrator.aggregation.calibration import VoteConfig, choose_beta, fit_vote_accuracy
+from common.records import LETTERS, Pair
 from orchestrator.bench.evaluate import evaluate_method, fit_method, run_fitted
 from orchestrator.method import MethodConfig
 from orchestrator.policies import ProfilingData, QueryBatch
-
-Pair = tuple[str, str]
+from orchestrator.voting.calibration import VoteConfig, choose_beta, fit_vote_accuracy
 
 
 def _data(
@@ -39,21 +37,26 @@ def _data(
         correct = np.array([[math_equal(a, g) for a in row] for row, g in zip(answers, gold, strict=True)])
     meta = metadata or [{"category": "c"} for _ in range(n)]
     prof = ProfilingData(
-        experts,
-        np.eye(n, 8),
-        [[] for _ in range(n)],
-        correct,
-        answers,
-        np.full(n, n_options),
-        meta,
-        options or [],
-        texts or [],
-        None if costs is None else np.array(costs, dtype=float),
-        families,
+        experts=experts,
+        embeddings=np.eye(n, 8),
+        skills=[[] for _ in range(n)],
+        correct=correct,
+        answers=answers,
+        n_options=np.full(n, n_options),
+        metadata=meta,
+        options=options or [],
+        texts=texts or [],
+        costs=None if costs is None else np.array(costs, dtype=float),
+        families=families,
     )
     ids = [f"q{i}" for i in range(n)]
     queries = QueryBatch(
-        ids, np.eye(n, 8), [[] for _ in range(n)], np.full(n, n_options), meta, options or []
+        ids=ids,
+        embeddings=np.eye(n, 8),
+        skills=[[] for _ in range(n)],
+        n_options=np.full(n, n_options),
+        metadata=meta,
+        options=options or [],
     )
     table = {(ids[i], e): answers[i][j] for i in range(n) for j, e in enumerate(experts)}
     text_table = {

@@ -227,9 +227,10 @@ def test_aggregator_auto_records_the_benchmark_best(tmp_path: Path, embedder: Em
     The candidates are replay engines: asked to aggregate a question, each answers as it did alone, so
     its benchmark accuracy is its accuracy on the benchmark's questions, and the ranking is known.
     """
+    from orchestrator.aggregation.choice import build_aggregation_prompt, rank_aggregators
     from orchestrator.answers import extract_answer
     from orchestrator.pipeline import Session
-    from skills.aggregator_bench import ReasoningChain, build_bench_items, rank_aggregators
+    from skills.aggregator_bench import ReasoningChain, build_bench_items
 
     pool, path = _replay_pool(tmp_path, {"weak": 0.3, "strong": 0.8, "middle": 0.55})
     instances = load_questions(path).instances
@@ -247,7 +248,9 @@ def test_aggregator_auto_records_the_benchmark_best(tmp_path: Path, embedder: Em
             ]
             for i in instances
         }
-        items = build_bench_items(instances, chains, seed=pool.seed, max_items=200)
+        items = build_bench_items(
+            instances, chains, prompt=build_aggregation_prompt, seed=pool.seed, max_items=200
+        )
         ranking = rank_aggregators(engines, items, lambda t: extract_answer(t, instances[0].answer_format))
     assert ranking[0][0] == "strong" and dict(ranking) == pytest.approx(record.aggregator_scores)
     # a run of the pool aggregates with the recorded winner

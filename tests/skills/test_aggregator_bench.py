@@ -12,14 +12,8 @@ from batching.engines.base import Engine
 from common.errors import ConfigError
 from common.generation import GenRequest, GenResult
 from common.records import AnswerFormat, Instance
-from skills.aggregator_bench import (
-    AggregatorBenchItem,
-    ReasoningChain,
-    build_aggregation_prompt,
-    build_bench_items,
-    rank_aggregators,
-    score_aggregator,
-)
+from orchestrator.aggregation.choice import build_aggregation_prompt, rank_aggregators
+from skills.aggregator_bench import AggregatorBenchItem, ReasoningChain, build_bench_items, score_aggregator
 
 _ANSWER = re.compile(r"answer is \(([A-J])\)")
 
@@ -94,7 +88,7 @@ def _dataset(n: int = 12) -> tuple[list[Instance], dict[str, list[ReasoningChain
 
 def test_items_hold_one_correct_and_two_wrong_chains_in_seeded_order() -> None:
     instances, chains = _dataset()
-    items = build_bench_items(instances, chains, seed=0)
+    items = build_bench_items(instances, chains, prompt=build_aggregation_prompt, seed=0)
     assert len(items) == 12
     for item in items:
         assert len(item.experts) == 3
@@ -106,10 +100,10 @@ def test_items_hold_one_correct_and_two_wrong_chains_in_seeded_order() -> None:
             '"The answer is (X)", where X is the letter of the correct option.'
         )
     assert len({it.correct_position for it in items}) > 1  # shuffled, not always first
-    assert build_bench_items(instances, chains, seed=0) == items
-    assert build_bench_items(instances, chains, seed=1) != items
+    assert build_bench_items(instances, chains, prompt=build_aggregation_prompt, seed=0) == items
+    assert build_bench_items(instances, chains, prompt=build_aggregation_prompt, seed=1) != items
     # An item does not depend on which other questions are present.
-    assert build_bench_items(instances[3:4], chains, seed=0) == [items[3]]
+    assert build_bench_items(instances[3:4], chains, prompt=build_aggregation_prompt, seed=0) == [items[3]]
 
 
 def test_questions_without_enough_chains_are_skipped() -> None:
@@ -117,14 +111,14 @@ def test_questions_without_enough_chains_are_skipped() -> None:
     chains["q0"] = [c for c in chains["q0"] if not c.is_correct]  # no correct chain
     chains["q1"] = chains["q1"][:2]  # only one wrong chain
     chains["q2"] = [*chains["q2"][:2], ReasoningChain("bad9", "  ", None, False)]  # an empty chain
-    assert build_bench_items(instances, chains) == []
+    assert build_bench_items(instances, chains, prompt=build_aggregation_prompt) == []
     no_gold = [Instance(id="q0", question="?", gold=None)]
-    assert build_bench_items(no_gold, _dataset(1)[1]) == []
+    assert build_bench_items(no_gold, _dataset(1)[1], prompt=build_aggregation_prompt) == []
 
 
 def test_max_items_keeps_a_seeded_subset_in_order() -> None:
     instances, chains = _dataset()
-    subset = build_bench_items(instances, chains, seed=0, max_items=5)
+    subset = build_bench_items(instances, chains, prompt=build_aggregation_prompt, seed=0, max_items=5)
     assert len(subset) == 5
     ids = [it.instance_id for it in subset]
     assert ids == sorted(ids, key=lambda s: int(s[1:]))
@@ -139,7 +133,7 @@ def test_math_items_ask_for_a_boxed_answer() -> None:
 def test_rank_aggregators_picks_the_one_that_recovers_the_right_answer() -> None:
     instances, chains = _dataset()
     gold = {inst.id: inst.gold for inst in instances}
-    items = build_bench_items(instances, chains, seed=0)
+    items = build_bench_items(instances, chains, prompt=build_aggregation_prompt, seed=0)
     oracle = ScriptedAggregator(
         "oracle", lambda req: f"Checked. The answer is ({gold[req.instance_id or '']})"
     )
@@ -158,7 +152,7 @@ def test_rank_aggregators_picks_the_one_that_recovers_the_right_answer() -> None
 
 def test_score_counts_unanswered_and_failed_requests() -> None:
     instances, chains = _dataset(4)
-    items = build_bench_items(instances, chains)
+    items = build_bench_items(instances, chains, prompt=build_aggregation_prompt)
     replies = iter(["no letter here", None, "The answer is (A)", "The answer is (D)"])
     engine = ScriptedAggregator("flaky", lambda req: next(replies))
     score = score_aggregator(engine, items, extract_letter)
@@ -171,7 +165,7 @@ def test_score_counts_unanswered_and_failed_requests() -> None:
 
 def test_requests_carry_distinct_seeds() -> None:
     instances, chains = _dataset(3)
-    items = build_bench_items(instances, chains)
+    items = build_bench_items(instances, chains, prompt=build_aggregation_prompt)
     seen: list[int | None] = []
 
     def record(req: GenRequest) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from common.io import open_text
 from common.records import Instance
+from orchestrator.aggregation.choice import build_aggregation_prompt
 from skills.aggregator_bench import ReasoningChain, build_bench_items
 from skills.embedding import Embedder
 from skills.profile import build_profiles, global_strengths
@@ -81,7 +82,7 @@ def test_profiles_and_aggregator_items_from_recordings(questions: list[dict[str,
     assert all(p.total == len(sample) for p in profiles.experts.values())
     assert sum(global_strengths(profiles).values()) == pytest.approx(1.0)
 
-    items = build_bench_items(instances, chains, seed=0)
+    items = build_bench_items(instances, chains, prompt=build_aggregation_prompt, seed=0)
     assert items, "some questions should have one right and two wrong recorded chains"
     for item in items:
         right = [c for c in chains[item.instance_id] if c.expert == item.experts[item.correct_position]]

@@ -46,7 +46,14 @@ def _books(n_each: int, seed: int) -> tuple[ProfilingData, ProfilingData, list[s
     def book(p_calc: np.ndarray, p_reader: np.ndarray) -> ProfilingData:
         correct = np.c_[rng.random(len(gold)) < p_calc, rng.random(len(gold)) < p_reader]
         answers = [[g if c else "wrong" for c in row] for g, row in zip(gold, correct, strict=True)]
-        return ProfilingData(EXPERTS, emb, [[g] for g in groups], correct, answers, np.zeros(len(gold), int))
+        return ProfilingData(
+            experts=EXPERTS,
+            embeddings=emb,
+            skills=[[g] for g in groups],
+            correct=correct,
+            answers=answers,
+            n_options=np.zeros(len(gold), int),
+        )
 
     closed = book(np.where(facts, 0.02, 0.95), np.where(facts, 0.02, 0.1))
     opened = book(np.where(facts, 0.02, 0.6), np.where(facts, 0.9, 0.05))
@@ -68,7 +75,9 @@ def _inputs(gate_cfg: GateConfig, n_each: int = 20, *, hits: bool = True) -> tup
     closed, opened, gold, groups, coverage = _books(60, seed=0)
     test_closed, _, _, test_groups, test_cov = _books(n_each, seed=1)
     emb = test_closed.embeddings
-    queries = QueryBatch([str(i) for i in range(len(test_groups))], emb, [[g] for g in test_groups], None)
+    queries = QueryBatch(
+        ids=[str(i) for i in range(len(test_groups))], embeddings=emb, skills=[[g] for g in test_groups]
+    )
     cb, ob = fit_branch("closed", METHOD, closed, gold), fit_branch("open", METHOD, opened, gold)
     cd, od = cb.route(queries), ob.route(queries)
     signals = Signals(emb, test_groups, question_features(["q"] * len(emb), [0] * len(emb)), test_cov)

@@ -15,7 +15,7 @@ from rag_helpers import facts_rows, record_engines
 
 from batching.journal.store import RunStore
 from common.records import FinalAnswer, Passage
-from orchestrator.aggregation.llm import build_aggregator_prompt
+from orchestrator.aggregation.choice import build_aggregator_prompt
 from orchestrator.pool import PoolConfig
 from orchestrator.prompts import context_block
 from orchestrator.retrieval.config import KnowledgeConfig

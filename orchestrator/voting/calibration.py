@@ -15,17 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.aggregation.reliability import FREE_FORM_OPTIONS, logodds_weight_matrix
-from orchestrator.aggregation.slots import correct_slots, is_right, one_hot, plurality, slot_table
 from orchestrator.folds import stratified_folds
-
-if TYPE_CHECKING:  # the policies import this module, so only their types are named here
-    from orchestrator.policies.base import ProfilingData, QueryBatch
+from orchestrator.voting.profiling_data import ProfilingData, QueryBatch
+from orchestrator.voting.reliability import FREE_FORM_OPTIONS, logodds_weight_matrix
+from orchestrator.voting.slots import correct_slots, is_right, one_hot, plurality, slot_table
 
 VoteFeature = Literal["options", "answer_statement"]
 

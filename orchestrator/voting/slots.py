@@ -1,7 +1,7 @@
 """Answer slots: every expert's answer to a question as a small integer, for votes over many questions.
 
 A slot is the option letter's index for a multiple-choice question and the answer's equivalence class
-(:func:`~orchestrator.aggregation.vote.answer_classes` with math-verify) for a free-form one; -1 is an
+(:func:`~orchestrator.voting.vote.answer_classes` with math-verify) for a free-form one; -1 is an
 abstention; exact strings and programs get string classes. Policies and votes that must score many
 candidate settings on the profiling split (inner
 cross-validation, cascade tables) work on these arrays instead of deciding one question at a time.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from common.records import LETTERS
-from orchestrator.aggregation.vote import answer_classes
 from orchestrator.answers import answer_equivalence
+from orchestrator.voting.vote import answer_classes
 
 
 def slot_table(answers: Sequence[Sequence[str | None]], n_options: Sequence[int] | np.ndarray) -> np.ndarray:
