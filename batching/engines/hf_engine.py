@@ -9,7 +9,7 @@ Guarantees, on top of the :class:`~batching.engines.base.Engine` contract:
   and cut into batches of ``config.batch_size``, left-padded.
 - **Greedy** (temperature 0) output is deterministic. In float32 on CPU it is also batch-invariant
   for the tiny test models (a prompt alone and inside a padded batch give the same text; see
-  ``tests/batching/test_hf_engine.py``); in half precision or on GPU kernels padding can change
+  ``tests/batching/engines/test_hf_engine.py``); in half precision or on GPU kernels padding can change
   low-order bits and, rarely, a near-tie argmax.
 - **Sampling** uses temperature and top_p only (top_k off, whatever the model's generation config
   says, matching vLLM's request semantics). A request with a ``seed`` is drawn inside a forked torch

@@ -18,7 +18,7 @@ from orchestrator.profiling import ProfilingRecord
 from orchestrator.runs.runner import profile_pool, run_pool
 from skills.embedding import Embedder
 
-POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
+POOLS = Path(__file__).resolve().parents[3] / "configs" / "pools"
 
 
 def _questions(path: Path, n: int) -> Path:

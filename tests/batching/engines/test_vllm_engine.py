@@ -394,7 +394,7 @@ def test_in_process_engine_after_llvmlite_runs_and_a_sigkilled_owner_leaves_no_e
     script.write_text(_HOLDER, encoding="utf-8")
     cfg = _config(xs_path).model_copy(update={"in_process": True})
     out_file, log_file = tmp_path / "out.json", tmp_path / "holder.log"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     with log_file.open("wb") as log:  # the child keeps its own handle
         proc = subprocess.Popen(
             [sys.executable, str(script), cfg.model_dump_json(), str(out_file)],

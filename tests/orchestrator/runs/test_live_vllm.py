@@ -14,7 +14,7 @@ from orchestrator.datasets import load_questions
 from orchestrator.pool import load_pool_config
 from orchestrator.runs.runner import run_pool
 
-POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
+POOLS = Path(__file__).resolve().parents[3] / "configs" / "pools"
 
 pytestmark = [
     pytest.mark.slow,

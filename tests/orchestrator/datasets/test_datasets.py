@@ -32,7 +32,7 @@ from orchestrator.datasets import (
     read_rows,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "datasets"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 
 
 def _gzip_copy(src: Path, dst: Path) -> Path:

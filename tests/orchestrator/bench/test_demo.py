@@ -28,7 +28,7 @@ from orchestrator.pool import load_pool_config
 from orchestrator.runs.runner import run_pool
 from zoo import ZOO_SPECS
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
 

@@ -29,7 +29,7 @@ from orchestrator.service.config import ServiceConfig
 from orchestrator.service.thread_server import serve_in_thread
 from skills.embedding import Embedder
 
-POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
+POOLS = Path(__file__).resolve().parents[3] / "configs" / "pools"
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from batching.journal.store import RunStore
 from orchestrator.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ZOO_POOL = ROOT / "configs" / "pools" / "zoo-cpu.yaml"
 QUESTIONS = ROOT / "examples" / "questions.jsonl"
 BINARY = bytes(range(256)) * 4

@@ -10,7 +10,7 @@ import pytest
 from agents.audio.config import AudioJobConfig
 from agents.audio.generators.base import GeneratorSpec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EXAMPLE_BRIEF = REPO / "examples" / "audio" / "rainy_cabin.txt"
 CPU_CONFIG = REPO / "configs" / "agents" / "audio-cpu.yaml"
 

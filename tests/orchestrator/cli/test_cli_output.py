@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # A command that makes every kind of noise a model load makes: a vLLM-style record, a FutureWarning, a
 # C-level write to fd 2, a child process writing to its stderr; plus our own warning and a result.

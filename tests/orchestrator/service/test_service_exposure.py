@@ -30,7 +30,7 @@ from orchestrator.service.config import ServiceConfig
 from orchestrator.service.thread_server import serve_in_thread
 from skills.embedding import Embedder
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ZOO_POOL = ROOT / "configs" / "pools" / "zoo-cpu.yaml"
 KEY = "sk-test-secret"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -17,7 +17,7 @@ from orchestrator.datasets import load_questions
 from orchestrator.pool import load_pool_config
 from orchestrator.runs.runner import RunOptions, run_pool
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ZOO_POOL = ROOT / "configs" / "pools" / "zoo-cpu.yaml"
 EXAMPLES = ROOT / "examples"
 

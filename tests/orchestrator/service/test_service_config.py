@@ -12,7 +12,7 @@ from orchestrator.pool import load_pool_config
 from orchestrator.service.batch_files import DEFAULT_DATA_DIR
 from orchestrator.service.config import ServiceConfig
 
-POOL = Path(__file__).resolve().parents[2] / "configs" / "pools" / "tiny-cpu.yaml"
+POOL = Path(__file__).resolve().parents[3] / "configs" / "pools" / "tiny-cpu.yaml"
 
 
 def test_pool_path_is_loaded_like_the_pool_config() -> None:

@@ -16,7 +16,7 @@ from orchestrator.bench import BenchConfig, load_bench_config, run_bench
 from orchestrator.cli import app
 from skills.embedding import Embedder
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "bench"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "bench"
 TOPICS = {
     "math": ["What is the derivative of x^{} with respect to x?", "Solve the equation {}x + 3 = 0 for x."],
     "law": [

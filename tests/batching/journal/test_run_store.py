@@ -210,7 +210,7 @@ def test_cli_on_a_damaged_store_fails_cleanly_without_a_run_id(
     db, run_id = damaged_store
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "What is 2 plus 2?"}\n')
-    pool = Path(__file__).resolve().parents[2] / "configs" / "pools" / "zoo-cpu.yaml"
+    pool = Path(__file__).resolve().parents[3] / "configs" / "pools" / "zoo-cpu.yaml"
     runner = CliRunner()
     for args in (
         ["runs", "list"],

@@ -32,7 +32,7 @@ from orchestrator.ray.slots import (
 )
 from orchestrator.ray.slots import makespan as slot_makespan
 
-POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
+POOLS = Path(__file__).resolve().parents[3] / "configs" / "pools"
 CFG = ControllerConfig()
 
 
@@ -243,7 +243,7 @@ def test_a_local_ray_listens_on_loopback_only(ray_cluster: Any) -> None:
 
     if shutil.which("ss") is None:
         pytest.skip("needs ss (iproute2) to list listening sockets")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.Popen([sys.executable, "-c", LOCAL_RAY], stdout=subprocess.PIPE, text=True, env=env)
     try:

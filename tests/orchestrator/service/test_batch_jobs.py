@@ -35,7 +35,7 @@ from orchestrator.service.config import ServiceConfig
 from orchestrator.service.thread_server import serve_in_thread
 from skills.embedding import Embedder
 
-POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
+POOLS = Path(__file__).resolve().parents[3] / "configs" / "pools"
 KEY = "batch-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 OTHER_KEY = "other-batch-key"

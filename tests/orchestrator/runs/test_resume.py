@@ -22,7 +22,7 @@ from orchestrator.datasets import load_questions
 from orchestrator.pool import PoolConfig, load_pool_config
 from orchestrator.runs.runner import RunOptions, run_pool
 
-POOLS = Path(__file__).resolve().parents[2] / "configs" / "pools"
+POOLS = Path(__file__).resolve().parents[3] / "configs" / "pools"
 
 # A driver that journals into the store, then freezes after `stop_after` expert batches (so the test
 # can SIGKILL it at a known point with some, but not all, generations in the store).

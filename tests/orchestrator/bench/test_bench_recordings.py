@@ -16,7 +16,7 @@ from orchestrator.bench import load_bench_config, run_bench
 from orchestrator.cli import app
 from skills.embedding import Embedder
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "bench"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "bench"
 pytestmark = pytest.mark.shared_data
 
 

@@ -29,7 +29,7 @@ from orchestrator.pool import PoolConfig, load_pool_config
 from orchestrator.runs.runner import profile_pool, run_pool
 from skills.embedding import Embedder
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ZOO_POOL = REPO / "configs" / "pools" / "zoo-cpu.yaml"
 ZOO_TEST = REPO / "zoo" / "data" / "zoo_test.jsonl"
 
