@@ -2,7 +2,8 @@
 
 The pages come from ``orchestrator.docs_gen``: the configuration reference (pydantic models), the
 environment variables (source scan), the CLI reference (typer app), and the package graph, which
-replaces the ``<!-- package-graph -->`` and ``<!-- orchestrator-graph -->`` markers of architecture.md.
+replaces the ``<!-- package-graph -->`` and ``<!-- orchestrator-graph -->`` markers of architecture.md, and
+the table of ``orchestrator``'s children by layer, which replaces ``<!-- orchestrator-layers -->``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from orchestrator.docs_gen import (  # noqa: E402
     cli_page,
     configuration_page,
     environment_page,
+    orchestrator_layers_table,
     package_graph_mermaid,
 )
+from orchestrator.layers import ORCHESTRATOR_LAYERS  # noqa: E402
 
 PAGES = {
     "reference/configuration.md": configuration_page,
@@ -43,5 +46,8 @@ graphs = {
 }
 for marker, graph in graphs.items():
     architecture = architecture.replace(marker, f"```mermaid\n{graph}```")
+architecture = architecture.replace(
+    "<!-- orchestrator-layers -->", orchestrator_layers_table(ORCHESTRATOR_LAYERS)
+)
 with mkdocs_gen_files.open("architecture.md", "w") as f:
     f.write(architecture)

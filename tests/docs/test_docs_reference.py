@@ -25,10 +25,12 @@ from orchestrator.docs_gen import (
     configuration_page,
     documented_models,
     environment_page,
+    orchestrator_layers_table,
     package_graph,
     package_graph_mermaid,
 )
 from orchestrator.docs_gen.config_reference import field_key
+from orchestrator.layers import ORCHESTRATOR_LAYERS
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("common", "skills", "batching", "zoo", "agents", "orchestrator")
@@ -203,3 +205,21 @@ def test_package_graph_draws_every_package_and_import() -> None:
             assert f"  {src} --> {dst}" in text
     architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     assert "<!-- package-graph -->" in architecture and "<!-- orchestrator-graph -->" in architecture
+    assert "<!-- orchestrator-layers -->" in architecture
+
+
+def test_the_layer_table_lists_every_child_with_what_it_imports() -> None:
+    layers = (("low",), ("mid", "other"), ("top",))
+    graph = {
+        "orchestrator.top": {"orchestrator.mid", "orchestrator.low"},
+        "orchestrator.mid": {"orchestrator.low"},
+    }
+    rows = orchestrator_layers_table(layers, graph).splitlines()
+    assert rows[2:] == [
+        "| 0 | `low` | - |",
+        "| 1 | `mid` | low |",
+        "| 1 | `other` | - |",
+        "| 2 | `top` | low, mid |",
+    ]
+    real = orchestrator_layers_table(ORCHESTRATOR_LAYERS)
+    assert "| `pipeline` |" in real and real.count("\n") == 2 + sum(len(g) for g in ORCHESTRATOR_LAYERS)
