@@ -5,47 +5,25 @@ of the access log in every spelling (``api%5Fkey=``, ``secret=``, ``auth=``, ``T
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from orchestrator.pool import PoolConfig
-from orchestrator.service.app import create_app
 from orchestrator.service.auth import redact_secrets
-from orchestrator.service.config import ServiceConfig
 from orchestrator.service.thread_server import serve_in_thread
-from skills.embedding import Embedder
 
 KEY = "sk-auth-first-7781"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Iterator[str]:
-    recordings = tmp_path_factory.mktemp("recordings")
-    for name in ("a", "b"):
-        rows = [{"question_id": f"q{i}", "pred": None, "text": "The answer is (A)"} for i in range(2)]
-        (recordings / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    pool = PoolConfig.model_validate(
-        {"name": "auth", "method": {"policy": "random_k", "k": 2, "aggregation": "majority"},
-         "experts": [{"name": n, "engine": "replay", "recordings_dir": str(recordings)} for n in "ab"]}
-    )  # fmt: skip
-    embedder = Embedder(cache_dir=tmp_path_factory.mktemp("emb"), model=minilm)
-    app = create_app(
-        ServiceConfig(
-            pool=pool,
-            api_keys=[KEY],
-            batch_window_s=0.0,
-            embedder=embedder,
-            data_dir=tmp_path_factory.mktemp("svc"),
-        )
-    )
+def root(replay_app: Callable[..., Any]) -> Iterator[str]:
+    app = replay_app({"a": "The answer is (A)", "b": "The answer is (A)"}, 2, api_keys=[KEY])
     with serve_in_thread(app, access_log=True) as (base_url, _):
         yield base_url.removesuffix("/v1")
 

@@ -7,21 +7,16 @@ mode (default 25; the run is derandomized, so CI replays the same cases). ``pyte
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from orchestrator.pool import PoolConfig
-from orchestrator.service.app import create_app
-from orchestrator.service.config import ServiceConfig
 from orchestrator.service.thread_server import serve_in_thread
-from skills.embedding import Embedder
 
 schemathesis = pytest.importorskip("schemathesis")
 hypothesis = pytest.importorskip("hypothesis")
@@ -31,32 +26,10 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Iterator[str]:
+def fuzz_server(replay_app: Callable[..., Any]) -> Iterator[str]:
     """The service over a recorded (replay) pool, so valid chat requests are solved in milliseconds."""
-    recordings = tmp_path_factory.mktemp("recordings")
-    for name, letter in (("a", "A"), ("b", "B")):
-        rows = [{"question_id": f"q{i}", "pred": None, "text": f"The answer is ({letter})"} for i in range(4)]
-        (recordings / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    pool = PoolConfig.model_validate(
-        {
-            "name": "fuzz",
-            "experts": [{"name": n, "engine": "replay", "recordings_dir": str(recordings)} for n in "ab"],
-            "policy": "random_k",
-            "k": 2,
-            "aggregation": "majority",
-        }
-    )
-    embedder = Embedder(cache_dir=tmp_path_factory.mktemp("emb"), model=minilm)
-    app = create_app(
-        ServiceConfig(
-            pool=pool,
-            api_keys=[KEY],
-            batch_window_s=0.0,
-            embedder=embedder,
-            data_dir=tmp_path_factory.mktemp("service"),
-            max_upload_bytes=200_000,
-        ),
-    )
+    texts = {"a": "The answer is (A)", "b": "The answer is (B)"}
+    app = replay_app(texts, 4, api_keys=[KEY], max_upload_bytes=200_000)
     with serve_in_thread(app) as (base_url, _):
         root = base_url.removesuffix("/v1")
         deadline = time.monotonic() + 60
