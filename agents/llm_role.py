@@ -36,7 +36,7 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoleResult(Generic[M]):
     """One input's outcome: the validated value (or None), how many tries, and the errors on the way."""
 
@@ -122,7 +122,10 @@ class LLMRole(Generic[M]):
 
     def _request(self, i: int, attempt: int, turns: tuple[tuple[str, str], ...]) -> GenRequest:
         return GenRequest(
-            f"{self.name}:{i}:{attempt}", messages=turns, sampling=self.sampling, json_schema=self.schema_json
+            request_id=f"{self.name}:{i}:{attempt}",
+            messages=turns,
+            sampling=self.sampling,
+            json_schema=self.schema_json,
         )
 
     def parse(self, text: str | None) -> M:
@@ -174,9 +177,11 @@ class LLMRole(Generic[M]):
                         ),
                     )
                     if attempt == self.max_attempts:
-                        done[i] = RoleResult(None, attempt, tuple(errors[i]), res.text)
+                        done[i] = RoleResult(
+                            value=None, attempts=attempt, errors=tuple(errors[i]), raw=res.text
+                        )
                     continue
-                done[i] = RoleResult(value, attempt, tuple(errors[i]), res.text)
+                done[i] = RoleResult(value=value, attempts=attempt, errors=tuple(errors[i]), raw=res.text)
         failed = sum(r.value is None for r in done.values())
         if failed:
             logger.warning(

@@ -45,7 +45,7 @@ class Attempt(BaseModel):
     tried: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome(Generic[OutT]):
     """How a task ended: the chosen attempt, its output and verdict, and every verdict on the way."""
 
@@ -177,4 +177,4 @@ def _best(history: Sequence[tuple[Attempt, OutT, Verdict]]) -> Outcome[OutT]:
     """The passing attempt, else the one that passed the most checks (the latest among equals)."""
     ranked = sorted(enumerate(history), key=lambda iv: (iv[1][2].passed, iv[1][2].n_passed, iv[0]))
     attempt, output, verdict = ranked[-1][1]
-    return Outcome(attempt, output, verdict, tuple(v for _, _, v in history))
+    return Outcome(attempt=attempt, output=output, verdict=verdict, history=tuple(v for _, _, v in history))

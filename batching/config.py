@@ -30,7 +30,13 @@ class SamplingConfig(BaseModel):
 
     def params(self) -> SamplingParams:
         """The per-request sampling parameters these settings describe."""
-        return SamplingParams(self.temperature, self.top_p, self.max_tokens, self.seed, tuple(self.stop))
+        return SamplingParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+            stop=tuple(self.stop),
+        )
 
 
 class _ExpertBase(BaseModel):

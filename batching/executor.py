@@ -46,7 +46,7 @@ ProgressHook = Callable[[str, int, int], None]  # (expert, done, total)
 ResultHook = Callable[[str, str, GenResult], None]  # (instance_id, expert, result)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StageResults:
     """Everything a stage produced.
 

@@ -40,7 +40,7 @@ ResultT = TypeVar("ResultT")
 CountersT = TypeVar("CountersT", bound="LifecycleCounters")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LifecycleCounters:
     """What every model reports, summed over its life (engines add token and error counts).
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SamplingParams:
     """Per-request sampling (validated once here, cheap to pass around)."""
 
@@ -36,7 +36,7 @@ class SamplingParams:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GenRequest:
     """One prompt for one model.
 
@@ -58,7 +58,7 @@ class GenRequest:
         cls, request_id: str, prompt: str, sampling: SamplingParams, instance_id: str | None = None
     ) -> GenRequest:
         """A request whose chat is one user message, ``prompt`` (also the plain-completion prompt)."""
-        return cls(request_id, prompt=prompt, messages=(("user", prompt),), sampling=sampling,
+        return cls(request_id=request_id, prompt=prompt, messages=(("user", prompt),), sampling=sampling,
                    instance_id=instance_id)  # fmt: skip
 
 
@@ -77,7 +77,7 @@ def is_context_length_error(error: str | None) -> bool:
     return error is not None and error.startswith(CONTEXT_LENGTH_EXCEEDED + ":")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GenResult:
     """The outcome of one request (``error`` set and ``text`` None when it was not generated)."""
 

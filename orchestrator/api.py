@@ -104,7 +104,9 @@ class SymbolicMoE:
 
     def explain(self, question: QuestionLike) -> RoutingDecision:
         """The routing decision for one question, without any expert generating an answer."""
-        job = Job(self.session, to_instances([question]), Journal(RunStore(":memory:"), "explain"))
+        job = Job(
+            self.session, to_instances([question]), Journal(store=RunStore(":memory:"), run_id="explain")
+        )
         run_stages(job, (AnnotateStage(), RecruitStage()))
         return job.decisions[0]
 

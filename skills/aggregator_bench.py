@@ -34,7 +34,7 @@ PromptBuilder = Callable[[str, Sequence[str], AnswerFormat], str]
 """(question, responses in the order shown, answer format) -> the aggregator's prompt."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReasoningChain:
     """One expert's validation output on one question."""
 
@@ -44,7 +44,7 @@ class ReasoningChain:
     is_correct: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AggregatorBenchItem:
     """One benchmark question: the shuffled chains and the prompt built from them."""
 
@@ -55,7 +55,7 @@ class AggregatorBenchItem:
     correct_position: int  # index into ``experts`` of the correct chain
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AggregatorScore:
     """How one aggregator did on the benchmark (``accuracy`` is a fraction in [0, 1])."""
 
@@ -107,7 +107,15 @@ def build_bench_items(
         rng.shuffle(picked)
         position = next(i for i, c in enumerate(picked) if c.is_correct)
         text = prompt(inst.prompt_text(), [c.text for c in picked], inst.answer_format)
-        items.append(AggregatorBenchItem(inst.id, inst.gold, text, tuple(c.expert for c in picked), position))
+        items.append(
+            AggregatorBenchItem(
+                instance_id=inst.id,
+                gold=inst.gold,
+                prompt=text,
+                experts=tuple(c.expert for c in picked),
+                correct_position=position,
+            )
+        )
     if max_items is not None and len(items) > max_items:
         keep = set(random.Random(seed).sample(range(len(items)), max_items))
         items = [it for i, it in enumerate(items) if i in keep]
@@ -143,7 +151,7 @@ def score_aggregator(
     base_seed = sampling.seed if sampling.seed is not None else 0
     requests = [
         GenRequest(
-            f"aggbench-{i}",
+            request_id=f"aggbench-{i}",
             prompt=it.prompt,
             messages=(("user", it.prompt),),
             sampling=dataclasses.replace(sampling, seed=base_seed + i),
@@ -160,4 +168,4 @@ def score_aggregator(
     n = len(items)
     accuracy = correct / n if n else 0.0
     logger.info("aggregator bench: %s recovered %d/%d (%.1f%%)", label, correct, n, 100 * accuracy)
-    return AggregatorScore(label, accuracy, correct, n, unanswered)
+    return AggregatorScore(name=label, accuracy=accuracy, correct=correct, n=n, unanswered=unanswered)

@@ -170,7 +170,12 @@ class LLMKeywordAnnotator(SkillAnnotator):
             prompt = self.prompt_template.format(question=text)
             for s, sampling in enumerate(samplings):
                 requests.append(
-                    GenRequest(f"kw-{q}-{s}", prompt=prompt, messages=(("user", prompt),), sampling=sampling)
+                    GenRequest(
+                        request_id=f"kw-{q}-{s}",
+                        prompt=prompt,
+                        messages=(("user", prompt),),
+                        sampling=sampling,
+                    )
                 )
         return requests
 

@@ -105,7 +105,14 @@ def damaged_store(tmp_path: Path) -> tuple[Path, str]:
         pool, [Instance(id=f"q{i}", question=f"q {i}?") for i in range(50)], backend="local"
     )
     rows = [
-        GenerationRow(f"h{i}", "experts", "a", f"q{i}", GenResult(f"r{i}", "x" * 200), 0.1)
+        GenerationRow(
+            prompt_hash=f"h{i}",
+            stage="experts",
+            expert="a",
+            instance_id=f"q{i}",
+            result=GenResult(request_id=f"r{i}", text="x" * 200),
+            seconds=0.1,
+        )
         for i in range(200)
     ]
     store.record(run_id, rows)

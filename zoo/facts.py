@@ -81,7 +81,7 @@ KINDS: tuple[str, ...] = tuple(k for k, _ in _KIND_SHARES)
 """Entity kinds, in generation order (towns first: the other kinds name towns)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FactsEntity:
     """One fictional entity: its name, its attributes and the document that states them.
 

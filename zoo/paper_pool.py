@@ -30,7 +30,7 @@ EXPERTS_PER_ARCH = 4
 """16 experts in all, as in the paper's pool."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ArchShape:
     """One architecture: its transformers config class and its published shape."""
 

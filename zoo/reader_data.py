@@ -30,7 +30,7 @@ KB_FILE_SOURCE = "zoo/data/facts_kb.jsonl"
 """The other ``source`` a store may give a passage (the file it was ingested from), for robustness."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NoiseSpec:
     """How retrieved passages are drawn for one training example.
 

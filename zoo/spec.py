@@ -44,7 +44,7 @@ ZOO_WEIGHTS_DIR = package_path("zoo", "weights")
 """Committed artefacts: ``<expert>/`` model folders and ``training_record.json``."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExpertSpec:
     """One zoo expert: model shape, training mixture and budget.
 
@@ -130,7 +130,7 @@ ZOO_SPECS: tuple[ExpertSpec, ...] = (
 learned; the generalist's 600 steps keep it under 50% on every skill (see the module docstring)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReaderSpec:
     """The zoo reader: a tiny Llama that answers ``facts`` questions from passages in its prompt.
 

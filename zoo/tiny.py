@@ -60,7 +60,7 @@ CHAT_TEMPLATE = (
 _MARKER_FILE = "tiny_model.json"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TinyModelSpec:
     """The shape of one tiny model; ``head_dim = hidden_size // num_heads`` is kept at 64 (vLLM-friendly)."""
 

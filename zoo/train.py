@@ -79,7 +79,7 @@ _MARKER_FILE = "zoo_expert.json"
 _EVAL_SPLITS = ("eval", "validation", "test")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ZooTaskFormat:
     """How zoo rows meet the models; supplied by the orchestrator layer.
 

@@ -28,7 +28,7 @@ SPEECH_HOLD_S = 0.25
 LIMITER_LOOKAHEAD_S = 0.005
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MixResult:
     """The mix, its stems as they sound in it, and the gains applied."""
 
@@ -129,11 +129,11 @@ def render_mix(
     scale = db_to_gain(master_db) * limit
     stems = {k: s * scale for k, s in stems.items()}
     return MixResult(
-        pre * scale,
-        stems,
-        round(master_db, 3),
-        round(-20 * math.log10(max(float(limit.min()), 1e-12)), 3),
-        curves["music"],
+        mix=pre * scale,
+        stems=stems,
+        master_gain_db=round(master_db, 3),
+        limiter_max_reduction_db=round(-20 * math.log10(max(float(limit.min()), 1e-12)), 3),
+        duck_curve_db=curves["music"],
     )
 
 

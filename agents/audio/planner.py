@@ -136,7 +136,7 @@ def parse_seconds(text: str) -> float | None:
     return total if found else None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Layout:
     cursor_s: float = LEAD_IN_S
     events: list[AudioEvent] = field(default_factory=list)
@@ -162,7 +162,7 @@ class _Layout:
         self.cursor_s += advance
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Header:
     title: str = "untitled"
     duration_s: float | None = None

@@ -71,7 +71,9 @@ class AudioTeam(AudioSession):
         store = self.store
         board = Blackboard(store, run_id)
         try:
-            job = run_stages(AudioJob(self, spec, board, SessionClock(board)), AUDIO_STAGES)
+            job = run_stages(
+                AudioJob(session=self, spec=spec, board=board, clock=SessionClock(board)), AUDIO_STAGES
+            )
         except SymbolicMoEError as exc:
             store.finish_run(run_id, "failed", error=str(exc))
             raise

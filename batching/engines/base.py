@@ -6,7 +6,7 @@ Example::
 
     engine = build_engine(expert_cfg)
     engine.load()
-    results = engine.generate([GenRequest("r1", prompt="2+2?", instance_id="q1")])
+    results = engine.generate([GenRequest(request_id="r1", prompt="2+2?", instance_id="q1")])
     engine.unload()
     engine.counters.loads  # 1
 
@@ -25,7 +25,7 @@ from batching.lifecycle import LifecycleCounters, ModelLifecycle
 from common.generation import GenRequest, GenResult
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class EngineCounters(LifecycleCounters):
     """What every engine reports, summed over its life: the lifecycle's counters plus tokens and errors."""
 

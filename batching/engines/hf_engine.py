@@ -70,7 +70,7 @@ class _Prepared:
     input_ids: list[int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _GroupKey:
     """Everything ``generate`` takes once per call, so requests sharing it can share a batch."""
 
@@ -85,8 +85,17 @@ class _GroupKey:
 def _group_key(sampling: SamplingParams) -> _GroupKey:
     stop = tuple(s for s in sampling.stop if s)  # an empty stop string would cut every output to ""
     if sampling.temperature == 0:  # greedy: temperature/top_p/seed do not matter
-        return _GroupKey(False, 0.0, 1.0, None, stop, sampling.max_tokens)
-    return _GroupKey(True, sampling.temperature, sampling.top_p, sampling.seed, stop, sampling.max_tokens)
+        return _GroupKey(
+            do_sample=False, temperature=0.0, top_p=1.0, seed=None, stop=stop, max_tokens=sampling.max_tokens
+        )
+    return _GroupKey(
+        do_sample=True,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        seed=sampling.seed,
+        stop=stop,
+        max_tokens=sampling.max_tokens,
+    )
 
 
 class TransformersEngine(Engine):
@@ -220,7 +229,9 @@ class TransformersEngine(Engine):
             f"(prompt: {prompt_excerpt(req)!r})"
         )
         logger.debug("transformers: request %s not generated: %s", req.request_id, message)
-        return GenResult(req.request_id, text=None, prompt_tokens=len(prepared.input_ids), error=message)
+        return GenResult(
+            request_id=req.request_id, text=None, prompt_tokens=len(prepared.input_ids), error=message
+        )
 
     def _run_batch(self, key: _GroupKey, chunk: list[_Prepared]) -> list[GenResult]:
         tok, model = self._tokenizer, self._model
@@ -281,7 +292,7 @@ class TransformersEngine(Engine):
             text, finish = text[:cut], "stop"
             count = self._tokens_to_stop(ids, stop)
         return GenResult(
-            prepared.request.request_id,
+            request_id=prepared.request.request_id,
             text=text,
             prompt_tokens=len(prepared.input_ids),
             generated_tokens=count,

@@ -4,7 +4,7 @@ Example::
 
     cfg = OpenAIHTTPExpertConfig(name="qwen", base_url="http://127.0.0.1:8000/v1", api_key_env="QWEN_KEY")
     with OpenAIHTTPEngine(cfg) as engine:
-        results = engine.generate([GenRequest("r1", prompt="2+2?")])
+        results = engine.generate([GenRequest(request_id="r1", prompt="2+2?")])
 
 Guarantees:
 
@@ -316,7 +316,7 @@ class OpenAIHTTPEngine(Engine):
     async def _one(self, req: GenRequest, semaphore: asyncio.Semaphore, state: _BatchState) -> GenResult:
         payload = self._payload(req)
         if isinstance(payload, str):
-            return GenResult(req.request_id, text=None, error=payload)
+            return GenResult(request_id=req.request_id, text=None, error=payload)
         # Held through the retries: a struggling server gets no new requests while it is backed off.
         async with semaphore:
             return await self._send(req, *payload, state)
@@ -337,7 +337,7 @@ class OpenAIHTTPEngine(Engine):
                 last_transport_error, last = exc, _describe(exc)
             except httpx.RequestError as exc:  # not a transport failure (e.g. undecodable body)
                 state.got_response = True
-                return GenResult(req.request_id, text=None, error=f"{type(exc).__name__}: {exc}")
+                return GenResult(request_id=req.request_id, text=None, error=f"{type(exc).__name__}: {exc}")
             else:
                 state.got_response = True
                 last_transport_error = None
@@ -346,7 +346,7 @@ class OpenAIHTTPEngine(Engine):
                 last = f"HTTP {response.status_code} from {redact_url(url)}: {_excerpt(response)}"
                 if response.status_code != 429 and response.status_code < 500:
                     too_long = response.status_code == 400 and CONTEXT_LENGTH_EXCEEDED in response.text
-                    return GenResult(req.request_id, text=None,
+                    return GenResult(request_id=req.request_id, text=None,
                                      error=context_length_error(last) if too_long else last)  # fmt: skip
                 retry_after = _retry_after_s(response)
             if attempt + 1 == attempts:
@@ -365,7 +365,9 @@ class OpenAIHTTPEngine(Engine):
         if isinstance(last_transport_error, _CONNECT_ERRORS) and not state.got_response:
             state.unreachable = last_transport_error
             raise _UnreachableError(last_transport_error)
-        return GenResult(req.request_id, text=None, error=f"gave up after {attempts} attempts: {last}")
+        return GenResult(
+            request_id=req.request_id, text=None, error=f"gave up after {attempts} attempts: {last}"
+        )
 
     def _backoff_s(self, attempt: int) -> float:
         """Exponential backoff with up to 25% jitter, so retries of one batch do not arrive in lockstep."""
@@ -379,7 +381,7 @@ class OpenAIHTTPEngine(Engine):
             text = choice["message"]["content"] if self.config.use_chat else choice["text"]
             usage = data.get("usage") or {}
             result = GenResult(
-                req.request_id,
+                request_id=req.request_id,
                 text=text if text is not None else "",
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 generated_tokens=int(usage.get("completion_tokens") or 0),
@@ -387,7 +389,7 @@ class OpenAIHTTPEngine(Engine):
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             return GenResult(
-                req.request_id,
+                request_id=req.request_id,
                 text=None,
                 error=f"malformed response from {redact_url(str(response.url))} "
                 f"({type(exc).__name__}: {exc}): {response.text[:_MAX_BODY_IN_ERROR]}",

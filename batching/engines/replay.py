@@ -84,13 +84,17 @@ class ReplayEngine(Engine):
         for req in batch:
             row = self._rows.get(req.instance_id or "")
             if row is None:
-                out.append(GenResult(req.request_id, text=None, missing=True))
+                out.append(GenResult(request_id=req.request_id, text=None, missing=True))
                 continue
             pred, text, verdict = row
             n_tokens = len(text.split()) if text else 0
             out.append(
                 GenResult(
-                    req.request_id, text=text, generated_tokens=n_tokens, extracted=pred, verdict=verdict
+                    request_id=req.request_id,
+                    text=text,
+                    generated_tokens=n_tokens,
+                    extracted=pred,
+                    verdict=verdict,
                 )
             )
         return out

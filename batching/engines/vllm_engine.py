@@ -341,7 +341,9 @@ class VLLMEngine(Engine):
                 with self._map_errors("sampling params", req.request_id):
                     param = self._sampling_params(req.sampling, len(ids), req.json_schema)
             except GenerationError as exc:  # vLLM rejects what our SamplingParams allowed
-                results[index] = GenResult(req.request_id, text=None, prompt_tokens=len(ids), error=str(exc))
+                results[index] = GenResult(
+                    request_id=req.request_id, text=None, prompt_tokens=len(ids), error=str(exc)
+                )
                 continue
             indices.append(index)
             prompts.append({"prompt_token_ids": ids})
@@ -453,17 +455,17 @@ class VLLMEngine(Engine):
                 f"(prompt: {prompt_excerpt(req)!r})"
             )
         logger.debug("vllm: request %s not generated: %s", req.request_id, message)
-        return GenResult(req.request_id, text=None, prompt_tokens=len(ids), error=message)
+        return GenResult(request_id=req.request_id, text=None, prompt_tokens=len(ids), error=message)
 
     def _finish(self, req: GenRequest, output: Any) -> GenResult:
         if isinstance(output, GenerationError):
-            return GenResult(req.request_id, text=None, error=str(output))
+            return GenResult(request_id=req.request_id, text=None, error=str(output))
         completion = output.outputs[0]
         prompt_tokens = len(output.prompt_token_ids or ())
         finish = completion.finish_reason
         if finish not in ("stop", "length"):
             return GenResult(
-                req.request_id,
+                request_id=req.request_id,
                 text=None,
                 prompt_tokens=prompt_tokens,
                 generated_tokens=len(completion.token_ids),
@@ -471,7 +473,7 @@ class VLLMEngine(Engine):
                 error=f"vLLM finished the request with finish_reason={finish!r}; retry it",
             )
         return GenResult(
-            req.request_id,
+            request_id=req.request_id,
             text=completion.text,
             prompt_tokens=prompt_tokens,
             generated_tokens=len(completion.token_ids),

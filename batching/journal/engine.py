@@ -23,7 +23,7 @@ from common.generation import GenRequest, GenResult
 from common.logs import log_context
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Journal:
     """A run's handle on the store: the current stage, lookups and per-invocation counts.
 
@@ -139,7 +139,14 @@ class JournalEngine(Engine):
                 self.journal.event(self.name, "load", c.load_seconds - load_s)
             share = (c.generation_seconds - gen_s) / len(results)
             rows = [
-                GenerationRow(k, self.journal.stage, self.name, r.instance_id, res, seconds=share)
+                GenerationRow(
+                    prompt_hash=k,
+                    stage=self.journal.stage,
+                    expert=self.name,
+                    instance_id=r.instance_id,
+                    result=res,
+                    seconds=share,
+                )
                 for (k, r), res in zip(todo.items(), results, strict=True)
             ]
             self.journal.record(rows)

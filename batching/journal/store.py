@@ -154,7 +154,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunRecord:
     """One row of ``runs``."""
 
@@ -298,16 +298,16 @@ class RunStore:
             )
         r = rows[0]
         return RunRecord(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            json.loads(r[7]),
-            json.loads(r[8]) if r[8] else None,
-            r[9],
+            run_id=r[0],
+            created_at=r[1],
+            updated_at=r[2],
+            status=r[3],
+            pool=r[4],
+            backend=r[5],
+            n_instances=r[6],
+            config=json.loads(r[7]),
+            report=json.loads(r[8]) if r[8] else None,
+            error=r[9],
         )
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
@@ -469,7 +469,7 @@ class RunStore:
 _STEP_COLUMNS = "step_key, status, payload_json, writes, created_at, updated_at"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepRecord:
     """One row of ``steps``: an agent step, its status, its payload and how often it was written."""
 
@@ -482,18 +482,25 @@ class StepRecord:
 
 
 def _step(row: Sequence[Any]) -> StepRecord:
-    return StepRecord(row[0], row[1], json.loads(row[2]), int(row[3]), float(row[4]), float(row[5]))
+    return StepRecord(
+        step_key=row[0],
+        status=row[1],
+        payload=json.loads(row[2]),
+        writes=int(row[3]),
+        created_at=float(row[4]),
+        updated_at=float(row[5]),
+    )
 
 
 def _result(row: Sequence[Any]) -> GenResult:
     rid, text, ptok, gtok, finish, missing, error, extracted = row
     return GenResult(
-        rid, text=text, prompt_tokens=int(ptok), generated_tokens=int(gtok), finish_reason=finish,
+        request_id=rid, text=text, prompt_tokens=int(ptok), generated_tokens=int(gtok), finish_reason=finish,
         missing=bool(missing), error=error, extracted=extracted,
     )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GenerationRow:
     """One generation to journal."""
 

@@ -159,7 +159,16 @@ def ingest_rate(backend: str, passages: int) -> IngestRate:
         embed_s, embed_cpu = time.perf_counter() - wall, time.process_time() - cpu
         rows = [
             ChunkRow(
-                d["id"], "synthetic", "0", d["id"], d["source"], d["title"], d["text"], 0, 0, len(d["text"])
+                id=d["id"],
+                origin="synthetic",
+                origin_sha256="0",
+                doc_id=d["id"],
+                source=d["source"],
+                title=d["title"],
+                text=d["text"],
+                chunk_index=0,
+                start=0,
+                end=len(d["text"]),
             )
             for d in corpus
         ]

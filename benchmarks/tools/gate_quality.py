@@ -154,7 +154,7 @@ def gate_quality(
         )
         q = question_features([i.question for i in insts], [n_options(i) for i in insts],
                               [i.options for i in insts])  # fmt: skip
-        return Signals(table.embeddings[rows], groups, q)
+        return Signals(embeddings=table.embeddings[rows], groups=groups, questions=q)
 
     outcomes = cross_validate("closed", chosen, profiling, gold_p, data.profile, folds=folds, seed=cfg.seed)
     sig_p, sig_t = signals(prof_rows), signals(test_rows)
@@ -231,8 +231,9 @@ def inner_cv_auc(
         held = np.sort(perm[f::folds])
         train = np.setdiff1d(perm, held)
         pool = outcomes.pool[train] if difficulty else np.full(len(train), 0.5)
-        sub = Outcomes(outcomes.correct[train], outcomes.accuracy[train], outcomes.vote[train],
-                       [outcomes.answers[i] for i in train], pool)  # fmt: skip
+        sub = Outcomes(correct=outcomes.correct[train], accuracy=outcomes.accuracy[train],
+                       vote=outcomes.vote[train], answers=[outcomes.answers[i] for i in train],
+                       pool=pool)  # fmt: skip
         model = OutcomeModel(neighbours=neighbours, l2=l2).fit(sub, signals.take(train))
         scores[held] = model.predict(outcomes.accuracy[held], signals.take(held))
     return roc_auc(~outcomes.correct, -scores)

@@ -125,7 +125,18 @@ class KbBenchResult(BenchmarkRecord):
 
 def _rows(corpus: Sequence[dict[str, str]]) -> list[ChunkRow]:
     return [
-        ChunkRow(d["id"], "synthetic", "0", d["id"], d["source"], d["title"], d["text"], 0, 0, len(d["text"]))
+        ChunkRow(
+            id=d["id"],
+            origin="synthetic",
+            origin_sha256="0",
+            doc_id=d["id"],
+            source=d["source"],
+            title=d["title"],
+            text=d["text"],
+            chunk_index=0,
+            start=0,
+            end=len(d["text"]),
+        )
         for d in corpus
     ]
 

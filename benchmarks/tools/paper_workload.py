@@ -209,7 +209,7 @@ def run_grouped(
             plan_stage("experts", assignments),
             engines,
             lambda iid, e: GenRequest(
-                f"{iid}/{e}", prompt=_question(iid), sampling=sampling, instance_id=iid
+                request_id=f"{iid}/{e}", prompt=_question(iid), sampling=sampling, instance_id=iid
             ),
             batch_size=cfg.batch_size,
             residency=residency,
@@ -219,7 +219,10 @@ def run_grouped(
             plan_stage("aggregate", [(iid, [cfg.aggregator]) for iid, _ in assignments]),
             engines,
             lambda iid, e: GenRequest(
-                f"{iid}/agg", prompt=_aggregator_prompt(iid, texts[iid]), sampling=sampling, instance_id=iid
+                request_id=f"{iid}/agg",
+                prompt=_aggregator_prompt(iid, texts[iid]),
+                sampling=sampling,
+                instance_id=iid,
             ),
             batch_size=cfg.batch_size,
             residency=residency,
@@ -245,7 +248,7 @@ def run_naive(
         used.append(engine)
         engine.load()
         (result,) = engine.generate(
-            [GenRequest(f"{iid}/{name}", prompt=prompt, sampling=sampling, instance_id=iid)]
+            [GenRequest(request_id=f"{iid}/{name}", prompt=prompt, sampling=sampling, instance_id=iid)]
         )
         start = time.perf_counter()
         engine.unload()

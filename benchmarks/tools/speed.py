@@ -183,7 +183,7 @@ def tiny_expert_configs(cfg: SpeedConfig, pool: Mapping[str, Path]) -> dict[str,
 
 
 def _request(iid: str, expert: str, prompts: Mapping[str, str], sampling: SamplingParams) -> GenRequest:
-    return GenRequest(f"{iid}/{expert}", prompt=prompts[iid], sampling=sampling, instance_id=iid)
+    return GenRequest(request_id=f"{iid}/{expert}", prompt=prompts[iid], sampling=sampling, instance_id=iid)
 
 
 def _stats(engines: Sequence[Engine], wall_s: float, unload_s: float) -> ModeStats:

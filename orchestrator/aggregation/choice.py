@@ -182,7 +182,9 @@ def rank_pool_aggregators(
             text = texts[(inst.id, e)]
             a = extract_answer(text, inst.answer_format) if text else None
             ok = inst.gold is not None and is_correct(a, inst.gold, inst.answer_format)
-            chains.setdefault(inst.id, []).append(ReasoningChain(e, text or "", a, ok))
+            chains.setdefault(inst.id, []).append(
+                ReasoningChain(expert=e, text=text or "", answer=a, is_correct=ok)
+            )
     items = build_bench_items(
         instances, chains, prompt=build_aggregation_prompt, seed=seed, max_items=max_items
     )

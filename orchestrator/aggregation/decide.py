@@ -93,7 +93,10 @@ class Decider:
         """The final answer, or None when the aggregator model must answer (``needs_model``)."""
         experts, answers = q.experts, q.answers
         same = _equivalence(q.n_options)
-        ballots = [Ballot(e, a, family=self.families.get(e)) for e, a in zip(experts, answers, strict=True)]
+        ballots = [
+            Ballot(expert=e, answer=a, family=self.families.get(e))
+            for e, a in zip(experts, answers, strict=True)
+        ]
         if q.n_options == CODE_ANSWERS:  # programs are picked, never voted: the best-ranked answer
             return Decided(next((a for a in answers if a is not None), None), "pick")
         if self.method.consensus_skip:
@@ -106,7 +109,7 @@ class Decider:
         """The LLM aggregator's answer; the experts' majority when its reply had no parsable answer."""
         if aggregator_answer is not None:
             return Decided(aggregator_answer, "llm", aggregator_called=True, text=text)
-        ballots = [Ballot(e, a) for e, a in zip(q.experts, q.answers, strict=True)]
+        ballots = [Ballot(expert=e, answer=a) for e, a in zip(q.experts, q.answers, strict=True)]
         vote = majority_vote(ballots, same=_equivalence(q.n_options))
         return Decided(vote, "llm", aggregator_called=True, text=text, fallback=True)
 

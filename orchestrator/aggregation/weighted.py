@@ -32,5 +32,8 @@ class WeightedAggregator(Aggregator):
         vote = self.settings.vote
         acc = np.array([q.local_accuracy[e] for e in q.experts])
         w = logodds_weight(acc, q.n_options, vote.free_form_options)
-        weighted = [Ballot(b.expert, b.answer, float(x), b.family) for b, x in zip(ballots, w, strict=True)]
+        weighted = [
+            Ballot(expert=b.expert, answer=b.answer, weight=float(x), family=b.family)
+            for b, x in zip(ballots, w, strict=True)
+        ]
         return Decided(weighted_vote(weighted, same=same, by_family=vote.family_max), "weighted")

@@ -19,7 +19,7 @@ from orchestrator.bench.config import CrossValidationData
 from orchestrator.folds import stratified_folds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Split:
     """One fit-and-evaluate step.
 
@@ -38,7 +38,7 @@ class Split:
 
 def fixed_split(n_profile: int, n_test: int) -> list[Split]:
     """The paper protocol's single split: every profiling question, every test question."""
-    return [Split(0, 0, np.arange(n_profile), np.arange(n_test))]
+    return [Split(seed=0, fold=0, profile=np.arange(n_profile), test=np.arange(n_test))]
 
 
 def strata(instances: Sequence[Instance], field: str) -> list[str]:
@@ -59,5 +59,7 @@ def cv_splits(instances: Sequence[Instance], cfg: CrossValidationData) -> list[S
     for seed in range(cfg.seeds):
         fold = stratified_folds(labels, cfg.folds, seed)
         for f in range(cfg.folds):
-            out.append(Split(seed, f, np.flatnonzero(fold != f), np.flatnonzero(fold == f)))
+            out.append(
+                Split(seed=seed, fold=f, profile=np.flatnonzero(fold != f), test=np.flatnonzero(fold == f))
+            )
     return out

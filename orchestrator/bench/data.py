@@ -21,7 +21,7 @@ from orchestrator.datasets import (
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BenchData:
     """Profiling and test instances (recorded question ids), plus how they were obtained.
 
@@ -76,7 +76,9 @@ def load_bench_data(cfg: BenchConfig, data_dir: Path | None) -> BenchData:
         ungraded = [i.id for i in (*profile, *test) if not i.gold]
         if ungraded:
             raise ConfigError(f"bench questions need gold answers; none for {', '.join(ungraded[:5])}")
-        return BenchData(profile, test, {"profile_questions": len(profile), "test_questions": len(test)})
+        return BenchData(
+            profile=profile, test=test, notes={"profile_questions": len(profile), "test_questions": len(test)}
+        )
     if data_dir is None:
         raise ConfigError(f"bench {cfg.name} reads recordings: pass a data directory")
     rec_dir = data_dir / cfg.recordings
@@ -89,7 +91,7 @@ def load_bench_data(cfg: BenchConfig, data_dir: Path | None) -> BenchData:
     if isinstance(cfg.data, CrossValidationData):
         every = _subset(cfg, recorded)
         notes = {"recorded_questions": len(recorded), "questions": len(every)}
-        return BenchData(every, every, notes, cfg.data)
+        return BenchData(profile=every, test=every, notes=notes, cross_validation=cfg.data)
     if isinstance(cfg.data, RandomSplitData):
         perm = np.random.default_rng(cfg.data.seed).permutation(len(recorded))
         cut = int(round(cfg.data.profile_fraction * len(recorded)))
@@ -110,7 +112,7 @@ def load_bench_data(cfg: BenchConfig, data_dir: Path | None) -> BenchData:
                 "%s %s: %d of %d questions matched", cfg.data.task, split, len(matched.matched), len(raw)
             )
         profile, test = parts
-    return BenchData(profile, _subset(cfg, test), notes)
+    return BenchData(profile=profile, test=_subset(cfg, test), notes=notes)
 
 
 def _subset(cfg: BenchConfig, test: list[Instance]) -> list[Instance]:

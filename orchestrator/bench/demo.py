@@ -109,7 +109,7 @@ def zoo_task_format() -> ZooTaskFormat:
         ),
         extract=lambda text: extract_answer(text, _MATH),
         is_correct=lambda pred, gold: is_correct(pred, gold, _MATH),
-        vote=lambda answers: majority_vote([Ballot(str(i), a) for i, a in enumerate(answers)]),
+        vote=lambda answers: majority_vote([Ballot(expert=str(i), answer=a) for i, a in enumerate(answers)]),
     )
 
 

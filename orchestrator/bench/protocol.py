@@ -51,7 +51,7 @@ class CurveTally:
         return self.cost.mean(axis=(1, 2)), 100.0 * np.nanmean(self.right, axis=2).mean(axis=1)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ProtocolResult:
     """Every method's tally, the cost curve's, and the traces of the configured methods (seed 0)."""
 
@@ -62,7 +62,7 @@ class ProtocolResult:
     """``auto`` methods: the recipe chosen on each split's profiling rows, with its inner-CV table."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Protocol:
     """The inputs every split shares.
 
@@ -122,7 +122,7 @@ class Protocol:
                     self._run_curve(fitted, split, curve_tally)
             if on_step is not None:
                 on_step(done, len(splits))
-        return ProtocolResult(tallies, curve_tally, traces, choices)
+        return ProtocolResult(tallies=tallies, curve=curve_tally, traces=traces, choices=choices)
 
     def _seed(self, split: Split) -> int:
         """A split's recruitment seed (the bench seed on the first split; random draws differ per split)."""

@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 OPEN_SUFFIX = "@open"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BookCost:
     """One expert's calls on one book: requests, tokens and generation seconds."""
 
@@ -67,7 +67,7 @@ class BookCost:
         return self.seconds / self.requests if self.requests else 0.0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TwoBooks:
     """Every expert's answers to every question closed- and open-book, what each call cost, the search.
 
@@ -142,17 +142,17 @@ def run_two_books(
             out.update(done.results)
             after = engine.counters
             costs[(expert, book)] = BookCost(
-                after.requests - before.requests,
-                after.prompt_tokens - before.prompt_tokens,
-                after.generated_tokens - before.generated_tokens,
-                after.generation_seconds - before.generation_seconds,
+                requests=after.requests - before.requests,
+                prompt_tokens=after.prompt_tokens - before.prompt_tokens,
+                generated_tokens=after.generated_tokens - before.generated_tokens,
+                seconds=after.generation_seconds - before.generation_seconds,
             )
     closed = answer_matrix(closed_results, instances, experts, answer_source)  # type: ignore[arg-type]
     opened = answer_matrix(open_results, instances, experts, answer_source)  # type: ignore[arg-type]
-    return TwoBooks(closed, opened, found, costs, per_query)
+    return TwoBooks(closed=closed, opened=opened, found=found, costs=costs, store_seconds_per_query=per_query)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RagOutcome(MethodOutcome):
     """A method's outcome with retrieval: per question, whether and when it retrieved, and what it cost."""
 
@@ -166,7 +166,7 @@ class RagOutcome(MethodOutcome):
     """gated only: every question's answer closed-book and open-book (the gate's regret)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RagInputs:
     """What a method with retrieval is evaluated on: the bench's question tables of both books, the
     profiling and test rows, and the two-book stage's searches and costs."""
@@ -198,7 +198,14 @@ def evaluate_rag_methods(
     seed: int = 0,
 ) -> dict[str, tuple[MethodTally, dict[str, Any], list[FinalAnswer]]]:
     """Each method with retrieval on the bench's fixed split: its tally, result fields and traces."""
-    inputs = RagInputs(retrieval, closed, opened, closed.rows(data.profile), closed.rows(data.test), books)
+    inputs = RagInputs(
+        retrieval=retrieval,
+        closed=closed,
+        opened=opened,
+        profile_rows=closed.rows(data.profile),
+        test_rows=closed.rows(data.test),
+        books=books,
+    )
     tests = inputs.test_instances
     out = {}
     for method in methods:
@@ -265,7 +272,17 @@ def evaluate_with_retrieval(method: MethodConfig, inputs: RagInputs, *, seed: in
             flags = [book == "open"] * len(tests)
             alt = _Plan(inputs, (closed, opened), (closed_dec, open_dec), flags, queries)
             both[book] = [d.answer for d in alt.first_pass()]
-    return RagOutcome(decisions, answers, decided, traces, tokens, seconds, cost, sum(searched), both)
+    return RagOutcome(
+        decisions=decisions,
+        expert_answers=answers,
+        decided=decided,
+        traces=traces,
+        tokens=tokens,
+        seconds=seconds,
+        cost=cost,
+        store_queries=sum(searched),
+        both_ways=both,
+    )
 
 
 def _fit_gate(
@@ -275,10 +292,10 @@ def _fit_gate(
     prof = inputs.profile_instances
     found = inputs.books.found
     signals = Signals(
-        closed.profiling.embeddings,
-        first_skills(closed.profiling.skills),
-        question_features([i.question for i in prof], [n_options(i) for i in prof]),
-        coverage_features([found[i.id].coverage for i in prof]),
+        embeddings=closed.profiling.embeddings,
+        groups=first_skills(closed.profiling.skills),
+        questions=question_features([i.question for i in prof], [n_options(i) for i in prof]),
+        coverage=coverage_features([found[i.id].coverage for i in prof]),
     )
     gold = inputs.closed.gold(inputs.profile_rows)
     return RetrievalGate.fit(inputs.retrieval.gate, method, closed.profiling, gold, signals,
@@ -303,10 +320,12 @@ def _gate_inputs(
     has_hits = np.array([not p or bool(found[t.id].hits) for t, p in zip(tests, probed, strict=True)])
     (closed, opened), (closed_dec, open_dec) = branches, decisions
     gate_in = GateInputs(
-        Signals(queries.embeddings, groups, questions, coverage_features(cov)),
-        closed.recruited_accuracy(closed_dec, closed.accuracy(queries)),
-        opened.recruited_accuracy(open_dec, opened.accuracy(queries)),
-        has_hits,
+        signals=Signals(
+            embeddings=queries.embeddings, groups=groups, questions=questions, coverage=coverage_features(cov)
+        ),
+        closed_accuracy=closed.recruited_accuracy(closed_dec, closed.accuracy(queries)),
+        open_accuracy=opened.recruited_accuracy(open_dec, opened.accuracy(queries)),
+        has_hits=has_hits,
     )
     return gate_in, probed
 

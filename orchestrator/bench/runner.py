@@ -203,7 +203,7 @@ def _run_bench(
     return report, outcome.traces
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Outcome:
     results: dict[str, MethodResult]
     reference: str
@@ -273,7 +273,14 @@ def _run_protocol(cfg: BenchConfig, data: BenchData, table: BenchTable, on_step:
     splits = cv_splits(data.test, cv) if cv is not None else fixed_split(len(data.profile), len(data.test))
     seeds = cv.seeds if cv is not None else 1
     test_rows = table.rows(data.test)
-    protocol = Protocol(table, table.rows(data.profile), test_rows, data.test, seeds, cfg.seed)
+    protocol = Protocol(
+        table=table,
+        profile_rows=table.rows(data.profile),
+        test_rows=test_rows,
+        test=data.test,
+        seeds=seeds,
+        seed=cfg.seed,
+    )
     methods = [*baseline_methods(cfg), *(m for m in cfg.methods if m.retrieval is None)]
     budgets = None
     if cfg.cost_curve is not None and cfg.cost_curve.method in {m.name for m in cfg.methods}:
@@ -312,7 +319,16 @@ def _run_protocol(cfg: BenchConfig, data: BenchData, table: BenchTable, on_step:
         info.update(folds=cv.folds, seeds=cv.seeds, stratify=cv.stratify)
     if peers:
         info["peers"] = {name: desc for name, (_, desc) in peers.items()}
-    return _Outcome(results, reference, curves, traces, info, tallies, test_rows, run.choices)
+    return _Outcome(
+        results=results,
+        reference=reference,
+        curves=curves,
+        traces=traces,
+        protocol=info,
+        tallies=tallies,
+        test_rows=test_rows,
+        choices=run.choices,
+    )
 
 
 def _peer_tallies(

@@ -17,7 +17,7 @@ ProgressHook = Callable[[str, int, int], None]
 _V = TypeVar("_V")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AnswerMatrix:
     """Parsed answers and correctness for (instance, expert) pairs of one stage."""
 
@@ -42,15 +42,15 @@ class AnswerMatrix:
 
         missing = sum(1 for k, t in self.texts.items() if k[0] in ids and t is None)
         return AnswerMatrix(
-            self.experts,
-            list(instances),
-            pick(self.answers),
-            pick(self.texts),
-            pick(self.recorded),
-            pick(self.tokens),
-            missing,
-            pick(self.prompt_tokens),
-            pick(self.verdicts),
+            experts=self.experts,
+            instances=list(instances),
+            answers=pick(self.answers),
+            texts=pick(self.texts),
+            recorded=pick(self.recorded),
+            tokens=pick(self.tokens),
+            missing=missing,
+            prompt_tokens=pick(self.prompt_tokens),
+            verdicts=pick(self.verdicts),
         )
 
     def answer_rows(self) -> list[list[str | None]]:
@@ -119,7 +119,7 @@ def answer_matrix(
 ) -> AnswerMatrix:
     """Parse a stage's results into an :class:`AnswerMatrix` (see :func:`run_expert_stage`)."""
     by_id = {i.id: i for i in instances}
-    matrix = AnswerMatrix(tuple(experts), list(instances))
+    matrix = AnswerMatrix(experts=tuple(experts), instances=list(instances))
     for (iid, expert), res in results.items():
         matrix.texts[(iid, expert)] = res.text
         matrix.recorded[(iid, expert)] = res.extracted

@@ -20,7 +20,7 @@ from orchestrator.policies import ProfilingData, QueryBatch
 from orchestrator.policies.base import instance_metadata
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BenchTable:
     """Aligned rows (questions, unique by id) and columns (experts).
 

@@ -94,7 +94,7 @@ class _NoBars:
         return None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Line:
     description: str
     total: float | None
@@ -122,7 +122,7 @@ class PeriodicLines:
 
     def add_task(self, description: str, total: float | None = None, **fields: Any) -> TaskID:
         task = TaskID(len(self.lines))
-        self.lines[task] = _Line(description, total, fields=fields)
+        self.lines[task] = _Line(description=description, total=total, fields=fields)
         return task
 
     def update(

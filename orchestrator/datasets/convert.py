@@ -37,7 +37,7 @@ _SPLIT_NAME = re.compile(r"^(?P<task>.+)_(?P<split>[A-Za-z]+)\.json(\.gz)?$")
 OUTPUT_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Conversion:
     """What :func:`convert_questions` wrote.
 
@@ -122,7 +122,9 @@ def convert_questions(
                 inst = inst.model_copy(update={"question": strip_inline_options(inst.question)})
             fh.write(json.dumps(question_row(inst), ensure_ascii=False) + "\n")
     task = loaded.instances[0].task if loaded.instances else ""
-    return Conversion(out_path, len(loaded.instances), loaded.skipped, kind, task)
+    return Conversion(
+        out=out_path, written=len(loaded.instances), skipped=loaded.skipped, source=kind, task=task
+    )
 
 
 def _gpqa_plain_text(out: Path) -> ConfigError:

@@ -30,7 +30,7 @@ OPTIONS_MARKER = "The options are:"
 _OPTIONS_MARKER_RE = re.compile(r"\s*" + re.escape(OPTIONS_MARKER))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SplitTask:
     """One task of the Symbolic-MoE splits.
 
@@ -50,10 +50,10 @@ class SplitTask:
 SPLIT_TASKS: dict[str, SplitTask] = {
     t.name: t
     for t in (
-        SplitTask("MMLU_Pro", "mmlu_pro", "multiple_choice", max_options=10),
-        SplitTask("GPQA", "gpqa", "multiple_choice", max_options=4),
-        SplitTask("MedMCQA", "medmcqa", "multiple_choice", max_options=4),
-        SplitTask("AIME24", "aime24", "math"),
+        SplitTask(name="MMLU_Pro", task="mmlu_pro", kind="multiple_choice", max_options=10),
+        SplitTask(name="GPQA", task="gpqa", kind="multiple_choice", max_options=4),
+        SplitTask(name="MedMCQA", task="medmcqa", kind="multiple_choice", max_options=4),
+        SplitTask(name="AIME24", task="aime24", kind="math"),
     )
 }
 """The tasks by file-name prefix."""

@@ -92,10 +92,12 @@ def gate(job: Job, rag: FittedRetrieval) -> list[GateDecision]:
     start = time.perf_counter()
     found = [state.retrievals.get(i.id) for i in job.instances]
     signals = Signals(
-        emb,
-        groups,
-        question_features([i.question for i in job.instances], [n_options(i) for i in job.instances]),
-        coverage_features([f.coverage if f is not None else None for f in found]),
+        embeddings=emb,
+        groups=groups,
+        questions=question_features(
+            [i.question for i in job.instances], [n_options(i) for i in job.instances]
+        ),
+        coverage=coverage_features([f.coverage if f is not None else None for f in found]),
     )
     queries = job.queries()
     closed_acc = rag.closed.recruited_accuracy(job.decisions, rag.closed.accuracy(queries))
@@ -104,7 +106,9 @@ def gate(job: Job, rag: FittedRetrieval) -> list[GateDecision]:
         decisions = [state.open_decisions[i.id] for i in job.instances]
         open_acc = rag.opened.recruited_accuracy(decisions, rag.opened.accuracy(queries))
     has_hits = np.array([f is None or bool(f.hits) for f in found])
-    state.gate_inputs = GateInputs(signals, closed_acc, open_acc, has_hits)
+    state.gate_inputs = GateInputs(
+        signals=signals, closed_accuracy=closed_acc, open_accuracy=open_acc, has_hits=has_hits
+    )
     verdicts = rag.gate.assess(state.gate_inputs)
     add_seconds(job, "gate", time.perf_counter() - start)
     return verdicts

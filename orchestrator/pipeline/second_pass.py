@@ -104,7 +104,9 @@ def disagreeing(job: Job, threshold: float) -> tuple[list[int], list[VoteSignals
         final = (
             out.answer
             if out is not None
-            else majority_vote([Ballot(e, a) for e, a in zip(q.experts, q.answers, strict=True)])
+            else majority_vote(
+                [Ballot(expert=e, answer=a) for e, a in zip(q.experts, q.answers, strict=True)]
+            )
         )
         vote = vote_features(q.answers, final, decider.confidence(q, final))
         if iid in state.traces:

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 _GPU_ENGINES = frozenset({"vllm"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FittedMethod:
     """The pool's method fitted on its profiles: policy, decider, profiling data and skill vocabulary."""
 
@@ -197,7 +197,16 @@ class Session:
         if retrieving and profiling is not None:
             closed = branch_of("closed", method, policy, decider, profiling)
         rag = fit_retrieval(self.pool.retrieval, method, record, closed)
-        return FittedMethod(method, policy, decider, profiling, vocabulary, chosen, rag, choice)
+        return FittedMethod(
+            method=method,
+            policy=policy,
+            decider=decider,
+            profiling=profiling,
+            vocabulary=vocabulary,
+            aggregator=chosen,
+            retrieval=rag,
+            choice=choice,
+        )
 
     def close(self) -> None:
         """Release every model and close the engines (idempotent)."""

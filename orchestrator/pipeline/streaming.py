@@ -74,7 +74,9 @@ class StreamingStage:
         job = self.job
         first, last, _ = load_order(job)
         backend = job.session.backend
-        spec = StageSpec(job.journal.stage, self.groups, backend.batch_size, first, last)
+        spec = StageSpec(
+            stage=job.journal.stage, groups=self.groups, batch_size=backend.batch_size, first=first, last=last
+        )
         self.stream = backend.stream(spec)
         self._ready([iid for iid, w in self.waiting.items() if not w])
         self._maybe_close()
@@ -100,12 +102,30 @@ class StreamingStage:
         for res in item.results:
             if item.stage == "aggregate":
                 iid, h = self.pending.pop(res.request_id)
-                rows.append(GenerationRow(h, "aggregate", item.expert, iid, res, seconds=share))
+                rows.append(
+                    GenerationRow(
+                        prompt_hash=h,
+                        stage="aggregate",
+                        expert=item.expert,
+                        instance_id=iid,
+                        result=res,
+                        seconds=share,
+                    )
+                )
                 job.decided[iid] = decide_from_reply(job, job.by_id[iid], self.questions.pop(iid), res.text)
                 continue
             pair = self.by_rid[res.request_id]
             job.results[pair] = res
-            rows.append(GenerationRow(self.keys[pair], item.stage, pair[1], pair[0], res, seconds=share))
+            rows.append(
+                GenerationRow(
+                    prompt_hash=self.keys[pair],
+                    stage=item.stage,
+                    expert=pair[1],
+                    instance_id=pair[0],
+                    result=res,
+                    seconds=share,
+                )
+            )
             self.waiting[pair[0]].discard(pair[1])
             if not self.waiting[pair[0]]:
                 now_ready.append(pair[0])

@@ -42,7 +42,7 @@ class QuestionContext:
     options: Sequence[Sequence[str]] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Branch:
     """A method fitted on one book's profiling data.
 
@@ -106,7 +106,7 @@ class Branch:
             q = self._question(d, answers[i], acc, n_options, context, i)
             decided = self.decider.decide(q)
             if decided is None:
-                ballots = [Ballot(e, a) for e, a in zip(d.experts, q.answers, strict=True)]
+                ballots = [Ballot(expert=e, answer=a) for e, a in zip(d.experts, q.answers, strict=True)]
                 decided = Decided(majority_vote(ballots), "majority")
             out.append(decided)
         return out
@@ -176,7 +176,9 @@ def branch_of(
         reliability = LocalReliability(ReliabilityConfig(r.neighbours, r.alpha, r.tau)).fit(
             profiling.embeddings, profiling.correct
         )
-    return Branch(book, method, policy, decider, reliability, profiling)
+    return Branch(
+        book=book, method=method, policy=policy, decider=decider, reliability=reliability, profiling=profiling
+    )
 
 
 VoteSignals = tuple[float, float, float, float]

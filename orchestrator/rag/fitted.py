@@ -25,7 +25,7 @@ from orchestrator.retrieval.hits import Coverage
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FittedRetrieval:
     """Retrieval as fitted for one session.
 
@@ -77,7 +77,7 @@ def fit_retrieval(
                 "retrieval mode 'gated' needs expert profiles (the gate is fitted on them): set `profiles:` "
                 "in the pool config, built with `symoe profile --retrieval`"
             )
-        return FittedRetrieval(config, None, None, None)
+        return FittedRetrieval(config=config, closed=None, opened=None, gate=None)
     gold = [g or "" for g in record.gold]
     opened = None
     if record.has_open_book:
@@ -93,16 +93,16 @@ def fit_retrieval(
     if config.mode == "gated":
         cov = [Coverage(**c) for c in record.coverage] if record.coverage is not None else None
         signals = Signals(
-            closed.profiling.embeddings,
-            first_skills(record.skills),
-            question_features(record.questions, record.n_options),
-            coverage_features(cov) if cov is not None else None,
+            embeddings=closed.profiling.embeddings,
+            groups=first_skills(record.skills),
+            questions=question_features(record.questions, record.n_options),
+            coverage=coverage_features(cov) if cov is not None else None,
         )
         gate = RetrievalGate.fit(
             config.gate, method, closed.profiling, gold, signals,
             open_book=opened.profiling if opened else None, seed=config.seed,
         )  # fmt: skip
-    return FittedRetrieval(config, closed, opened, gate)
+    return FittedRetrieval(config=config, closed=closed, opened=opened, gate=gate)
 
 
 def warn_profiled_k(config: RetrievalConfig, profiled: Mapping[str, str | int]) -> bool:

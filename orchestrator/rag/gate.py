@@ -38,7 +38,7 @@ from orchestrator.rag.outcome import OutcomeModel, Outcomes, Signals, cross_vali
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GateDecision:
     """The gate's verdict on one question.
 
@@ -57,7 +57,7 @@ class GateDecision:
     p_open: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateInputs:
     """What the gate reads about a batch of new questions, aligned by row.
 
@@ -77,14 +77,14 @@ class GateInputs:
         """The inputs of questions ``rows`` only."""
         idx = list(rows)
         return GateInputs(
-            self.signals.take(idx),
-            self.closed_accuracy[idx],
-            self.open_accuracy[idx] if self.open_accuracy is not None else None,
-            self.has_hits[idx] if self.has_hits is not None else None,
+            signals=self.signals.take(idx),
+            closed_accuracy=self.closed_accuracy[idx],
+            open_accuracy=self.open_accuracy[idx] if self.open_accuracy is not None else None,
+            has_hits=self.has_hits[idx] if self.has_hits is not None else None,
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SkillRecord:
     """A skill's cross-validated accuracy on the profiling split, closed- and open-book."""
 
@@ -188,7 +188,9 @@ class RetrievalGate:
     def _signals(self, inputs: GateInputs) -> Signals:
         sig = inputs.signals
         if not self.uses_coverage and sig.coverage is not None:
-            sig = Signals(sig.embeddings, sig.groups, sig.questions, None)
+            sig = Signals(
+                embeddings=sig.embeddings, groups=sig.groups, questions=sig.questions, coverage=None
+            )
         return sig
 
     def _decide(
@@ -206,16 +208,22 @@ class RetrievalGate:
             score = po - pc if po is not None else 1.0 - pc
             record = self.skills.get(group)
             if record is not None and record.strong:
-                out.append(GateDecision(False, "skill", score, pc, po))
+                out.append(GateDecision(retrieve=False, reason="skill", score=score, p_closed=pc, p_open=po))
             elif inputs.has_hits is not None and not inputs.has_hits[i]:
-                out.append(GateDecision(False, "coverage", score, pc, po))
+                out.append(
+                    GateDecision(retrieve=False, reason="coverage", score=score, p_closed=pc, p_open=po)
+                )
             elif po is not None:
                 yes = score > min_gain
-                out.append(GateDecision(yes, reason if yes else "no_gain", score, pc, po))
+                out.append(
+                    GateDecision(
+                        retrieve=yes, reason=reason if yes else "no_gain", score=score, p_closed=pc, p_open=po
+                    )
+                )
             else:
                 yes = pc < cfg.fallback_accuracy
                 why = ("fallback" if reason == "gain" else reason) if yes else "no_gain"
-                out.append(GateDecision(yes, why, score, pc, po))
+                out.append(GateDecision(retrieve=yes, reason=why, score=score, p_closed=pc, p_open=po))
         return out
 
 
@@ -230,7 +238,7 @@ def _skill_records(
         acc_o = float(opened.correct[rows].mean()) if opened is not None else None
         gains = acc_o is not None and acc_o - acc_c >= config.min_gain
         strong = n >= config.min_skill_questions and acc_c >= config.strong_skill_accuracy and not gains
-        out[g] = SkillRecord(n, acc_c, acc_o, strong)
+        out[g] = SkillRecord(questions=n, closed=acc_c, open=acc_o, strong=strong)
     return out
 
 

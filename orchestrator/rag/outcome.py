@@ -38,7 +38,7 @@ GROUP_PRIOR = 10.0
 """Pseudo-questions shrinking a group's outcome rate toward the overall rate."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcomes:
     """The method's cross-validated behaviour on every profiling question of one book.
 
@@ -118,7 +118,9 @@ def cross_validate(
         for i, out in zip(held, decided, strict=True):
             answers[i] = out.answer
             correct[i] = _right(out.answer, gold[i], instances[i] if instances else None, profiling, i)
-    return Outcomes(correct, acc_feats, vote, answers, profiling.correct.mean(axis=1))
+    return Outcomes(
+        correct=correct, accuracy=acc_feats, vote=vote, answers=answers, pool=profiling.correct.mean(axis=1)
+    )
 
 
 def _right(answer: str | None, gold: str, inst: Instance | None, profiling: ProfilingData, i: int) -> bool:
@@ -163,7 +165,7 @@ def coverage_features(coverage: Sequence[Coverage | None]) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Signals:
     """What an outcome model reads about a batch of questions (profiling or new ones), aligned by row.
 
@@ -183,10 +185,10 @@ class Signals:
         """The signals of questions ``rows`` only."""
         idx = list(rows)
         return Signals(
-            self.embeddings[idx],
-            [self.groups[i] for i in idx],
-            self.questions[idx],
-            self.coverage[idx] if self.coverage is not None else None,
+            embeddings=self.embeddings[idx],
+            groups=[self.groups[i] for i in idx],
+            questions=self.questions[idx],
+            coverage=self.coverage[idx] if self.coverage is not None else None,
         )
 
 

@@ -187,7 +187,7 @@ class ExpertController:
                 logger.warning(
                     "worker %s failed (attempt %d/%d): %s", expert, attempt, self.cfg.max_attempts, last
                 )
-                emit(StreamItem(stage, expert, failure=f"attempt {attempt}: {last}"))
+                emit(StreamItem(stage=stage, expert=expert, failure=f"attempt {attempt}: {last}"))
                 if isinstance(exc, ActorDiedError):
                     if handle.actor is actor:
                         handle.respawn()  # restarts exhausted (or never started): a fresh actor
@@ -232,14 +232,14 @@ class ExpertController:
         old_loads, old_s = self.reported[expert]
         self.reported[expert] = (loads, load_s)
         return StreamItem(
-            stage,
-            expert,
-            tuple(b.results),
-            b.seconds,
-            int(loads - old_loads),
-            load_s - old_s,
-            None,
-            b.node_id,
+            stage=stage,
+            expert=expert,
+            results=tuple(b.results),
+            seconds=b.seconds,
+            new_loads=int(loads - old_loads),
+            new_load_seconds=load_s - old_s,
+            failure=None,
+            node_id=b.node_id,
         )
 
     async def _run_batches(self, expert: str, stage: str, requests: list[GenRequest], size: int,
@@ -265,7 +265,12 @@ class ExpertController:
     async def begin_stage(self, spec: StageSpec) -> list[list[str]]:
         """Schedule a stage's groups over the slots (LPT) and start them; results go to :meth:`stream`."""
         costs = [
-            GroupCost(e, len(r), self.models[e].sampling.max_tokens, self.footprints[e])
+            GroupCost(
+                expert=e,
+                prompts=len(r),
+                max_tokens=self.models[e].sampling.max_tokens,
+                footprint_gib=self.footprints[e],
+            )
             for e, r in spec.groups.items()
         ]
         assignment = assign_groups(

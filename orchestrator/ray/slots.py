@@ -63,7 +63,7 @@ class ControllerConfig(BaseModel):
     namespace: str = "symbolic-moe"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StageSpec:
     """A stage for the controller: each expert's requests, which expert runs first/last on its slot."""
 
@@ -74,7 +74,7 @@ class StageSpec:
     last: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StreamItem:
     """One batch answered by a worker, or one worker failure (``failure`` set, ``results`` empty)."""
 
@@ -88,7 +88,7 @@ class StreamItem:
     node_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GroupCost:
     """What one group costs on a slot.
 

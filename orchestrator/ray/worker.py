@@ -22,7 +22,7 @@ from batching.engines.registry import build_engine
 from common.generation import GenRequest, GenResult
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerBatch:
     """One answered batch, with the worker's counters so far and who it is (a restart is a new pid)."""
 
@@ -54,7 +54,14 @@ class ModelWorker:
         results = self.engine.generate(requests)
         c = self.engine.counters.as_dict()
         incarnation = (self.pid, self.started_at)
-        return WorkerBatch(results, time.perf_counter() - start, c, incarnation, self.node_id, self.resources)
+        return WorkerBatch(
+            results=results,
+            seconds=time.perf_counter() - start,
+            counters=c,
+            incarnation=incarnation,
+            node_id=self.node_id,
+            resources=self.resources,
+        )
 
     @ray.method(concurrency_group="health")
     def health(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ class Query:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EvalResult:
     """The scores of one search configuration over the judged queries."""
 

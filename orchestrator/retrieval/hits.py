@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from common.records import Passage
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hit:
     """One retrieved chunk.
 
@@ -61,7 +61,7 @@ class Hit:
         return Passage(id=self.id, source=self.source, text=self.text, title=self.title, score=self.score)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Coverage:
     """How well the store seems to cover one query, from the raw (unfused) retriever lists.
 

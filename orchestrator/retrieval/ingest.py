@@ -51,7 +51,7 @@ from orchestrator.retrieval.store import KnowledgeStore
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FileChunks:
     """One input's chunks, and what parsing it found (unusable rows, the first problem)."""
 
@@ -63,10 +63,16 @@ class FileChunks:
 
     @property
     def status(self) -> FileStatus:
-        return FileStatus(self.origin, len(self.rows), self.documents, self.bad_rows, self.first_error)
+        return FileStatus(
+            origin=self.origin,
+            chunks=len(self.rows),
+            documents=self.documents,
+            bad_rows=self.bad_rows,
+            first_error=self.first_error,
+        )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FileStatus:
     """What a pipeline reports about one input besides its chunk batches."""
 
@@ -77,7 +83,7 @@ class FileStatus:
     first_error: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IngestProgress:
     """Where an ingest stands: inputs checked, then chunks embedded and written, group by group.
 
@@ -98,7 +104,7 @@ Pipeline = Callable[[Sequence[Checked]], Iterator["pa.RecordBatch | FileStatus"]
 """Chunks and embeds a group of inputs: yields chunk-table batches and one :class:`FileStatus` per input."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IngestReport:
     """The outcome of one ingest, for the CLI and the caller."""
 
@@ -143,7 +149,13 @@ def chunk_file(item: Checked, chunk_chars: int, overlap: int) -> FileChunks:
     """Parse one checked input and split its documents into chunk rows (all in memory)."""
     counts = Parsed()
     rows = list(iter_chunks(item, chunk_chars, overlap, counts))
-    return FileChunks(item.origin, rows, counts.seen, counts.bad_rows, counts.first_error)
+    return FileChunks(
+        origin=item.origin,
+        rows=rows,
+        documents=counts.seen,
+        bad_rows=counts.bad_rows,
+        first_error=counts.first_error,
+    )
 
 
 def local_pipeline(store: KnowledgeStore) -> Pipeline:
@@ -164,7 +176,13 @@ def local_pipeline(store: KnowledgeStore) -> Pipeline:
             if batch:
                 yield _embedded(store, batch)
                 n += len(batch)
-            yield FileStatus(item.origin, n, counts.seen, counts.bad_rows, counts.first_error)
+            yield FileStatus(
+                origin=item.origin,
+                chunks=n,
+                documents=counts.seen,
+                bad_rows=counts.bad_rows,
+                first_error=counts.first_error,
+            )
 
     return run
 
@@ -220,7 +238,7 @@ def plan(
             holder[checked.sha256] = checked.origin
             out.todo.append(checked)
         if progress is not None:
-            progress(IngestProgress(n, len(inputs), 0, None))
+            progress(IngestProgress(files_done=n, files_total=len(inputs), chunks_done=0, chunks_total=None))
     for s in report.skipped:  # the report carries them; one warning below sums them up
         logger.info("knowledge store: skipped %s: %s", s.origin, s.reason)
     return out
@@ -385,7 +403,16 @@ def _run_groups(
             rows += item.num_rows
             done += item.num_rows
             if progress is not None:
-                progress(IngestProgress(n_files, n_files, done, max(total, done), number, len(groups)))
+                progress(
+                    IngestProgress(
+                        files_done=n_files,
+                        files_total=n_files,
+                        chunks_done=done,
+                        chunks_total=max(total, done),
+                        group=number,
+                        groups=len(groups),
+                    )
+                )
             if rows >= cfg.commit_chunks:
                 committer.commit(pending)
                 pending, rows = [], 0

@@ -34,7 +34,7 @@ _DELETE_BATCH = 500
 """Ids per delete filter (a filter of thousands of literals is slow to plan)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RepairReport:
     """What ``kb repair`` found and did."""
 
@@ -139,4 +139,10 @@ def repair(store: KnowledgeStore) -> RepairReport:
             store.optimize()
             repaired = True
         stats = store.stats()
-    return RepairReport(removed, repaired, stats.incomplete_sources, stats.indexed_rows, stats.unindexed_rows)
+    return RepairReport(
+        duplicates_removed=removed,
+        index_repaired=repaired,
+        incomplete_sources=stats.incomplete_sources,
+        indexed_rows=stats.indexed_rows,
+        unindexed_rows=stats.unindexed_rows,
+    )

@@ -60,7 +60,7 @@ class Input:
     kind: Kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Checked:
     """An input that passed the checks, with the hash that decides whether it changed since last time."""
 
@@ -78,7 +78,7 @@ class Skipped:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Document:
     """One document of an input: a whole text/markdown/HTML file, or one JSONL row or dataset row."""
 
@@ -90,7 +90,7 @@ class Document:
     """The row's other fields as a JSON object with sorted keys (JSONL and dataset rows), or None."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Parsed:
     """The documents of one input, and how many of its rows were unusable (JSONL and datasets only)."""
 
@@ -241,7 +241,7 @@ def inspect_source(item: Input, *, max_file_bytes: int) -> Checked | Skipped:
         return Skipped(item.origin, f"unreadable ({exc.strerror or exc})")
     if blank:
         return Skipped(item.origin, "empty")
-    return Checked(item.origin, item.kind, digest.hexdigest(), size)
+    return Checked(origin=item.origin, kind=item.kind, sha256=digest.hexdigest(), size_bytes=size)
 
 
 def decode(data: bytes) -> str:
@@ -289,10 +289,10 @@ def iter_documents(item: Checked | Input, counts: Parsed) -> Iterator[Document]:
     if item.kind == "html":
         title, body = html_to_text(text)
         if body.strip():
-            yield Document(item.origin, body, item.origin, title or path.stem)
+            yield Document(doc_id=item.origin, text=body, source=item.origin, title=title or path.stem)
         return
     title = markdown_title(text) if item.kind == "markdown" else None
-    yield Document(item.origin, text, item.origin, title or path.stem)
+    yield Document(doc_id=item.origin, text=text, source=item.origin, title=title or path.stem)
 
 
 def parse_jsonl(lines: Iterable[str], *, origin: str) -> Parsed:
@@ -496,7 +496,12 @@ def _inspect_hf(item: Input) -> Checked | Skipped:
     fingerprint = str(getattr(ds, "_fingerprint", "")) or hashlib.sha256(repr(ds).encode()).hexdigest()
     if not any(c in ds.column_names for c in _HF_TEXT_COLUMNS):
         return Skipped(item.origin, f"no text column (one of {', '.join(_HF_TEXT_COLUMNS)})")
-    return Checked(item.origin, "hf", hashlib.sha256(fingerprint.encode()).hexdigest(), int(ds.num_rows))
+    return Checked(
+        origin=item.origin,
+        kind="hf",
+        sha256=hashlib.sha256(fingerprint.encode()).hexdigest(),
+        size_bytes=int(ds.num_rows),
+    )
 
 
 def _iter_hf(origin: str, counts: Parsed) -> Iterator[Document]:

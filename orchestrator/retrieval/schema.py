@@ -78,7 +78,7 @@ def sources_schema() -> pa.Schema:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChunkRow:
     """One chunk before embedding (every column of the table but ``vector``)."""
 

@@ -70,7 +70,7 @@ logger = logging.getLogger(__name__)
 _FTS_COLUMN = "search_text"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SourceRecord:
     """What the store holds of one ingested file or dataset (read from the chunk table itself)."""
 
@@ -98,7 +98,7 @@ class WriteResult:
     deleted: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KnowledgeStats:
     """What ``symoe kb stats`` shows."""
 
@@ -302,7 +302,10 @@ class KnowledgeStore:
                 continue
             entry = grouped.setdefault(origin, (sha, [], at))
             entry[1].append(cid)
-        return {o: SourceRecord(o, sha, tuple(sorted(c)), at) for o, (sha, c, at) in grouped.items()}
+        return {
+            o: SourceRecord(origin=o, sha256=sha, chunk_ids=tuple(sorted(c)), ingested_at=at)
+            for o, (sha, c, at) in grouped.items()
+        }
 
     def _scan(self, columns: Sequence[str], where: str | None = None) -> pa.Table:
         query = self._table.search().select(list(columns)).limit(None)

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 TokensHook = Callable[[str, str, int, float], None]  # (stage, model, generated tokens, seconds)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """Where a run is journaled and how its expert stage executes.
 
@@ -185,7 +185,7 @@ def run_pool(
         raise ConfigError(f"run_pool: the session serves pool {session.config.name!r}, not {pool.name!r}")
     store = opts.store or RunStore(":memory:")
     run_id = _open_run(pool, instances, opts, store)
-    journal = Journal(store, run_id, cache=opts.cache, on_record=on_tokens)
+    journal = Journal(store=store, run_id=run_id, cache=opts.cache, on_record=on_tokens)
     start = time.perf_counter()
     with log_context(run_id=run_id):
         logger.info(
@@ -327,7 +327,7 @@ def profile_pool(
     own = session is None
     session = session or Session(pool, embedder=embedder)
     try:
-        journal = Journal(RunStore(":memory:"), "profile")
+        journal = Journal(store=RunStore(":memory:"), run_id="profile")
         job = Job(session, instances, journal, progress=progress)
         with job.stage("annotate"):
             annotate(job, None)

@@ -48,7 +48,13 @@ class _SamplingFields(BaseModel):
 
     def sampling(self) -> SamplingParams:
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
-        return SamplingParams(self.temperature, self.top_p, self.max_tokens, self.seed, stop)
+        return SamplingParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+            stop=stop,
+        )
 
 
 class ChatMessage(BaseModel):

@@ -149,7 +149,7 @@ def create_openai_app(
         rid = f"chatcmpl-{uuid.uuid4().hex}"
         turns = tuple((m.role, m.content) for m in body.messages)
         schema = body.response_format.constraint_json() if body.response_format else None
-        request = GenRequest(rid, messages=turns, sampling=body.sampling(), json_schema=schema)
+        request = GenRequest(request_id=rid, messages=turns, sampling=body.sampling(), json_schema=schema)
         result = await _run(body.model, request)
         message = {"role": "assistant", "content": result.text or ""}
         return _response(rid, "chat.completion", body.model, result, {"message": message})
@@ -157,7 +157,9 @@ def create_openai_app(
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest) -> dict[str, Any]:
         rid = f"cmpl-{uuid.uuid4().hex}"
-        result = await _run(body.model, GenRequest(rid, prompt=body.prompt, sampling=body.sampling()))
+        result = await _run(
+            body.model, GenRequest(request_id=rid, prompt=body.prompt, sampling=body.sampling())
+        )
         return _response(
             rid, "text_completion", body.model, result, {"text": result.text or "", "logprobs": None}
         )

@@ -66,7 +66,7 @@ class VoteConfig(BaseModel):
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupAccuracy:
     """Fitted per-group accuracies (an :class:`~orchestrator.policies.base.AccuracyModel`).
 
@@ -107,7 +107,7 @@ def fit_group_accuracy(
         for g in sorted({str(x) for x in groups if x is not None}):
             rows = labels == g
             by_group[g] = (c[rows].sum(axis=0) + beta * prior) / (rows.sum() + beta)
-    return GroupAccuracy(group_by, beta, by_group, prior)
+    return GroupAccuracy(group_by=group_by, beta=beta, by_group=by_group, prior=prior)
 
 
 def fit_vote_accuracy(profiling: ProfilingData, vote: VoteConfig) -> GroupAccuracy:

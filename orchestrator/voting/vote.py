@@ -18,7 +18,7 @@ Same = Callable[[str, str], bool]
 """Whether two answers are the same answer (None: string equality)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ballot:
     """One expert's parsed answer (None: abstained), its vote weight and its model family."""
 
@@ -95,7 +95,7 @@ def weighted_vote(
 
 def majority_vote(ballots: Sequence[Ballot], *, same: Same | None = None) -> str | None:
     """Unweighted majority (every non-abstaining ballot counts 1)."""
-    return weighted_vote([Ballot(b.expert, b.answer, 1.0) for b in ballots], same=same)
+    return weighted_vote([Ballot(expert=b.expert, answer=b.answer, weight=1.0) for b in ballots], same=same)
 
 
 def consensus(ballots: Sequence[Ballot], *, min_votes: int = 2, same: Same | None = None) -> str | None:

@@ -39,4 +39,4 @@ class CountingEngine(Engine):
         pass
 
     def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
-        return [GenResult(r.request_id, text=f"{self.name}:{r.instance_id}") for r in batch]
+        return [GenResult(request_id=r.request_id, text=f"{self.name}:{r.instance_id}") for r in batch]

@@ -24,6 +24,6 @@ def mixed_requests(sampling: SamplingParams = GREEDY) -> list[GenRequest]:
 
     Prompts and chats are interleaved, so input order differs from an engine's length order.
     """
-    reqs = [GenRequest(f"p{i}", prompt=p, sampling=sampling) for i, p in enumerate(PROMPTS)]
-    reqs += [GenRequest(f"m{i}", messages=m, sampling=sampling) for i, m in enumerate(MESSAGES)]
+    reqs = [GenRequest(request_id=f"p{i}", prompt=p, sampling=sampling) for i, p in enumerate(PROMPTS)]
+    reqs += [GenRequest(request_id=f"m{i}", messages=m, sampling=sampling) for i, m in enumerate(MESSAGES)]
     return [reqs[i] for i in (4, 0, 2, 5, 1, 3)]

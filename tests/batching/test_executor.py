@@ -19,7 +19,9 @@ from common.generation import GenRequest, SamplingParams
 
 
 def _request(instance_id: str, expert: str) -> GenRequest:
-    return GenRequest(f"{instance_id}/{expert}", prompt=f"question {instance_id}", instance_id=instance_id)
+    return GenRequest(
+        request_id=f"{instance_id}/{expert}", prompt=f"question {instance_id}", instance_id=instance_id
+    )
 
 
 EXPERT_STAGE = [("q1", ["a", "b"]), ("q2", ["b", "c"]), ("q3", ["a", "c"])]
@@ -95,7 +97,7 @@ def test_real_models_with_residency_and_prefetch(
     residency = ResidencyManager.from_configs(0.5, [e.config for e in engines.values()])
 
     def make(iid: str, expert: str) -> GenRequest:
-        return GenRequest(f"{iid}/{expert}", prompt=f"What is {iid} plus 2?", sampling=sampling)
+        return GenRequest(request_id=f"{iid}/{expert}", prompt=f"What is {iid} plus 2?", sampling=sampling)
 
     out = run_plan(plan_stage("s", [("1", names), ("2", names)]), engines, make, residency=residency)
     assert out.loaded == names and all(r.text is not None for r in out.results.values())

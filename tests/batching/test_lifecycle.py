@@ -34,7 +34,7 @@ class _Dropper(ModelLifecycle[str, str, LifecycleCounters]):
 
 def test_an_engine_loads_once_counts_and_unloads_through_the_lifecycle() -> None:
     engine = CountingEngine("e")
-    batch = [GenRequest("r1", instance_id="q1"), GenRequest("r2", instance_id="q2")]
+    batch = [GenRequest(request_id="r1", instance_id="q1"), GenRequest(request_id="r2", instance_id="q2")]
     assert isinstance(engine, ModelLifecycle) and not engine.is_loaded
     assert engine.generate([]) == [] and engine.counters.loads == 0  # an empty batch loads nothing
     engine.generate(batch)  # loads first

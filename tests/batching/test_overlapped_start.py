@@ -41,7 +41,7 @@ class TimedEngine(CountingEngine):
 
 
 def _request(iid: str, expert: str) -> GenRequest:
-    return GenRequest(f"{iid}/{expert}", prompt=f"question {iid}", instance_id=iid)
+    return GenRequest(request_id=f"{iid}/{expert}", prompt=f"question {iid}", instance_id=iid)
 
 
 def _run(overlap: bool, budget_gib: float, **engine_kw: float) -> tuple[dict[str, TimedEngine], object]:
@@ -91,7 +91,9 @@ def test_transformers_engines_answer_the_same_when_started_early(tiny_pool: dict
     sampling = SamplingParams(temperature=0.0, max_tokens=4)
 
     def request(iid: str, expert: str) -> GenRequest:
-        return GenRequest(f"{iid}/{expert}", prompt=f"What is {iid}?", sampling=sampling, instance_id=iid)
+        return GenRequest(
+            request_id=f"{iid}/{expert}", prompt=f"What is {iid}?", sampling=sampling, instance_id=iid
+        )
 
     texts = []
     for overlap in (False, True):

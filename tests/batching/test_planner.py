@@ -33,7 +33,8 @@ class CountingEngine(Engine):
     def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
         self.batches.append(len(batch))
         return [
-            GenResult(r.request_id, text=f"{self._name}:{r.instance_id}", generated_tokens=2) for r in batch
+            GenResult(request_id=r.request_id, text=f"{self._name}:{r.instance_id}", generated_tokens=2)
+            for r in batch
         ]
 
 
@@ -57,7 +58,9 @@ def test_every_expert_loads_exactly_once_per_stage() -> None:
     assignments = [(f"q{i}", ["a", "b", "c"][: 1 + i % 3]) for i in range(50)]
     plan = plan_stage("s", assignments)
     engines = {e: CountingEngine(e) for e in "abc"}
-    out = run_plan(plan, engines, lambda iid, e: GenRequest(f"{iid}:{e}", instance_id=iid), batch_size=8)
+    out = run_plan(
+        plan, engines, lambda iid, e: GenRequest(request_id=f"{iid}:{e}", instance_id=iid), batch_size=8
+    )
     for e, engine in engines.items():
         assert engine.counters.loads == 1, e
         assert engine.counters.unloads == 1, e
@@ -72,7 +75,10 @@ def test_keep_loaded_leaves_an_expert_resident() -> None:
     plan = plan_stage("s", [("q1", ["a", "b"])])
     engines = {e: CountingEngine(e) for e in "ab"}
     run_plan(
-        plan, engines, lambda iid, e: GenRequest(f"{iid}:{e}", instance_id=iid), keep_loaded=frozenset({"b"})
+        plan,
+        engines,
+        lambda iid, e: GenRequest(request_id=f"{iid}:{e}", instance_id=iid),
+        keep_loaded=frozenset({"b"}),
     )
     assert not engines["a"].is_loaded and engines["b"].is_loaded
 

@@ -62,7 +62,16 @@ class AnswerEngine(Engine):
         pass
 
     def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
-        return [GenResult(r.request_id, "The answer is (A)", 5, 4, finish_reason="stop") for r in batch]
+        return [
+            GenResult(
+                request_id=r.request_id,
+                text="The answer is (A)",
+                prompt_tokens=5,
+                generated_tokens=4,
+                finish_reason="stop",
+            )
+            for r in batch
+        ]
 
 
 @dataclass

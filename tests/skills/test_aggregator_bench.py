@@ -50,7 +50,9 @@ class ScriptedAggregator(Engine):
         out = []
         for req in batch:
             text = self.respond(req)
-            out.append(GenResult(req.request_id, text=text, error=None if text is not None else "failed"))
+            out.append(
+                GenResult(request_id=req.request_id, text=text, error=None if text is not None else "failed")
+            )
         return out
 
 
@@ -61,7 +63,12 @@ def echo_first(req: GenRequest) -> str:
 
 
 def _chain(expert: str, letter: str, gold: str) -> ReasoningChain:
-    return ReasoningChain(expert, f"{expert} thinks hard. The answer is ({letter})", letter, letter == gold)
+    return ReasoningChain(
+        expert=expert,
+        text=f"{expert} thinks hard. The answer is ({letter})",
+        answer=letter,
+        is_correct=letter == gold,
+    )
 
 
 def _dataset(n: int = 12) -> tuple[list[Instance], dict[str, list[ReasoningChain]]]:
@@ -110,7 +117,10 @@ def test_questions_without_enough_chains_are_skipped() -> None:
     instances, chains = _dataset(3)
     chains["q0"] = [c for c in chains["q0"] if not c.is_correct]  # no correct chain
     chains["q1"] = chains["q1"][:2]  # only one wrong chain
-    chains["q2"] = [*chains["q2"][:2], ReasoningChain("bad9", "  ", None, False)]  # an empty chain
+    chains["q2"] = [
+        *chains["q2"][:2],
+        ReasoningChain(expert="bad9", text="  ", answer=None, is_correct=False),
+    ]  # an empty chain
     assert build_bench_items(instances, chains, prompt=build_aggregation_prompt) == []
     no_gold = [Instance(id="q0", question="?", gold=None)]
     assert build_bench_items(no_gold, _dataset(1)[1], prompt=build_aggregation_prompt) == []
@@ -177,7 +187,9 @@ def test_requests_carry_distinct_seeds() -> None:
 
 
 def test_rank_aggregators_needs_candidates_and_items() -> None:
-    item = AggregatorBenchItem("q", "A", "prompt", ("a", "b", "c"), 0)
+    item = AggregatorBenchItem(
+        instance_id="q", gold="A", prompt="prompt", experts=("a", "b", "c"), correct_position=0
+    )
     with pytest.raises(ConfigError, match="no candidate"):
         rank_aggregators({}, [item], extract_letter)
     with pytest.raises(ConfigError, match="no items"):

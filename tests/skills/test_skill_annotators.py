@@ -50,8 +50,8 @@ def _by_sample(outputs: Sequence[str | None]) -> Callable[[GenRequest], GenResul
         sample = int(req.request_id.rsplit("-", 1)[1])
         text = outputs[sample]
         if text is None:
-            return GenResult(req.request_id, text=None, error="boom")
-        return GenResult(req.request_id, text=text)
+            return GenResult(request_id=req.request_id, text=None, error="boom")
+        return GenResult(request_id=req.request_id, text=text)
 
     return respond
 

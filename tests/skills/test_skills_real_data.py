@@ -75,7 +75,7 @@ def test_profiles_and_aggregator_items_from_recordings(questions: list[dict[str,
             ok = row.get("pred") == inst.gold
             correctness[m].append(ok)
             chains.setdefault(inst.id, []).append(
-                ReasoningChain(m, row.get("text") or "", row.get("pred"), ok)
+                ReasoningChain(expert=m, text=row.get("text") or "", answer=row.get("pred"), is_correct=ok)
             )
 
     profiles = build_profiles([[q["category"]] for q in sample], correctness, annotator="category")

@@ -68,7 +68,10 @@ def _answers(rows: list[dict[str, Any]], passages: list[list[dict[str, str]]]) -
     cfg = TransformersExpertConfig(name=READER_SPEC.name, model=str(READER_DIR), dtype="float32")
     engine = TransformersEngine(cfg)
     try:
-        requests = [GenRequest(str(i), p, (("user", p),), sampling) for i, p in enumerate(prompts)]
+        requests = [
+            GenRequest(request_id=str(i), prompt=p, messages=(("user", p),), sampling=sampling)
+            for i, p in enumerate(prompts)
+        ]
         results = engine.generate(requests)
     finally:
         engine.close()

@@ -195,7 +195,10 @@ def _accuracy(engine: Any, rows: Sequence[dict[str, Any]]) -> float:
     prompts = [expert_prompt(question_instance(r, 0)) for r in rows]
     sampling = SamplingParams(temperature=0.0, max_tokens=32)
     results = engine.generate(
-        [GenRequest(str(i), p, (("user", p),), sampling) for i, p in enumerate(prompts)]
+        [
+            GenRequest(request_id=str(i), prompt=p, messages=(("user", p),), sampling=sampling)
+            for i, p in enumerate(prompts)
+        ]
     )
     return sum(_score(res.text, r["answer"]) for res, r in zip(results, rows, strict=True)) / len(rows)
 

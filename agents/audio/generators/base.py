@@ -41,7 +41,7 @@ class GeneratorSpec(GeneratorConfig):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AudioTask:
     """One event to render, with the supervisor's instruction for this attempt."""
 
@@ -58,7 +58,7 @@ class AudioTask:
         return min(max(rate, RATE_RANGE[0]), RATE_RANGE[1])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RenderedAudio:
     """Raw generator output (mono float, full scale 1.0) or an error."""
 
@@ -73,7 +73,7 @@ class RenderedAudio:
 
     @classmethod
     def failed(cls, error: str) -> RenderedAudio:
-        return cls(np.zeros(0), 1, error=error)
+        return cls(samples=np.zeros(0), sample_rate=1, error=error)
 
 
 class AudioGenerator(ExpertGenerator[AudioTask, RenderedAudio]):

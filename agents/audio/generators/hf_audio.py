@@ -119,7 +119,9 @@ class TransformersAudioGenerator(AudioGenerator):
                 }
             res = self._pipe(text, **kwargs)
             audio = np.asarray(res["audio"], dtype=np.float64).reshape(-1)
-            out.append(RenderedAudio(audio, int(res["sampling_rate"]), detail=self.config.model))
+            out.append(
+                RenderedAudio(samples=audio, sample_rate=int(res["sampling_rate"]), detail=self.config.model)
+            )
         return out
 
 
@@ -190,7 +192,11 @@ class DiffusersAudioGenerator(AudioGenerator):
                 audio = res.audios[0].float().cpu().numpy().mean(axis=0).astype(np.float64)
                 sr = int(self._pipe.vae.sampling_rate)
             out.append(
-                RenderedAudio(audio.reshape(-1), sr, detail=f"{self.config.pipeline} {self.config.model}")
+                RenderedAudio(
+                    samples=audio.reshape(-1),
+                    sample_rate=sr,
+                    detail=f"{self.config.pipeline} {self.config.model}",
+                )
             )
         return out
 

@@ -66,5 +66,5 @@ class MidiMusicGenerator(AudioGenerator):
             detail = (
                 f"{spec.key} {spec.mode}, {spec.tempo_bpm:g} bpm, {'-'.join(spec.progression)}, {spec.mood}"
             )
-            out.append(RenderedAudio(x, sr, detail=detail))
+            out.append(RenderedAudio(samples=x, sample_rate=sr, detail=detail))
         return out

@@ -75,8 +75,8 @@ class ProceduralGenerator(AudioGenerator):
             match = f"similarity {score:.2f}" if score is not None else how
             out.append(
                 RenderedAudio(
-                    x,
-                    self.config.sample_rate,
+                    samples=x,
+                    sample_rate=self.config.sample_rate,
                     detail=f"recipe {name} ({match}; size {params.size:g}, distance {params.distance:g}, "
                     f"intensity {params.intensity:g}, material {params.material or '-'})",
                     source=f"recipe {name}",

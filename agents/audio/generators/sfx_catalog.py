@@ -38,7 +38,7 @@ def _impact(d: float, sr: int, rng: np.random.Generator, p: SfxParams) -> np.nda
     return base._fade(base._norm(out), sr, 0.001, 0.1)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CatalogEntry:
     """One recipe: what it sounds like (``text``), its whole words, planned length and the cursor advance."""
 
@@ -68,7 +68,15 @@ class CatalogEntry:
 
 def _e(name: str, recipe: ParamRecipe, text: str, words: str, timing: tuple[float, float] = (1.5, 1.5),
        ambience: bool = False) -> CatalogEntry:  # fmt: skip
-    return CatalogEntry(name, recipe, text, tuple(words.split(",")), timing[0], timing[1], ambience)
+    return CatalogEntry(
+        name=name,
+        recipe=recipe,
+        text=text,
+        words=tuple(words.split(",")),
+        duration_s=timing[0],
+        advance_s=timing[1],
+        ambience=ambience,
+    )
 
 
 _ENTRIES = (

@@ -103,7 +103,8 @@ class SfxLibraryGenerator(AudioGenerator):
                 continue
             x, sr = read_wav(clip)
             x = _fit_length(x, sr, task.event.duration_s, loop=task.event.kind == "ambience")
-            out.append(RenderedAudio(x, sr, detail=f"library {clip.name} (similarity {score:.2f})",
+            out.append(RenderedAudio(samples=x, sample_rate=sr,
+                                     detail=f"library {clip.name} (similarity {score:.2f})",
                                      source=f"library {clip.name}", match_score=score))  # fmt: skip
         return out
 

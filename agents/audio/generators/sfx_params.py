@@ -39,7 +39,7 @@ _WORDS: dict[str, dict[str, float | str]] = {
 """Words (matched whole) -> parameter value; the last word found for a parameter wins."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SfxParams:
     """How an effect sounds: each in [0, 1] (0.5 = unmarked), material one of :data:`MATERIALS` or None."""
 

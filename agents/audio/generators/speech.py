@@ -81,7 +81,7 @@ class EspeakGenerator(_SpeechGenerator):
                 continue
             x, sr = read_wav(path)
             path.unlink(missing_ok=True)
-            out.append(RenderedAudio(x, sr, detail=f"voice {voice}, {wpm} wpm"))
+            out.append(RenderedAudio(samples=x, sample_rate=sr, detail=f"voice {voice}, {wpm} wpm"))
         return out
 
 
@@ -115,7 +115,9 @@ class FliteGenerator(_SpeechGenerator):
                 continue
             x, sr = read_wav(path)
             path.unlink(missing_ok=True)
-            out.append(RenderedAudio(x, sr, detail=f"voice {voice}, stretch {stretch:.2f}"))
+            out.append(
+                RenderedAudio(samples=x, sample_rate=sr, detail=f"voice {voice}, stretch {stretch:.2f}")
+            )
         return out
 
 
@@ -162,5 +164,9 @@ class PiperGenerator(_SpeechGenerator):
                 out.append(RenderedAudio.failed(f"piper produced no audio for {task.event.text[:60]!r}"))
                 continue
             x = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float64)
-            out.append(RenderedAudio(x, chunks[0].sample_rate, detail=f"length_scale {1.0 / task.rate:.2f}"))
+            out.append(
+                RenderedAudio(
+                    samples=x, sample_rate=chunks[0].sample_rate, detail=f"length_scale {1.0 / task.rate:.2f}"
+                )
+            )
         return out

@@ -57,7 +57,13 @@ def _supervised(job: AudioJob, timeline: Timeline, ids: Sequence[str]) -> dict[s
 
     def run_batch(gen_name: str, attempts: Sequence[Attempt]) -> list[ClipRecord]:
         tasks = [
-            AudioTask(timeline.event(a.task_id), a.number, a.instruction, cfg.seed, work / "tmp")
+            AudioTask(
+                event=timeline.event(a.task_id),
+                attempt=a.number,
+                instruction=a.instruction,
+                seed=cfg.seed,
+                work_dir=work / "tmp",
+            )
             for a in attempts
         ]
         raws = _safe_generate(session.generators[gen_name], tasks)

@@ -30,7 +30,7 @@ from agents.blackboard import Blackboard
 from agents.supervisor import Outcome
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AudioJob:
     """The state of one job through the audio stages (see the module docstring for who writes what).
 

@@ -27,7 +27,7 @@ def test_the_stages_run_in_order_and_each_fills_its_part_of_the_job(tmp_path: Pa
     spec = AudioJobSpec(name="t", source_kind=kind, source=BRIEF, brief=text, timeline=timeline,
                         out_dir=str(tmp_path / "out"), config=session.config)  # fmt: skip
     board = Blackboard(session.store, session.store.create_run(spec, [], backend="agents.audio"))
-    job = AudioJob(session, spec, board, SessionClock(board))
+    job = AudioJob(session=session, spec=spec, board=board, clock=SessionClock(board))
     try:
         plan, review, generate, supervise, mix, deliver = AUDIO_STAGES
         run_stages(job, [plan])

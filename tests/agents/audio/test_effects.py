@@ -104,7 +104,9 @@ def test_a_user_library_is_indexed_and_matched(tmp_path: Path, minilm: Any) -> N
         AudioEvent(id="a", kind="sfx", start_s=0, duration_s=1.0, description="the kettle whistles"),
         AudioEvent(id="b", kind="sfx", start_s=0, duration_s=1.0, description="a spaceship lands"),
     ]
-    out = gen.generate([AudioTask(e, 1, None, 0, tmp_path) for e in events])
+    out = gen.generate(
+        [AudioTask(event=e, attempt=1, instruction=None, seed=0, work_dir=tmp_path) for e in events]
+    )
     gen.unload()
     assert out[0].source == "library kettle.wav" and out[0].samples.size == 16000  # padded to the plan
     assert out[1].error is not None and "similarity" in out[1].error  # too far: the recipes take over

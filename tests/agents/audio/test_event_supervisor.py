@@ -27,7 +27,11 @@ class ClippingGenerator(ProceduralGenerator):
 
     def _generate(self, batch: Sequence[AudioTask]) -> list[RenderedAudio]:
         return [
-            RenderedAudio(np.clip(r.samples * 8.0, -1.0, 1.0), r.sample_rate, "clipped on purpose")
+            RenderedAudio(
+                samples=np.clip(r.samples * 8.0, -1.0, 1.0),
+                sample_rate=r.sample_rate,
+                detail="clipped on purpose",
+            )
             for r in super()._generate(batch)
         ]
 
@@ -43,7 +47,11 @@ class ShortGenerator(ProceduralGenerator):
 
     def _generate(self, batch: Sequence[AudioTask]) -> list[RenderedAudio]:
         return [
-            RenderedAudio(r.samples[: r.samples.size // 2], r.sample_rate, "half length on purpose")
+            RenderedAudio(
+                samples=r.samples[: r.samples.size // 2],
+                sample_rate=r.sample_rate,
+                detail="half length on purpose",
+            )
             for r in super()._generate(batch)
         ]
 

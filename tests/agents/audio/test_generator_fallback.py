@@ -51,7 +51,7 @@ def test_the_transformers_generator_runs_a_tiny_musicgen_on_cpu(tmp_path: Path) 
     [gen] = build_generators([spec])
     event = AudioEvent(id="m", kind="music", start_s=0, duration_s=1.0, description="slow strings in d minor")
     try:
-        [out] = gen.generate([AudioTask(event, 1, None, 0, tmp_path)])
+        [out] = gen.generate([AudioTask(event=event, attempt=1, instruction=None, seed=0, work_dir=tmp_path)])
     finally:
         gen.unload()
     assert out.error is None and out.sample_rate == 8000 and out.samples.size > 0

@@ -20,7 +20,9 @@ from common.errors import ConfigError, RegistryError
 
 
 def _task(tmp_path: Path, **kw: object) -> AudioTask:
-    return AudioTask(AudioEvent(id="e1", start_s=0.0, **kw), 1, None, 0, tmp_path)  # type: ignore[arg-type]
+    return AudioTask(
+        event=AudioEvent(id="e1", start_s=0.0, **kw), attempt=1, instruction=None, seed=0, work_dir=tmp_path
+    )  # type: ignore[arg-type]
 
 
 def _one(name: str, generator: str, kind: str, tmp_path: Path, **event: object):  # type: ignore[no-untyped-def]

@@ -58,7 +58,7 @@ def test_gpu_generator_renders_one_event(name: str, tmp_path: Path) -> None:
     event = GPU_EVENTS[name]
     assert gen.accepts(event)
     try:
-        [out] = gen.generate([AudioTask(event, 1, None, 0, tmp_path)])
+        [out] = gen.generate([AudioTask(event=event, attempt=1, instruction=None, seed=0, work_dir=tmp_path)])
     finally:
         gen.unload()
     assert out.error is None and out.sample_rate >= 16000 and np.isfinite(out.samples).all()

@@ -49,7 +49,7 @@ def _render(spec: GeneratorSpec, event: AudioEvent, tmp_path: Path) -> RenderedA
     [gen] = build_generators([spec])
     assert gen.accepts(event)
     try:
-        [out] = gen.generate([AudioTask(event, 1, None, 0, tmp_path)])
+        [out] = gen.generate([AudioTask(event=event, attempt=1, instruction=None, seed=0, work_dir=tmp_path)])
     finally:
         gen.unload()
     assert out.error is None

@@ -71,7 +71,9 @@ class ScriptedPlanEngine(Engine):
 
     def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
         self.seen = list(batch)
-        return [GenResult(r.request_id, "Here is the plan:\n" + json.dumps(PLAN)) for r in batch]
+        return [
+            GenResult(request_id=r.request_id, text="Here is the plan:\n" + json.dumps(PLAN)) for r in batch
+        ]
 
 
 def _pool(tmp_path: Path, base_url: str) -> Path:

@@ -76,9 +76,11 @@ def test_role_sends_the_schema_and_retries_with_the_validation_error() -> None:
 
 
 def test_schema_counts_in_the_prompt_hash_only_when_set() -> None:
-    plain = GenRequest("r", prompt="p")
-    assert prompt_hash("m", plain) == prompt_hash("m", GenRequest("other-id", prompt="p"))
-    assert prompt_hash("m", plain) != prompt_hash("m", GenRequest("r", prompt="p", json_schema="{}"))
+    plain = GenRequest(request_id="r", prompt="p")
+    assert prompt_hash("m", plain) == prompt_hash("m", GenRequest(request_id="other-id", prompt="p"))
+    assert prompt_hash("m", plain) != prompt_hash(
+        "m", GenRequest(request_id="r", prompt="p", json_schema="{}")
+    )
 
 
 def test_garbage_llm_falls_back_to_the_rule_based_planner(tiny_pool: dict[str, Path]) -> None:
@@ -119,9 +121,11 @@ def test_vllm_constrains_decoding_to_the_schema(tiny_pool: dict[str, Path]) -> N
     with build_engine(cfg) as engine:
         free, constrained = engine.generate(
             [
-                GenRequest("free", prompt="Judge the clip.", sampling=SamplingParams(max_tokens=16)),
                 GenRequest(
-                    "json",
+                    request_id="free", prompt="Judge the clip.", sampling=SamplingParams(max_tokens=16)
+                ),
+                GenRequest(
+                    request_id="json",
                     prompt="Judge the clip.",
                     sampling=SamplingParams(max_tokens=16),
                     json_schema=schema,

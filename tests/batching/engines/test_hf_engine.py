@@ -114,36 +114,42 @@ def test_counters_and_reload(xs_path: Path) -> None:
 def test_max_tokens_respected(xs_engine: TransformersEngine) -> None:
     for max_tokens in (1, 5):
         sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens)
-        results = xs_engine.generate([GenRequest("a", prompt=PROMPTS[0], sampling=sampling)])
+        results = xs_engine.generate([GenRequest(request_id="a", prompt=PROMPTS[0], sampling=sampling)])
         assert results[0].generated_tokens == max_tokens  # random weights never emit EOS this early here
         assert results[0].finish_reason == "length"
-    full = xs_engine.generate([GenRequest("a", prompt=PROMPTS[0], sampling=GREEDY)])[0]
-    short = xs_engine.generate([GenRequest("a", prompt=PROMPTS[0], sampling=sampling)])[0]
+    full = xs_engine.generate([GenRequest(request_id="a", prompt=PROMPTS[0], sampling=GREEDY)])[0]
+    short = xs_engine.generate([GenRequest(request_id="a", prompt=PROMPTS[0], sampling=sampling)])[0]
     assert full.text is not None and short.text is not None and full.text.startswith(short.text)
 
 
 def test_stop_string_truncates(xs_engine: TransformersEngine) -> None:
     sampling = SamplingParams(temperature=0.0, max_tokens=24)
-    plain = xs_engine.generate([GenRequest("a", prompt=PROMPTS[1], sampling=sampling)])[0]
+    plain = xs_engine.generate([GenRequest(request_id="a", prompt=PROMPTS[1], sampling=sampling)])[0]
     assert plain.text is not None
     stop = _stop_candidate(plain.text)
     stopped_sampling = SamplingParams(temperature=0.0, max_tokens=24, stop=(stop, "never-seen"))
     batch = [
-        GenRequest("stop", prompt=PROMPTS[1], sampling=stopped_sampling),
-        GenRequest("plain", prompt=PROMPTS[1], sampling=sampling),  # other group: no stop applied
+        GenRequest(request_id="stop", prompt=PROMPTS[1], sampling=stopped_sampling),
+        GenRequest(request_id="plain", prompt=PROMPTS[1], sampling=sampling),  # other group: no stop applied
     ]
     stopped, again = xs_engine.generate(batch)
     assert stopped.text == plain.text[: plain.text.index(stop)]
     assert stopped.finish_reason == "stop"
     assert 1 <= stopped.generated_tokens < plain.generated_tokens
-    assert again == GenResult("plain", plain.text, plain.prompt_tokens, plain.generated_tokens, "length")
+    assert again == GenResult(
+        request_id="plain",
+        text=plain.text,
+        prompt_tokens=plain.prompt_tokens,
+        generated_tokens=plain.generated_tokens,
+        finish_reason="length",
+    )
 
 
 def test_eos_stops_generation(tiny_pool: dict[str, Path], tmp_path: Path) -> None:
     """Declare a token the model emits greedily as an extra EOS, and generation must end there."""
     model_dir = shutil.copytree(tiny_pool["tiny-llama-xs"], tmp_path / "xs-eos")
     engine = _engine(model_dir)
-    plain = engine.generate([GenRequest("a", prompt=PROMPTS[0], sampling=GREEDY)])[0]
+    plain = engine.generate([GenRequest(request_id="a", prompt=PROMPTS[0], sampling=GREEDY)])[0]
     # the raw greedy ids (decoded text of random tokens does not re-tokenize to the same ids)
     prompt_ids = engine._tokenizer(PROMPTS[0], return_tensors="pt")["input_ids"]
     with torch.inference_mode():
@@ -154,7 +160,7 @@ def test_eos_stops_generation(tiny_pool: dict[str, Path], tmp_path: Path) -> Non
     gen_cfg = json.loads(gen_cfg_path.read_text())
     gen_cfg["eos_token_id"] = [gen_cfg["eos_token_id"], new_ids[2]]
     gen_cfg_path.write_text(json.dumps(gen_cfg))
-    cut = _engine(model_dir).generate([GenRequest("a", prompt=PROMPTS[0], sampling=GREEDY)])[0]
+    cut = _engine(model_dir).generate([GenRequest(request_id="a", prompt=PROMPTS[0], sampling=GREEDY)])[0]
     assert cut.finish_reason == "stop"
     assert cut.generated_tokens == new_ids.index(new_ids[2]) + 1  # counts the EOS token itself
     assert cut.text is not None and plain.text is not None
@@ -164,14 +170,14 @@ def test_eos_stops_generation(tiny_pool: dict[str, Path], tmp_path: Path) -> Non
 def test_seeded_sampling_is_reproducible_and_keeps_global_rng(xs_engine: TransformersEngine) -> None:
     sampling = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=12, seed=7)
     other = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=12, seed=8)
-    batch = [GenRequest("a", prompt=PROMPTS[0], sampling=sampling)]
+    batch = [GenRequest(request_id="a", prompt=PROMPTS[0], sampling=sampling)]
     state = torch.random.get_rng_state()
     first = xs_engine.generate(batch)
     assert torch.equal(state, torch.random.get_rng_state())
     assert xs_engine.generate(batch) == first
-    mixed = xs_engine.generate([GenRequest("g", prompt=PROMPTS[0], sampling=GREEDY), *batch])
+    mixed = xs_engine.generate([GenRequest(request_id="g", prompt=PROMPTS[0], sampling=GREEDY), *batch])
     assert mixed[1] == first[0]  # a greedy neighbour lands in another group and changes nothing
-    assert xs_engine.generate([GenRequest("a", prompt=PROMPTS[0], sampling=other)]) != first
+    assert xs_engine.generate([GenRequest(request_id="a", prompt=PROMPTS[0], sampling=other)]) != first
 
 
 def test_over_long_prompt_is_an_error_result(xs_engine: TransformersEngine) -> None:
@@ -180,8 +186,8 @@ def test_over_long_prompt_is_an_error_result(xs_engine: TransformersEngine) -> N
     assert len(tok(long_prompt, verbose=False)["input_ids"]) >= MAX_POSITION_EMBEDDINGS
     results = xs_engine.generate(
         [
-            GenRequest("long", prompt=long_prompt, sampling=GREEDY),
-            GenRequest("ok", prompt=PROMPTS[0], sampling=GREEDY),
+            GenRequest(request_id="long", prompt=long_prompt, sampling=GREEDY),
+            GenRequest(request_id="ok", prompt=PROMPTS[0], sampling=GREEDY),
         ]
     )
     assert results[0].text is None
@@ -198,14 +204,16 @@ def test_generation_is_clamped_to_context(xs_engine: TransformersEngine) -> None
     room = MAX_POSITION_EMBEDDINGS - n_prompt
     assert 0 < room < 12
     sampling = SamplingParams(temperature=0.0, max_tokens=64)
-    result = xs_engine.generate([GenRequest("edge", prompt=prompt, sampling=sampling)])[0]
+    result = xs_engine.generate([GenRequest(request_id="edge", prompt=prompt, sampling=sampling)])[0]
     assert result.error is None
     assert result.generated_tokens <= room
 
 
 def test_config_chat_template_overrides_model_template(xs_path: Path) -> None:
     engine = _engine(xs_path, chat_template="{% for m in messages %}{{ m['content'] }}{% endfor %}")
-    result = engine.generate([GenRequest("m", messages=(("user", "What is 3 times 4?"),), sampling=GREEDY)])
+    result = engine.generate(
+        [GenRequest(request_id="m", messages=(("user", "What is 3 times 4?"),), sampling=GREEDY)]
+    )
     tok = engine._tokenizer
     assert result[0].prompt_tokens == len(tok("What is 3 times 4?", add_special_tokens=False)["input_ids"])
     engine.close()
@@ -219,9 +227,9 @@ def test_chat_without_template_is_a_config_error(tiny_pool: dict[str, Path], tmp
     del tok_cfg["chat_template"]
     tok_cfg_path.write_text(json.dumps(tok_cfg))
     engine = _engine(model_dir)
-    assert engine.generate([GenRequest("p", prompt="Hi", sampling=GREEDY)])[0].error is None
+    assert engine.generate([GenRequest(request_id="p", prompt="Hi", sampling=GREEDY)])[0].error is None
     with pytest.raises(ConfigError, match="no chat template"):
-        engine.generate([GenRequest("m", messages=(("user", "Hi"),), sampling=GREEDY)])
+        engine.generate([GenRequest(request_id="m", messages=(("user", "Hi"),), sampling=GREEDY)])
 
 
 def test_missing_model_is_engine_dead_error(tmp_path: Path) -> None:

@@ -78,14 +78,20 @@ class UpperEngine(Engine):
     def _one(req: GenRequest) -> GenResult:
         source = _last_turn(req)
         if source == "FAIL":
-            return GenResult(req.request_id, None, error="cannot shout FAIL")
+            return GenResult(request_id=req.request_id, text=None, error="cannot shout FAIL")
         words = source.upper().split()
         prompt_words = (
             sum(len(c.split()) for _, c in req.messages) if req.messages else len(req.prompt.split())
         )
         kept = words[: req.sampling.max_tokens]
         reason = "length" if len(kept) < len(words) else "stop"
-        return GenResult(req.request_id, " ".join(kept), prompt_words, len(kept), finish_reason=reason)
+        return GenResult(
+            request_id=req.request_id,
+            text=" ".join(kept),
+            prompt_tokens=prompt_words,
+            generated_tokens=len(kept),
+            finish_reason=reason,
+        )
 
 
 class _Gate:
@@ -154,9 +160,9 @@ def _requests(n: int, *, chat: bool = True) -> list[GenRequest]:
     for i in range(n):
         text = f"item {i} " + "word " * (i % 5)
         if chat and i % 2:
-            out.append(GenRequest(f"r{i}", messages=(("system", "be loud"), ("user", text))))
+            out.append(GenRequest(request_id=f"r{i}", messages=(("system", "be loud"), ("user", text))))
         else:
-            out.append(GenRequest(f"r{i}", prompt=text))
+            out.append(GenRequest(request_id=f"r{i}", prompt=text))
     return out
 
 
@@ -187,7 +193,7 @@ def test_chat_round_trip_in_order_with_usage_and_bounded_concurrency(live: _Serv
 
 
 def test_completions_mode(live: _Server) -> None:
-    batch = [GenRequest(f"c{i}", prompt=f"complete me {i}") for i in range(5)]
+    batch = [GenRequest(request_id=f"c{i}", prompt=f"complete me {i}") for i in range(5)]
     with OpenAIHTTPEngine(_cfg(live.base_url, use_chat=False), environ=ENVIRON) as engine:
         results = engine.generate(batch)
     assert [r.text for r in results] == [f"COMPLETE ME {i}" for i in range(5)]
@@ -196,7 +202,7 @@ def test_completions_mode(live: _Server) -> None:
 
 
 def test_completions_mode_needs_a_prompt(live: _Server) -> None:
-    req = GenRequest("m", messages=(("user", "hi"),))
+    req = GenRequest(request_id="m", messages=(("user", "hi"),))
     with OpenAIHTTPEngine(_cfg(live.base_url, use_chat=False), environ=ENVIRON) as engine:
         [result] = engine.generate([req])
     assert result.error is not None and "needs `prompt`" in result.error
@@ -204,7 +210,7 @@ def test_completions_mode_needs_a_prompt(live: _Server) -> None:
 
 def test_sampling_is_forwarded(live: _Server) -> None:
     sampling = SamplingParams(temperature=0.3, top_p=0.9, max_tokens=2, seed=7, stop=("END",))
-    req = GenRequest("s", prompt="one two three four", sampling=sampling)
+    req = GenRequest(request_id="s", prompt="one two three four", sampling=sampling)
     with OpenAIHTTPEngine(_cfg(live.base_url), environ=ENVIRON) as engine:
         [result] = engine.generate([req])
     assert result.text == "ONE TWO" and result.finish_reason == "length"
@@ -242,7 +248,7 @@ def test_wrong_key_on_generate_is_an_error_result_without_retry(live: _Server) -
     engine = OpenAIHTTPEngine(_cfg(live.base_url), environ={KEY_ENV: "sk-wrong"}, check_on_load=False)
     seen_before = live.gate.seen
     with engine:
-        [result] = engine.generate([GenRequest("k", prompt="hi")])
+        [result] = engine.generate([GenRequest(request_id="k", prompt="hi")])
     assert result.error is not None and "HTTP 401" in result.error and "wrong bearer token" in result.error
     assert TOKEN not in result.error and "sk-wrong" not in result.error
     assert live.gate.seen == seen_before and engine.counters.errors == 1
@@ -251,14 +257,14 @@ def test_wrong_key_on_generate_is_an_error_result_without_retry(live: _Server) -
 def test_unknown_model_is_a_clear_404_result(live: _Server) -> None:
     engine = OpenAIHTTPEngine(_cfg(live.base_url, model="nope"), environ=ENVIRON, check_on_load=False)
     with engine:
-        [result] = engine.generate([GenRequest("u", prompt="hi")])
+        [result] = engine.generate([GenRequest(request_id="u", prompt="hi")])
     assert result.error is not None
     assert "HTTP 404" in result.error and "'nope' is not served here; available: slow, upper" in result.error
 
 
 def test_engine_error_result_is_a_422_and_not_retried(live: _Server) -> None:
     seen_before = live.gate.seen
-    batch = [GenRequest("a", prompt="fine"), GenRequest("b", prompt="FAIL")]
+    batch = [GenRequest(request_id="a", prompt="fine"), GenRequest(request_id="b", prompt="FAIL")]
     with OpenAIHTTPEngine(_cfg(live.base_url), environ=ENVIRON, check_on_load=False) as engine:
         results = engine.generate(batch)
     assert results[0].text == "FINE"
@@ -270,7 +276,7 @@ def test_engine_error_result_is_a_422_and_not_retried(live: _Server) -> None:
 def test_engine_exception_is_a_500_and_retried(live: _Server) -> None:
     seen_before = live.gate.seen
     with OpenAIHTTPEngine(_cfg(live.base_url, max_retries=1), environ=ENVIRON, check_on_load=False) as engine:
-        [result] = engine.generate([GenRequest("x", prompt="BOOM")])
+        [result] = engine.generate([GenRequest(request_id="x", prompt="BOOM")])
     assert result.error is not None and result.error.startswith("gave up after 2 attempts: HTTP 500 from ")
     assert "the engine exploded" in result.error
     assert live.gate.seen - seen_before == 2
@@ -290,7 +296,7 @@ def test_server_rejects_bad_input_with_400(live: _Server) -> None:
 def test_real_timeout_is_retried_then_an_error(live: _Server) -> None:
     cfg = _cfg(live.base_url, model="slow", timeout_s=0.1, max_retries=1)
     with OpenAIHTTPEngine(cfg, environ=ENVIRON) as engine:
-        [result] = engine.generate([GenRequest("t", prompt="slow please")])
+        [result] = engine.generate([GenRequest(request_id="t", prompt="slow please")])
     assert result.error is not None and "gave up after 2 attempts: timeout" in result.error
 
 
@@ -343,8 +349,11 @@ def test_through_transformers_engine(request: pytest.FixtureRequest) -> None:
     )
     sampling = SamplingParams(temperature=0.0, max_tokens=4)
     prompts = [f"What is {i} plus {i}?" for i in range(3)]
-    batch = [GenRequest(f"h{i}", prompt=p, sampling=sampling) for i, p in enumerate(prompts)]
-    as_chat = [GenRequest(f"h{i}", messages=(("user", p),), sampling=sampling) for i, p in enumerate(prompts)]
+    batch = [GenRequest(request_id=f"h{i}", prompt=p, sampling=sampling) for i, p in enumerate(prompts)]
+    as_chat = [
+        GenRequest(request_id=f"h{i}", messages=(("user", p),), sampling=sampling)
+        for i, p in enumerate(prompts)
+    ]
     try:
         with serve_in_thread(create_openai_app({"tiny-llama-xs": hf})) as (base_url, _stop):
             by_http: dict[bool, list[GenResult]] = {}
@@ -399,7 +408,7 @@ def test_mock_retries_503_then_succeeds() -> None:
         return _ok(request)
 
     with _mock_engine(handler, max_retries=2) as engine:
-        [result] = engine.generate([GenRequest("a", prompt="hi")])
+        [result] = engine.generate([GenRequest(request_id="a", prompt="hi")])
     assert attempts == 3
     assert result.error is None and result.text == "fine:hi"
     assert (result.prompt_tokens, result.generated_tokens) == (3, 2)
@@ -415,7 +424,7 @@ def test_mock_429_honours_retry_after() -> None:
         return _ok(request)
 
     with _mock_engine(handler, backoff_s=0.0) as engine:
-        [result] = engine.generate([GenRequest("a", prompt="hi")])
+        [result] = engine.generate([GenRequest(request_id="a", prompt="hi")])
     assert result.error is None and len(times) == 2
     assert times[1] - times[0] >= 0.29
 
@@ -430,7 +439,11 @@ def test_mock_400_is_an_error_result_without_retry() -> None:
             return httpx.Response(400, json={"error": {"message": "max_tokens is too large: 99999"}})
         return _ok(request)
 
-    batch = [GenRequest("a", prompt="good"), GenRequest("b", prompt="bad"), GenRequest("c", prompt="ok")]
+    batch = [
+        GenRequest(request_id="a", prompt="good"),
+        GenRequest(request_id="b", prompt="bad"),
+        GenRequest(request_id="c", prompt="ok"),
+    ]
     with _mock_engine(handler) as engine:
         results = engine.generate(batch)
     assert attempts == 3
@@ -450,7 +463,7 @@ def test_mock_timeouts_are_retried_then_an_error() -> None:
         raise httpx.ReadTimeout("timed out", request=request)
 
     with _mock_engine(handler, max_retries=3) as engine:
-        [result] = engine.generate([GenRequest("a", prompt="hi")])
+        [result] = engine.generate([GenRequest(request_id="a", prompt="hi")])
     assert attempts == 4
     assert result.error == "gave up after 4 attempts: timeout (ReadTimeout)"
     assert engine.counters.errors == 1
@@ -480,7 +493,9 @@ def test_mock_connect_errors_after_a_response_are_error_results() -> None:
         raise httpx.ConnectError("connection reset", request=request)
 
     with _mock_engine(handler, max_concurrency=1) as engine:
-        results = engine.generate([GenRequest("a", prompt="ok"), GenRequest("b", prompt="lost")])
+        results = engine.generate(
+            [GenRequest(request_id="a", prompt="ok"), GenRequest(request_id="b", prompt="lost")]
+        )
     assert results[0].text == "fine:ok"
     assert results[1].error is not None and "ConnectError" in results[1].error
 
@@ -505,5 +520,5 @@ def test_mock_concurrency_is_bounded() -> None:
 
 def test_mock_malformed_body_is_an_error_result() -> None:
     with _mock_engine(lambda request: httpx.Response(200, json={"choices": []})) as engine:
-        [result] = engine.generate([GenRequest("a", prompt="hi")])
+        [result] = engine.generate([GenRequest(request_id="a", prompt="hi")])
     assert result.error is not None and result.error.startswith("malformed response")

@@ -23,7 +23,9 @@ def _write(path: Path, rows: list[dict[str, object]]) -> None:
 def test_replay_serves_recordings_and_marks_missing(tmp_path: Path) -> None:
     _write(tmp_path / "m.jsonl.gz", [{"question_id": 1, "pred": "B", "text": "so. The answer is (B)."}])
     engine = build_engine(ReplayExpertConfig(name="m", recordings_dir=str(tmp_path)))
-    out = engine.generate([GenRequest("r1", instance_id="1"), GenRequest("r2", instance_id="2")])
+    out = engine.generate(
+        [GenRequest(request_id="r1", instance_id="1"), GenRequest(request_id="r2", instance_id="2")]
+    )
     assert out[0].text == "so. The answer is (B)." and out[0].extracted == "B" and not out[0].missing
     assert out[1].missing and out[1].text is None
     assert engine.counters.loads == 1 and engine.counters.missing == 1 and engine.counters.requests == 2

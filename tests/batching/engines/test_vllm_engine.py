@@ -174,10 +174,14 @@ def test_greedy_is_deterministic_and_batch_invariant(engine: VLLMEngine) -> None
 @pytest.mark.slow
 @needs_vllm
 def test_max_tokens_and_stop_are_respected(engine: VLLMEngine) -> None:
-    base = engine.generate([GenRequest("a", prompt=PROMPTS[0], sampling=GREEDY)])[0]
+    base = engine.generate([GenRequest(request_id="a", prompt=PROMPTS[0], sampling=GREEDY)])[0]
     assert base.text is not None
     short = engine.generate(
-        [GenRequest("b", prompt=PROMPTS[0], sampling=SamplingParams(temperature=0.0, max_tokens=3))]
+        [
+            GenRequest(
+                request_id="b", prompt=PROMPTS[0], sampling=SamplingParams(temperature=0.0, max_tokens=3)
+            )
+        ]
     )[0]
     assert short.generated_tokens == 3 and short.finish_reason == "length"
     assert base.text.startswith(short.text or "")
@@ -186,7 +190,9 @@ def test_max_tokens_and_stop_are_respected(engine: VLLMEngine) -> None:
     stopped = engine.generate(
         [
             GenRequest(
-                "c", prompt=PROMPTS[0], sampling=SamplingParams(temperature=0.0, max_tokens=12, stop=(stop,))
+                request_id="c",
+                prompt=PROMPTS[0],
+                sampling=SamplingParams(temperature=0.0, max_tokens=12, stop=(stop,)),
             )
         ]
     )[0]
@@ -200,8 +206,10 @@ def test_max_tokens_and_stop_are_respected(engine: VLLMEngine) -> None:
 @needs_vllm
 def test_seeded_sampling_reproduces_per_request(engine: VLLMEngine) -> None:
     seeded = SamplingParams(temperature=1.0, top_p=0.9, max_tokens=12, seed=7)
-    batch = [GenRequest(f"s{i}", prompt=PROMPTS[1], sampling=seeded) for i in range(2)]
-    batch.append(GenRequest("other", prompt=PROMPTS[1], sampling=SamplingParams(temperature=1.0, seed=8)))
+    batch = [GenRequest(request_id=f"s{i}", prompt=PROMPTS[1], sampling=seeded) for i in range(2)]
+    batch.append(
+        GenRequest(request_id="other", prompt=PROMPTS[1], sampling=SamplingParams(temperature=1.0, seed=8))
+    )
     first = engine.generate(batch)
     second = engine.generate(batch)
     assert [r.text for r in first] == [r.text for r in second]
@@ -214,8 +222,8 @@ def test_seeded_sampling_reproduces_per_request(engine: VLLMEngine) -> None:
 def test_over_long_prompt_is_an_error_result(engine: VLLMEngine) -> None:
     long_prompt = "plus " * (MAX_MODEL_LEN + 50)
     batch = [
-        GenRequest("ok", prompt=PROMPTS[0], sampling=GREEDY),
-        GenRequest("long", prompt=long_prompt, sampling=GREEDY),
+        GenRequest(request_id="ok", prompt=PROMPTS[0], sampling=GREEDY),
+        GenRequest(request_id="long", prompt=long_prompt, sampling=GREEDY),
     ]
     errors_before = engine.counters.errors
     ok, long = engine.generate(batch)
@@ -272,7 +280,7 @@ def test_batch_rejected_by_vllm_isolates_the_bad_request(
 
     llm = engine._llm
     real_generate = llm.generate
-    bad_ids = engine._prompt_ids(GenRequest("x", prompt="Hi"))
+    bad_ids = engine._prompt_ids(GenRequest(request_id="x", prompt="Hi"))
 
     def strict_generate(prompts, params, **kwargs):  # type: ignore[no-untyped-def]
         if any(p["prompt_token_ids"] == bad_ids for p in prompts):
@@ -280,7 +288,9 @@ def test_batch_rejected_by_vllm_isolates_the_bad_request(
         return real_generate(prompts, params, **kwargs)
 
     monkeypatch.setattr(llm, "generate", strict_generate)
-    batch = [GenRequest(r, prompt=p, sampling=GREEDY) for r, p in (("a", PROMPTS[0]), ("bad", "Hi"))]
+    batch = [
+        GenRequest(request_id=r, prompt=p, sampling=GREEDY) for r, p in (("a", PROMPTS[0]), ("bad", "Hi"))
+    ]
     ok, bad = engine.generate(batch)
     assert ok.error is None and ok.text
     assert bad.text is None and bad.error is not None and "simulated rejection" in bad.error
@@ -303,7 +313,7 @@ def test_lifecycle_counters_engine_death_and_sigterm(
     engine: VLLMEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Runs last on the shared engine: unload (a destroy, on CPU), reload, EngineCore death, SIGTERM."""
-    batch = [GenRequest("a", prompt=PROMPTS[0], sampling=GREEDY)]
+    batch = [GenRequest(request_id="a", prompt=PROMPTS[0], sampling=GREEDY)]
     loads = engine.counters.loads
     assert loads >= 1 and engine.is_loaded
     engine.generate(batch)

@@ -48,8 +48,19 @@ class _AnswerEngine(Engine):
     def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
         self.seen += len(batch)
         if self.text is None:
-            return [GenResult(r.request_id, None, error="the weights are corrupt") for r in batch]
-        return [GenResult(r.request_id, self.text, 3, 1, finish_reason="stop") for r in batch]
+            return [
+                GenResult(request_id=r.request_id, text=None, error="the weights are corrupt") for r in batch
+            ]
+        return [
+            GenResult(
+                request_id=r.request_id,
+                text=self.text,
+                prompt_tokens=3,
+                generated_tokens=1,
+                finish_reason="stop",
+            )
+            for r in batch
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +83,11 @@ def test_two_endpoints_of_one_model_id_never_share_answers(
 ) -> None:
     good_url, broken_url, good, broken = two_servers
     store = RunStore(tmp_path / "runs.sqlite")
-    journal = Journal(store, "run-1", stage="experts")
+    journal = Journal(store=store, run_id="run-1", stage="experts")
     a = OpenAIHTTPEngine(OpenAIHTTPExpertConfig.model_validate(_http("a", good_url)))
     b = OpenAIHTTPEngine(OpenAIHTTPExpertConfig.model_validate(_http("b", broken_url)))
-    requests = [GenRequest(f"r{i}", messages=(("user", f"question {i}?"),), sampling=SamplingParams(seed=0))
+    requests = [GenRequest(request_id=f"r{i}", messages=(("user", f"question {i}?"),),
+                           sampling=SamplingParams(seed=0))
                 for i in range(3)]  # fmt: skip
     first = JournalEngine(a, journal).generate(requests)
     second = JournalEngine(b, journal).generate(requests)

@@ -49,11 +49,20 @@ class CountingEngine(Engine):
 
     def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
         self.prompts.extend(r.prompt for r in batch)
-        return [GenResult(r.request_id, f"echo {r.prompt}", 3, 2) for r in batch]
+        return [
+            GenResult(request_id=r.request_id, text=f"echo {r.prompt}", prompt_tokens=3, generated_tokens=2)
+            for r in batch
+        ]
 
 
 def _req(rid: str, prompt: str, seed: int | None = 0, iid: str | None = None) -> GenRequest:
-    return GenRequest(rid, prompt, (("user", prompt),), SamplingParams(seed=seed, max_tokens=8), iid)
+    return GenRequest(
+        request_id=rid,
+        prompt=prompt,
+        messages=(("user", prompt),),
+        sampling=SamplingParams(seed=seed, max_tokens=8),
+        instance_id=iid,
+    )
 
 
 def _pool() -> PoolConfig:
@@ -71,7 +80,7 @@ def test_prompt_hash_covers_model_prompt_messages_and_sampling_not_request_id() 
     assert base == prompt_hash("m", _req("other-id", "hi"))
     assert len({base, prompt_hash("m2", _req("r1", "hi")), prompt_hash("m", _req("r1", "ho")),
                 prompt_hash("m", _req("r1", "hi", seed=1))}) == 4  # fmt: skip
-    plain = GenRequest("r1", "hi", sampling=SamplingParams(seed=0, max_tokens=8))
+    plain = GenRequest(request_id="r1", prompt="hi", sampling=SamplingParams(seed=0, max_tokens=8))
     assert prompt_hash("m", plain) != base  # chat messages count
     by_instance = [prompt_hash("m", _req("r", "hi", iid=i), keyed_by_instance=True) for i in ("q1", "q2")]
     assert by_instance[0] != by_instance[1]
@@ -82,20 +91,41 @@ def test_prompt_hash_covers_model_prompt_messages_and_sampling_not_request_id() 
 def test_store_uses_wal_and_a_failed_batch_leaves_no_rows(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "runs.sqlite")
     assert store._query("PRAGMA journal_mode")[0][0] == "wal"
-    ok = GenerationRow("h1", "experts", "a", "q1", GenResult("r1", "x"), 0.1)
+    ok = GenerationRow(
+        prompt_hash="h1",
+        stage="experts",
+        expert="a",
+        instance_id="q1",
+        result=GenResult(request_id="r1", text="x"),
+        seconds=0.1,
+    )
     store.record("run", [ok])
-    clash = GenerationRow("h1", "experts", "a", "q2", GenResult("r2", "y"), 0.1)
-    fresh = GenerationRow("h2", "experts", "a", "q3", GenResult("r3", "z"), 0.1)
+    clash = GenerationRow(
+        prompt_hash="h1",
+        stage="experts",
+        expert="a",
+        instance_id="q2",
+        result=GenResult(request_id="r2", text="y"),
+        seconds=0.1,
+    )
+    fresh = GenerationRow(
+        prompt_hash="h2",
+        stage="experts",
+        expert="a",
+        instance_id="q3",
+        result=GenResult(request_id="r3", text="z"),
+        seconds=0.1,
+    )
     with pytest.raises(sqlite3.IntegrityError):
         store.record("run", [fresh, clash])  # the same prompt hash twice in a run is refused...
     assert [g["prompt_hash"] for g in store.generations("run")] == ["h1"]  # ...and the batch rolled back
     reopened = RunStore(tmp_path / "runs.sqlite")
-    assert reopened.lookup("run", ["h1", "h2"]) == {"h1": GenResult("r1", "x")}
+    assert reopened.lookup("run", ["h1", "h2"]) == {"h1": GenResult(request_id="r1", text="x")}
 
 
 def test_journal_engine_never_generates_a_journaled_prompt_twice(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "s.sqlite")
-    journal = Journal(store, "run-1", stage="experts")
+    journal = Journal(store=store, run_id="run-1", stage="experts")
     inner = CountingEngine()
     engine = JournalEngine(inner, journal)
     first = engine.generate([_req("r1", "p1", iid="q1"), _req("r2", "p2"), _req("r3", "p1", iid="q1")])
@@ -114,13 +144,15 @@ def test_journal_engine_never_generates_a_journaled_prompt_twice(tmp_path: Path)
 
 def test_cache_mode_reuses_other_runs_and_copies_them_in(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "s.sqlite")
-    JournalEngine(CountingEngine(), Journal(store, "old")).generate([_req("r1", "p1"), _req("r2", "p2")])
+    JournalEngine(CountingEngine(), Journal(store=store, run_id="old")).generate(
+        [_req("r1", "p1"), _req("r2", "p2")]
+    )
     inner = CountingEngine()
-    without = JournalEngine(inner, Journal(store, "no-cache"))
+    without = JournalEngine(inner, Journal(store=store, run_id="no-cache"))
     without.generate([_req("r1", "p1")])
     assert inner.prompts == ["p1"]
     inner = CountingEngine()
-    cached = Journal(store, "cached", cache=True)
+    cached = Journal(store=store, run_id="cached", cache=True)
     JournalEngine(inner, cached).generate([_req("n1", "p1"), _req("n2", "p2"), _req("n3", "p3")])
     assert inner.prompts == ["p3"] and (cached.computed, cached.reused) == (1, 2)
     rows = {r["request_id"]: r["reused_from"] for r in store.generations("cached")}
@@ -146,7 +178,7 @@ def test_runs_list_and_show_print_tables(tmp_path: Path) -> None:
     db = tmp_path / "s.sqlite"
     store = RunStore(db)
     run_id = store.create_run(_pool(), _instances(), backend="local")
-    journal = Journal(store, run_id, stage="experts")
+    journal = Journal(store=store, run_id=run_id, stage="experts")
     JournalEngine(CountingEngine("alpha"), journal).generate([_req("r1", "p1"), _req("r2", "p2")])
     store.event(run_id, "experts", "alpha", "failure", 0.0, "attempt 1: worker died")
     store.finish_run(run_id, "done", report={"generations_computed": 2, "generations_reused": 0})

@@ -13,21 +13,45 @@ from orchestrator.voting.vote import Ballot, consensus, majority_vote, weighted_
 
 
 def test_majority_abstentions_and_ties_go_to_the_higher_ranked() -> None:
-    assert majority_vote([Ballot("a", "B"), Ballot("b", "C"), Ballot("c", None)]) == "B"
-    assert majority_vote([Ballot("a", None), Ballot("b", "C"), Ballot("c", "D"), Ballot("d", "D")]) == "D"
-    assert majority_vote([Ballot("a", None)]) is None
+    assert (
+        majority_vote(
+            [Ballot(expert="a", answer="B"), Ballot(expert="b", answer="C"), Ballot(expert="c", answer=None)]
+        )
+        == "B"
+    )
+    assert (
+        majority_vote(
+            [
+                Ballot(expert="a", answer=None),
+                Ballot(expert="b", answer="C"),
+                Ballot(expert="c", answer="D"),
+                Ballot(expert="d", answer="D"),
+            ]
+        )
+        == "D"
+    )
+    assert majority_vote([Ballot(expert="a", answer=None)]) is None
 
 
 def test_weighted_vote_lets_a_reliable_expert_outvote_two_weak_ones() -> None:
-    ballots = [Ballot("weak1", "A", 0.4), Ballot("weak2", "A", 0.4), Ballot("strong", "C", 1.0)]
+    ballots = [
+        Ballot(expert="weak1", answer="A", weight=0.4),
+        Ballot(expert="weak2", answer="A", weight=0.4),
+        Ballot(expert="strong", answer="C", weight=1.0),
+    ]
     assert weighted_vote(ballots) == "C"
     assert majority_vote(ballots) == "A"
 
 
 def test_consensus_needs_agreement_and_enough_votes() -> None:
-    assert consensus([Ballot("a", "A"), Ballot("b", "A"), Ballot("c", None)]) == "A"
-    assert consensus([Ballot("a", "A"), Ballot("b", "B")]) is None
-    assert consensus([Ballot("a", "A")]) is None
+    assert (
+        consensus(
+            [Ballot(expert="a", answer="A"), Ballot(expert="b", answer="A"), Ballot(expert="c", answer=None)]
+        )
+        == "A"
+    )
+    assert consensus([Ballot(expert="a", answer="A"), Ballot(expert="b", answer="B")]) is None
+    assert consensus([Ballot(expert="a", answer="A")]) is None
 
 
 def test_logodds_weights_grow_with_accuracy_and_options() -> None:
@@ -58,7 +82,7 @@ def test_stacked_vote_learns_to_ignore_a_copycat_expert() -> None:
     stacked = np.mean(np.array(pred) == gold)
     majority = np.mean(
         [
-            majority_vote([Ballot(str(j), a) for j, a in enumerate(r)]) == g
+            majority_vote([Ballot(expert=str(j), answer=a) for j, a in enumerate(r)]) == g
             for r, g in zip(answers, gold, strict=True)
         ]
     )
@@ -100,9 +124,9 @@ def test_aggregator_benchmark_runs_through_real_tiny_engines(tiny_pool: dict[str
     ]
     chains = {
         i.id: [
-            ReasoningChain("e1", "The answer is (A).", "A", True),
-            ReasoningChain("e2", "The answer is (B).", "B", False),
-            ReasoningChain("e3", "The answer is (C).", "C", False),
+            ReasoningChain(expert="e1", text="The answer is (A).", answer="A", is_correct=True),
+            ReasoningChain(expert="e2", text="The answer is (B).", answer="B", is_correct=False),
+            ReasoningChain(expert="e3", text="The answer is (C).", answer="C", is_correct=False),
         ]
         for i in instances
     }

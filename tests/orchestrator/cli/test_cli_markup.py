@@ -41,7 +41,16 @@ class _SevenEngine(Engine):
         pass
 
     def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
-        return [GenResult(r.request_id, "The answer is 7", 5, 4, finish_reason="stop") for r in batch]
+        return [
+            GenResult(
+                request_id=r.request_id,
+                text="The answer is 7",
+                prompt_tokens=5,
+                generated_tokens=4,
+                finish_reason="stop",
+            )
+            for r in batch
+        ]
 
 
 @pytest.fixture(scope="module")

@@ -241,7 +241,7 @@ def test_aggregator_auto_records_the_benchmark_best(tmp_path: Path, embedder: Em
         engines = session.engines
         chains = {
             i.id: [
-                ReasoningChain(e, r.text or "", a, a == i.gold)
+                ReasoningChain(expert=e, text=r.text or "", answer=a, is_correct=a == i.gold)
                 for e in session.experts
                 for r in engines[e].generate([_req(i)])
                 for a in (extract_answer(r.text, i.answer_format),)
@@ -267,7 +267,7 @@ def test_aggregator_auto_records_the_benchmark_best(tmp_path: Path, embedder: Em
 def _req(inst: Any) -> Any:
     from common.generation import GenRequest
 
-    return GenRequest(f"{inst.id}:x", "p", instance_id=inst.id)
+    return GenRequest(request_id=f"{inst.id}:x", prompt="p", instance_id=inst.id)
 
 
 def test_service_keeps_one_session_and_metrics_count_its_loads(tmp_path: Path, embedder: Embedder) -> None:

@@ -64,7 +64,10 @@ def _books(n_each: int, seed: int) -> tuple[ProfilingData, ProfilingData, list[s
 def _gate(cfg: GateConfig, *, open_book: bool = True) -> tuple[RetrievalGate, Signals]:
     closed, opened, gold, groups, coverage = _books(60, seed=0)
     signals = Signals(
-        closed.embeddings, groups, question_features(["q"] * len(gold), [0] * len(gold)), coverage
+        embeddings=closed.embeddings,
+        groups=groups,
+        questions=question_features(["q"] * len(gold), [0] * len(gold)),
+        coverage=coverage,
     )
     gate = RetrievalGate.fit(cfg, METHOD, closed, gold, signals, open_book=opened if open_book else None)
     return gate, signals
@@ -80,10 +83,16 @@ def _inputs(gate_cfg: GateConfig, n_each: int = 20, *, hits: bool = True) -> tup
     )
     cb, ob = fit_branch("closed", METHOD, closed, gold), fit_branch("open", METHOD, opened, gold)
     cd, od = cb.route(queries), ob.route(queries)
-    signals = Signals(emb, test_groups, question_features(["q"] * len(emb), [0] * len(emb)), test_cov)
+    signals = Signals(
+        embeddings=emb,
+        groups=test_groups,
+        questions=question_features(["q"] * len(emb), [0] * len(emb)),
+        coverage=test_cov,
+    )
     has_hits = np.full(len(emb), hits)
-    return GateInputs(signals, cb.recruited_accuracy(cd, cb.accuracy(queries)),
-                      ob.recruited_accuracy(od, ob.accuracy(queries)), has_hits), test_groups  # fmt: skip
+    return GateInputs(signals=signals, closed_accuracy=cb.recruited_accuracy(cd, cb.accuracy(queries)),
+                      open_accuracy=ob.recruited_accuracy(od, ob.accuracy(queries)),
+                      has_hits=has_hits), test_groups  # fmt: skip
 
 
 def test_the_gate_retrieves_for_what_passages_fix_and_never_for_a_strong_skill() -> None:
@@ -131,7 +140,12 @@ def test_without_open_book_profiles_the_gate_falls_back_to_the_closed_book_estim
     cfg = GateConfig(min_skill_questions=1000, fallback_accuracy=0.5)
     gate, _ = _gate(cfg, open_book=False)
     inputs, groups = _inputs(cfg)
-    inputs = GateInputs(inputs.signals, inputs.closed_accuracy, None, inputs.has_hits)
+    inputs = GateInputs(
+        signals=inputs.signals,
+        closed_accuracy=inputs.closed_accuracy,
+        open_accuracy=None,
+        has_hits=inputs.has_hits,
+    )
     for d, g in zip(gate.assess(inputs), groups, strict=True):
         assert d.p_open is None
         assert (d.retrieve, d.reason) == ((True, "fallback") if g == "facts" else (False, "no_gain"))
@@ -189,7 +203,9 @@ def test_retrieval_config_errors_are_clear() -> None:
 def test_coverage_of_an_empty_search_is_all_none() -> None:
     from orchestrator.rag.outcome import coverage_features
 
-    feats = coverage_features([Coverage(), None, Coverage(0.5, 3.0, 0.1, 1.0)])
+    feats = coverage_features(
+        [Coverage(), None, Coverage(top_dense=0.5, top_bm25=3.0, dense_margin=0.1, bm25_margin=1.0)]
+    )
     assert feats[0].tolist() == [0.0, 0.0, 0.0, 0.0, 0.0] and feats[1].tolist() == feats[0].tolist()
     assert feats[2][0] == 0.5 and feats[2][4] == 1.0
 

@@ -38,7 +38,7 @@ CFG = ControllerConfig()
 
 # -- plain Python: slot assignment ---------------------------------------------------------------
 def _cost(expert: str, prompts: int, footprint: float = 0.0) -> GroupCost:
-    return GroupCost(expert, prompts, max_tokens=1000, footprint_gib=footprint)
+    return GroupCost(expert=expert, prompts=prompts, max_tokens=1000, footprint_gib=footprint)
 
 
 def test_lpt_balances_slots_and_beats_round_robin() -> None:
@@ -76,7 +76,8 @@ def _replay_pool(tmp_path: Path, names: list[str], questions: int) -> list[Repla
 
 
 def _requests(expert: str, n: int) -> list[GenRequest]:
-    return [GenRequest(f"q{i}:{expert}", f"question {i}", sampling=SamplingParams(), instance_id=f"q{i}")
+    return [GenRequest(request_id=f"q{i}:{expert}", prompt=f"question {i}", sampling=SamplingParams(),
+                       instance_id=f"q{i}")
             for i in range(n)]  # fmt: skip
 
 
@@ -158,7 +159,9 @@ def test_a_worker_that_cannot_start_fails_naming_expert_and_cause(ray_cluster: A
     try:
         with pytest.raises(EngineDeadError, match=r"expert 'ghost'.*failed 2 times.*no recording 'ghost'"):
             backend.generate("ghost", _requests("ghost", 2))
-        stream = backend.stream(StageSpec("experts", {"ghost": _requests("ghost", 2)}, batch_size=1))
+        stream = backend.stream(
+            StageSpec(stage="experts", groups={"ghost": _requests("ghost", 2)}, batch_size=1)
+        )
         stream.close()
         with pytest.raises(EngineDeadError, match=r"expert 'ghost'.*no recording 'ghost'"):
             list(stream)  # a failed group ends the streamed stage with the same error
@@ -182,7 +185,7 @@ def test_two_nodes_run_groups_in_parallel_one_node_each(ray_cluster: Any, tmp_pa
     try:
         assert backend.layout["slots"] == 2
         groups = {e: _requests(e, 4 if e in "ab" else 2) for e in names}
-        stream = backend.stream(StageSpec("experts", groups, batch_size=2))
+        stream = backend.stream(StageSpec(stage="experts", groups=groups, batch_size=2))
         stream.close()
         items = list(stream)
         stats = backend.stats()

@@ -15,7 +15,9 @@ def test_same_files_twice_add_nothing(open_store: Callable[..., KnowledgeStore],
     events: list[IngestProgress] = []
     first = ingest(store, [corpus], progress=events.append)
     assert len(first.added) == 4 and first.chunks_added == 5 and not first.skipped
-    assert events[-1] == IngestProgress(4, 4, 5, 5, 1, 1)
+    assert events[-1] == IngestProgress(
+        files_done=4, files_total=4, chunks_done=5, chunks_total=5, group=1, groups=1
+    )
     sources = store.sources()
     assert set(sources) == {
         str((corpus / n).resolve()) for n in ("velmora.md", "zorvan.html", "qarth.txt", "facts.jsonl")
@@ -83,7 +85,10 @@ def test_a_file_whose_new_content_has_no_text_loses_its_chunks(
 
 
 def test_commit_groups_hold_whole_files_up_to_the_budget() -> None:
-    items = [Checked(f"f{i}", "text", "0" * 64, size) for i, size in enumerate([5, 5, 20, 1, 1, 1])]
+    items = [
+        Checked(origin=f"f{i}", kind="text", sha256="0" * 64, size_bytes=size)
+        for i, size in enumerate([5, 5, 20, 1, 1, 1])
+    ]
     groups = commit_groups(items, commit_bytes=10)
     assert [[c.origin for c in g] for g in groups] == [["f0", "f1"], ["f2"], ["f3", "f4", "f5"]]
 

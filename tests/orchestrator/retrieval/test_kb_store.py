@@ -18,7 +18,18 @@ from orchestrator.retrieval.store import KnowledgeStore
 
 
 def _hit(i: str, dense: float | None = None, bm25: float | None = None) -> Hit:
-    return Hit(i, f"src-{i}", None, f"text {i}", "o", i, 0, 6, dense_score=dense, bm25_score=bm25)
+    return Hit(
+        id=i,
+        source=f"src-{i}",
+        title=None,
+        text=f"text {i}",
+        origin="o",
+        doc_id=i,
+        start=0,
+        end=6,
+        dense_score=dense,
+        bm25_score=bm25,
+    )
 
 
 def test_rrf_fuses_ranks_and_keeps_both_scores() -> None:

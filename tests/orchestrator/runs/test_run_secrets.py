@@ -47,8 +47,17 @@ class _SevenEngine(Engine):
 
     def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
         if self.broken:
-            return [GenResult(r.request_id, None, error="out of memory") for r in batch]
-        return [GenResult(r.request_id, "The answer is 7", 5, 4, finish_reason="stop") for r in batch]
+            return [GenResult(request_id=r.request_id, text=None, error="out of memory") for r in batch]
+        return [
+            GenResult(
+                request_id=r.request_id,
+                text="The answer is 7",
+                prompt_tokens=5,
+                generated_tokens=4,
+                finish_reason="stop",
+            )
+            for r in batch
+        ]
 
 
 @pytest.fixture(scope="module")
