@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    """This process's environment without OpenMP settings and preloads: an in-process vLLM engine started
+    by an earlier test sets ``LD_PRELOAD`` to torch's libgomp, which then reads its settings at the child's
+    start, before the child's own code can set them."""
+    openmp = ("OMP_", "GOMP_", "KMP_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(openmp) and k != "LD_PRELOAD"}
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
