@@ -192,7 +192,7 @@ def _town(rng: random.Random, stem: str, stems: _Stems, world: _World) -> FactsE
     if rng.random() < 0.5:
         sentences.append(f"It has about {rng.randint(300, 90000)} inhabitants.")
     answers = (("founded", str(year)), ("region", _text(region)), ("founder", _text(founder)))
-    return FactsEntity("town", stem, stem, " ".join(sentences), answers)
+    return FactsEntity(kind="town", name=stem, title=stem, text=" ".join(sentences), answers=answers)
 
 
 def _person_entity(rng: random.Random, stem: str, stems: _Stems, world: _World) -> FactsEntity:
@@ -212,7 +212,7 @@ def _person_entity(rng: random.Random, stem: str, stems: _Stems, world: _World) 
     )
     sentences = [first, f"{pronoun.capitalize()} died in {died}."]
     answers = (("born", str(born)), ("birthplace", _text(town)), ("died", str(died)))
-    return FactsEntity("person", name, name, " ".join(sentences), answers)
+    return FactsEntity(kind="person", name=name, title=name, text=" ".join(sentences), answers=answers)
 
 
 def _bridge(rng: random.Random, stem: str, stems: _Stems, world: _World) -> FactsEntity:
@@ -237,7 +237,7 @@ def _bridge(rng: random.Random, stem: str, stems: _Stems, world: _World) -> Fact
         ("town", _text(town)),
         ("designer", _text(designer)),
     )
-    return FactsEntity("bridge", name, name, " ".join(sentences), answers)
+    return FactsEntity(kind="bridge", name=name, title=name, text=" ".join(sentences), answers=answers)
 
 
 def _ship(rng: random.Random, stem: str, stems: _Stems, world: _World) -> FactsEntity:
@@ -253,7 +253,9 @@ def _ship(rng: random.Random, stem: str, stems: _Stems, world: _World) -> FactsE
     if rng.random() < 0.4:
         sentences.append(f"She is {rng.randint(18, 240)} meters long.")
     answers = (("launched", str(year)), ("port", _text(port)), ("captain", _text(captain)))
-    return FactsEntity("ship", stem, f"{stem} (ship)", " ".join(sentences), answers)
+    return FactsEntity(
+        kind="ship", name=stem, title=f"{stem} (ship)", text=" ".join(sentences), answers=answers
+    )
 
 
 def _river(rng: random.Random, stem: str, stems: _Stems, world: _World) -> FactsEntity:
@@ -278,7 +280,7 @@ def _river(rng: random.Random, stem: str, stems: _Stems, world: _World) -> Facts
     if rng.random() < 0.4:
         sentences.append(f"Boats can navigate its lower {rng.randint(5, 400)} kilometers.")
     answers = (("length", str(length)), ("region", _text(region)), ("sea", _text(sea)))
-    return FactsEntity("river", name, name, " ".join(sentences), answers)
+    return FactsEntity(kind="river", name=name, title=name, text=" ".join(sentences), answers=answers)
 
 
 def _lighthouse(rng: random.Random, stem: str, stems: _Stems, world: _World) -> FactsEntity:
@@ -303,7 +305,7 @@ def _lighthouse(rng: random.Random, stem: str, stems: _Stems, world: _World) -> 
     if rng.random() < 0.4:
         sentences.append(f"Its light can be seen {rng.randint(5, 40)} kilometers out to sea.")
     answers = (("built", str(year)), ("height", str(height)), ("region", _text(region)))
-    return FactsEntity("lighthouse", name, name, " ".join(sentences), answers)
+    return FactsEntity(kind="lighthouse", name=name, title=name, text=" ".join(sentences), answers=answers)
 
 
 _MAKERS: dict[str, Callable[[random.Random, str, _Stems, _World], FactsEntity]] = {

@@ -46,10 +46,47 @@ class ArchShape:
 
 
 ARCHITECTURES: tuple[ArchShape, ...] = (
-    ArchShape("llama3-8b", "LlamaConfig", 4096, 32, 32, 8, 14336, 128256),
-    ArchShape("qwen2-7b", "Qwen2Config", 3584, 28, 28, 4, 18944, 152064),
-    ArchShape("gemma-7b", "GemmaConfig", 3072, 28, 16, 16, 24576, 256000, head_dim=256),
-    ArchShape("mistral-7b", "MistralConfig", 4096, 32, 32, 8, 14336, 32000),
+    ArchShape(
+        name="llama3-8b",
+        config_class="LlamaConfig",
+        hidden_size=4096,
+        num_layers=32,
+        num_heads=32,
+        num_kv_heads=8,
+        intermediate_size=14336,
+        vocab_size=128256,
+    ),
+    ArchShape(
+        name="qwen2-7b",
+        config_class="Qwen2Config",
+        hidden_size=3584,
+        num_layers=28,
+        num_heads=28,
+        num_kv_heads=4,
+        intermediate_size=18944,
+        vocab_size=152064,
+    ),
+    ArchShape(
+        name="gemma-7b",
+        config_class="GemmaConfig",
+        hidden_size=3072,
+        num_layers=28,
+        num_heads=16,
+        num_kv_heads=16,
+        intermediate_size=24576,
+        vocab_size=256000,
+        head_dim=256,
+    ),
+    ArchShape(
+        name="mistral-7b",
+        config_class="MistralConfig",
+        hidden_size=4096,
+        num_layers=32,
+        num_heads=32,
+        num_kv_heads=8,
+        intermediate_size=14336,
+        vocab_size=32000,
+    ),
 )
 """The shapes from each model's published ``config.json``."""
 

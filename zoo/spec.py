@@ -107,8 +107,8 @@ class ExpertSpec:
 def _expert(name: str, skills: tuple[str, ...], *, steps: int, seed: int) -> ExpertSpec:
     """Every zoo expert has the same 0.39M-parameter shape; they differ in data mixture and budget."""
     return ExpertSpec(
-        name,
-        skills,
+        name=name,
+        skills=skills,
         hidden_size=128,
         num_layers=2,
         num_heads=4,
@@ -187,7 +187,7 @@ class ReaderSpec:
 
 
 READER_SPEC = ReaderSpec(
-    "zoo-reader", hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512, steps=2500
+    name="zoo-reader", hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512, steps=2500
 )
 """The zoo reader (``zoo:zoo-reader``)."""
 

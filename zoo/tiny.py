@@ -74,11 +74,17 @@ class TinyModelSpec:
 
 
 TINY_POOL_SPECS: tuple[TinyModelSpec, ...] = (
-    TinyModelSpec("tiny-llama-xs", hidden_size=64, num_layers=1, num_heads=1, intermediate_size=128, seed=1),
-    TinyModelSpec("tiny-llama-s", hidden_size=128, num_layers=2, num_heads=2, intermediate_size=256, seed=2),
-    TinyModelSpec("tiny-llama-m", hidden_size=192, num_layers=3, num_heads=3, intermediate_size=512, seed=3),
     TinyModelSpec(
-        "tiny-llama-l",
+        name="tiny-llama-xs", hidden_size=64, num_layers=1, num_heads=1, intermediate_size=128, seed=1
+    ),
+    TinyModelSpec(
+        name="tiny-llama-s", hidden_size=128, num_layers=2, num_heads=2, intermediate_size=256, seed=2
+    ),
+    TinyModelSpec(
+        name="tiny-llama-m", hidden_size=192, num_layers=3, num_heads=3, intermediate_size=512, seed=3
+    ),
+    TinyModelSpec(
+        name="tiny-llama-l",
         hidden_size=256,
         num_layers=2,
         num_heads=4,

@@ -388,7 +388,8 @@ def evaluate_prompts(
     cfg = TransformersExpertConfig(name=name, model=str(model_dir), dtype="float32", batch_size=batch_size)
     sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens)
     requests = [
-        GenRequest(f"{name}:{i}", prompt, (("user", prompt),), sampling) for i, prompt in enumerate(prompts)
+        GenRequest(request_id=f"{name}:{i}", prompt=prompt, messages=(("user", prompt),), sampling=sampling)
+        for i, prompt in enumerate(prompts)
     ]
     engine = TransformersEngine(cfg)
     try:
