@@ -42,13 +42,8 @@ CountersT = TypeVar("CountersT", bound="LifecycleCounters")
 
 @dataclass(kw_only=True)
 class LifecycleCounters:
-    """What every model reports, summed over its life (engines add token and error counts).
-
-    Not slotted itself, so that a slotted subclass (``EngineCounters``) lists every counter, these too,
-    in its ``__slots__`` (code sums counters per slot).
-    """
-
-    __slots__: ClassVar[tuple[str, ...]]  # the slotted subclasses'
+    """What every model reports, summed over its life (engines add token and error counts); code that
+    sums or subtracts counters reads them by name through :meth:`as_dict`."""
 
     loads: int = 0
     unloads: int = 0

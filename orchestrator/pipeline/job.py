@@ -122,7 +122,7 @@ class Job:
         out = {}
         for name, engine in self.session.engines.items():
             now, then = engine.counters, self._counters_at_start[name]
-            out[name] = EngineCounters(**{k: getattr(now, k) - getattr(then, k) for k in now.__slots__})
+            out[name] = EngineCounters(**{k: v - getattr(then, k) for k, v in now.as_dict().items()})
         return out
 
     def queries(self) -> QueryBatch:

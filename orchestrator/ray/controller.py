@@ -373,7 +373,7 @@ class ExpertController:
     async def stats(self) -> dict[str, Any]:
         """Per expert: summed engine counters (over restarts), failures, Ray resources; worker lifetimes."""
         counters = {
-            e: {k: sum(c[k] for c in inc.values()) for k in EngineCounters.__slots__}
+            e: {k: sum(c[k] for c in inc.values()) for k in EngineCounters().as_dict()}
             for e, inc in self.incarnations.items()
         }
         live = [{"expert": e, "slot": s, "started_at": self.handles[e].started_at, "ended_at": None}
