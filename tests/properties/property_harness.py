@@ -13,16 +13,15 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from answer_engine import FixedAnswerEngine
 from hypothesis import HealthCheck, Phase, settings
 from typer.testing import CliRunner
 
-from batching.engines.base import Engine
-from common.generation import GenRequest, GenResult
 from orchestrator.cli import app
 
 DOCUMENTED_EXIT_CODES = (0, 2)
@@ -42,36 +41,11 @@ def examples(n: int) -> settings:
     )
 
 
-@dataclass(frozen=True)
-class _Cfg:
-    name: str
-
-
-class AnswerEngine(Engine):
+class AnswerEngine(FixedAnswerEngine):
     """Answers every request at once ("The answer is (A)"): the experts behind the harness's pools."""
 
-    kind = "answer"
-
     def __init__(self) -> None:
-        super().__init__(_Cfg("answer"))
-
-    def _load(self) -> None:
-        pass
-
-    def _unload(self) -> None:
-        pass
-
-    def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
-        return [
-            GenResult(
-                request_id=r.request_id,
-                text="The answer is (A)",
-                prompt_tokens=5,
-                generated_tokens=4,
-                finish_reason="stop",
-            )
-            for r in batch
-        ]
+        super().__init__("The answer is (A)")
 
 
 @dataclass

@@ -5,16 +5,14 @@ them. Without escaping, ``[/]`` raises MarkupError, ``[bold]`` vanishes and ``:s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from answer_engine import FixedAnswerEngine
 from typer.testing import CliRunner
 
-from batching.engines.base import Engine
 from batching.journal.store import RunStore
-from common.generation import GenRequest, GenResult
 from orchestrator.cli import app
 from orchestrator.service.openai_stub import create_openai_app, serve_in_thread
 
@@ -23,39 +21,9 @@ EXPERTS = ("e[/]1", "f[bold]2", ":smile:3")
 SMILE = "\N{SMILING FACE WITH OPEN MOUTH}"
 
 
-@dataclass(frozen=True)
-class _Cfg:
-    name: str
-
-
-class _SevenEngine(Engine):
-    kind = "seven"
-
-    def __init__(self) -> None:
-        super().__init__(_Cfg("seven"))
-
-    def _load(self) -> None:
-        pass
-
-    def _unload(self) -> None:
-        pass
-
-    def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
-        return [
-            GenResult(
-                request_id=r.request_id,
-                text="The answer is 7",
-                prompt_tokens=5,
-                generated_tokens=4,
-                finish_reason="stop",
-            )
-            for r in batch
-        ]
-
-
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    engines = {f"m{i}": _SevenEngine() for i in range(3)}
+    engines = {f"m{i}": FixedAnswerEngine() for i in range(3)}
     with serve_in_thread(create_openai_app(engines)) as (url, _):
         yield url
 

@@ -8,16 +8,14 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from answer_engine import FixedAnswerEngine
 from typer.testing import CliRunner
 
-from batching.engines.base import Engine
 from batching.journal.store import RunStore
-from common.generation import GenRequest, GenResult
 from orchestrator.cli import app
 from orchestrator.service.openai_stub import create_openai_app, serve_in_thread
 
@@ -25,46 +23,14 @@ QUERY_TOKEN = "tok-q-5a1f9c"
 USER_TOKEN = "tok-u-77e0b2"
 
 
-@dataclass(frozen=True)
-class _Cfg:
-    name: str
-
-
-class _SevenEngine(Engine):
-    """Answers 7 to everything, or (broken) fails every request."""
-
-    kind = "seven"
-
-    def __init__(self, broken: bool = False) -> None:
-        super().__init__(_Cfg("seven"))
-        self.broken = broken
-
-    def _load(self) -> None:
-        pass
-
-    def _unload(self) -> None:
-        pass
-
-    def _generate(self, batch: Sequence[GenRequest]) -> list[GenResult]:
-        if self.broken:
-            return [GenResult(request_id=r.request_id, text=None, error="out of memory") for r in batch]
-        return [
-            GenResult(
-                request_id=r.request_id,
-                text="The answer is 7",
-                prompt_tokens=5,
-                generated_tokens=4,
-                finish_reason="stop",
-            )
-            for r in batch
-        ]
-
-
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[str, str]]:
     with (
-        serve_in_thread(create_openai_app({"m1": _SevenEngine(), "m2": _SevenEngine()})) as (good, _),
-        serve_in_thread(create_openai_app({"m3": _SevenEngine(broken=True)})) as (broken, _),
+        serve_in_thread(create_openai_app({"m1": FixedAnswerEngine(), "m2": FixedAnswerEngine()})) as (
+            good,
+            _,
+        ),
+        serve_in_thread(create_openai_app({"m3": FixedAnswerEngine(broken=True)})) as (broken, _),
     ):
         yield good, broken
 
