@@ -138,8 +138,9 @@ def ingest_rate(backend: str, passages: int) -> IngestRate:
 
     The model is loaded (and one batch embedded) before the timing, so the rate is the steady one.
     """
+    from benchmarks.tools.kb import synthetic_rows
     from orchestrator.retrieval.config import KnowledgeConfig
-    from orchestrator.retrieval.schema import ChunkRow, meta_table, with_vectors
+    from orchestrator.retrieval.schema import meta_table, with_vectors
     from orchestrator.retrieval.store import KnowledgeStore
     from orchestrator.retrieval.synthetic import synthetic_corpus
     from skills.embedding import Embedder
@@ -157,21 +158,7 @@ def ingest_rate(backend: str, passages: int) -> IngestRate:
         wall, cpu = time.perf_counter(), time.process_time()
         vectors = embedder.embed(texts)
         embed_s, embed_cpu = time.perf_counter() - wall, time.process_time() - cpu
-        rows = [
-            ChunkRow(
-                id=d["id"],
-                origin="synthetic",
-                origin_sha256="0",
-                doc_id=d["id"],
-                source=d["source"],
-                title=d["title"],
-                text=d["text"],
-                chunk_index=0,
-                start=0,
-                end=len(d["text"]),
-            )
-            for d in corpus
-        ]
+        rows = synthetic_rows(corpus)
         start = time.perf_counter()
         store.write([], iter([with_vectors(meta_table(rows), vectors, store.dim)]))
         write_s = time.perf_counter() - start

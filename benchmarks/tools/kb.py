@@ -123,7 +123,8 @@ class KbBenchResult(BenchmarkRecord):
 # -- measurement ---------------------------------------------------------------------------------
 
 
-def _rows(corpus: Sequence[dict[str, str]]) -> list[ChunkRow]:
+def synthetic_rows(corpus: Sequence[dict[str, str]]) -> list[ChunkRow]:
+    """One chunk row per synthetic passage (the whole passage, chunk 0), ready to embed and write."""
     return [
         ChunkRow(
             id=d["id"],
@@ -165,7 +166,7 @@ def build_size(
     import bm25s
 
     corpus = synthetic_corpus(n, seed=cfg.seed)
-    rows = _rows(corpus)
+    rows = synthetic_rows(corpus)
     texts = [r.text for r in rows]
     kcfg = KnowledgeConfig(uri=str(root / f"kb-{n}"), embedding_cache_dir=None)
     store = KnowledgeStore.open(kcfg, embedder=embedder, create=True)
