@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from common.errors import ConfigError
 from common.records import LETTERS, AnswerFormat
+from orchestrator.math_values import surely_unequal
 
 logger = logging.getLogger(__name__)
 
@@ -300,6 +301,8 @@ def _verify_symbolic(pred: str, gold: str) -> bool:
     gold_parsed = _parsed(gold, timeout_s)
     pred_parsed = _parsed(pred, timeout_s)
     if gold_parsed and pred_parsed:
+        if surely_unequal(pred_parsed, gold_parsed):  # far-apart values: no need for sympy's proof
+            return False
         if verify(list(gold_parsed), list(pred_parsed), timeout_seconds=timeout_s):
             return True
         logger.debug("math-verify: %r != %r", pred[:100], gold[:100])

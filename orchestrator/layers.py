@@ -5,7 +5,8 @@ import counts, also a lazy one inside a function (only ``if TYPE_CHECKING:`` imp
 the children form no cycle. The import-graph test reads :data:`ORCHESTRATOR_LAYERS` and
 ``docs/architecture.md`` draws it.
 
-Why this order: answers, prompts, folds and datasets are leaves; ``ray`` (controller, workers, their
+Why this order: ``math_values`` (the shortcut math-verify's comparisons take) sits under ``answers``;
+answers, prompts, folds and datasets are leaves; ``ray`` (controller, workers, their
 slots) and ``retrieval`` (the knowledge store) import only leaves, so they sit low, where the pipeline's
 streaming stage and ``rag`` read them. The vote layer (``voting``) sits below both the recruitment
 policies and the registered aggregators, which read it (aggregators also read the policies' profiling
@@ -18,6 +19,7 @@ session; runs, the bench, the API, the service and the CLI drive the pipeline.
 from __future__ import annotations
 
 ORCHESTRATOR_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("math_values",),
     ("answers", "datasets", "folds", "layers", "local_ray", "prompts"),
     ("ray", "retrieval", "voting"),
     ("policies",),

@@ -48,6 +48,9 @@ class PairCensus(BaseModel):
     distinct_pairs: int
     settled_without_parsing: int
     for_math_verify: int
+    settled_by_values: int = Field(
+        description="Of the pairs left to math-verify, those whose parsed values are far apart."
+    )
     distinct_strings: int
     sample: int
     sample_strings: int
@@ -75,6 +78,7 @@ def pair_census(cfg: MathSpeedConfig) -> PairCensus:
     from orchestrator.bench.data import load_bench_data, resolve_data_dir
     from orchestrator.bench.runner import expert_answer_matrix
     from orchestrator.bench.verdicts import matrix_pairs
+    from orchestrator.math_values import surely_unequal
 
     bench = load_bench_config(cfg.config)
     data_dir = resolve_data_dir(cfg.data_dir)
@@ -86,20 +90,24 @@ def pair_census(cfg: MathSpeedConfig) -> PairCensus:
     from orchestrator import answers
 
     strings = list(dict.fromkeys(x for p in sample for x in p))
+    timeout = answers._MATH_VERIFY_TIMEOUT_S
     start = time.process_time()
     for text in strings:  # what the first comparison of each string pays (then memoised)
-        answers._parsed(text, answers._MATH_VERIFY_TIMEOUT_S)  # the key math_equal uses in a main thread
+        answers._parsed(text, timeout)  # the key math_equal uses in a main thread
     parse_s = time.process_time() - start
     start = time.process_time()
     for pred, gold in sample:
         math_equal(pred, gold)
     verify_s = time.process_time() - start
     n = max(len(sample), 1)
+    parse = answers._parsed
+    by_values = sum(1 for p, g in hard if surely_unequal(parse(p, timeout), parse(g, timeout)))
     return PairCensus(
         pairs=len(every),
         distinct_pairs=len(distinct),
         settled_without_parsing=len(distinct) - len(hard),
         for_math_verify=len(hard),
+        settled_by_values=by_values,
         distinct_strings=len({s for p in hard for s in p}),
         sample=len(sample),
         sample_strings=len(strings),
@@ -143,5 +151,8 @@ def math_speed_table(result: MathSpeedResult) -> Table:
     c, w = result.cold, result.warm
     table.add_row(
         "cold / warm", f"{c.wall_s / w.wall_s:.2f}x", f"{c.cpu_s / w.cpu_s:.2f}x", *([""] * len(STAGES)), ""
+    )
+    table.add_row(  # what the first run costs on top, whatever the warm run's own length
+        "cold - warm", f"{c.wall_s - w.wall_s:+.1f}", f"{c.cpu_s - w.cpu_s:+.1f}", *([""] * len(STAGES)), ""
     )
     return table
