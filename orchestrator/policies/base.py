@@ -154,7 +154,9 @@ def ranked_decision(
     return RoutingDecision(
         instance_id=instance_id,
         skills=list(skills),
-        scores=[ExpertScore(expert=experts[j], score=float(scores[j])) for j in order],
+        # built without validation (a str and a float by construction): a bench's nested cross-validation
+        # makes millions of these
+        scores=[ExpertScore.model_construct(expert=experts[j], score=float(scores[j])) for j in order],
         experts=[experts[j] for j in order[:k]],
         policy=policy,
         why=why,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 Same = Callable[[str, str], bool]
 """Whether two answers are the same answer (None: string equality)."""
@@ -31,11 +32,27 @@ class Ballot:
 def answer_classes(answers: Sequence[str | None], same: Same | None = None) -> list[int]:
     """The equivalence class of each answer (-1 for an abstention), numbered in order of first appearance.
 
+    With an equivalence, the result is memoised on (answers, same): a bench's nested cross-validation
+    classes the same question's ballots (and their prefixes, in sequential votes) millions of times, and
+    each comparison is a call into math-verify's memo. The equivalence must be a pure function of its
+    two strings (as :func:`orchestrator.answers.math_equivalent` is).
+
     Args:
         answers: the answers, in ballot order.
         same: the equivalence (None: string equality). An answer joins the class of the first earlier
             class representative it equals; identical strings always share a class without a call.
     """
+    if same is None:
+        return _classes(answers, None)
+    return list(_memoised_classes(tuple(answers), same))
+
+
+@lru_cache(maxsize=2**17)
+def _memoised_classes(answers: tuple[str | None, ...], same: Same) -> tuple[int, ...]:
+    return tuple(_classes(answers, same))
+
+
+def _classes(answers: Sequence[str | None], same: Same | None) -> list[int]:
     reps: list[str] = []
     by_string: dict[str, int] = {}
     out = []
