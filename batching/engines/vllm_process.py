@@ -198,16 +198,23 @@ def watch_engine_core(engine_core: Any, closing: threading.Event) -> None:
 
 @contextlib.contextmanager
 def multiprocessing_env(*, in_process: bool) -> Iterator[None]:
-    """Set ``VLLM_ENABLE_V1_MULTIPROCESSING`` for one ``LLM()`` construction.
+    """Set ``VLLM_ENABLE_V1_MULTIPROCESSING`` for one ``LLM()`` construction, and keep ``LD_PRELOAD``.
 
     vLLM reads its environment through ``vllm.envs``, which an in-process EngineCore freezes
     (``enable_envs_cache``) when it starts; the cache is dropped before and after, so each engine of a
     pool gets its own setting.
+
+    vLLM's CPU platform adds tcmalloc and torch's libgomp to ``os.environ["LD_PRELOAD"]`` while it
+    configures an engine, for the engine processes it starts then. Left there, every process this one
+    starts later would load them too (math-verify workers, ``kb`` subprocesses, Ray workers, tests'
+    children), and libgomp would read its OpenMP settings before they can set theirs. So ``LD_PRELOAD``
+    is restored once the engine is built; vLLM sets it again for the next engine it configures.
     """
     from vllm import envs
 
     key = "VLLM_ENABLE_V1_MULTIPROCESSING"
     old = os.environ.get(key)
+    preload = os.environ.get("LD_PRELOAD")
     envs.disable_envs_cache()
     if in_process:
         os.environ[key] = "0"
@@ -215,11 +222,16 @@ def multiprocessing_env(*, in_process: bool) -> Iterator[None]:
         yield
     finally:
         if in_process:
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
+            _restore(key, old)
+        _restore("LD_PRELOAD", preload)
         envs.disable_envs_cache()
+
+
+def _restore(key: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = value
 
 
 def close_zmq(engine_core: Any) -> None:

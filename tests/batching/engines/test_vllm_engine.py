@@ -38,6 +38,7 @@ needs_vllm = pytest.mark.skipif(
 pytestmark = pytest.mark.xdist_group("vllm-engine")
 
 KV_CACHE_BYTES = 64 * 2**20
+PRELOAD_BEFORE_LOAD: list[str | None] = []  # LD_PRELOAD as the engine fixture found it
 MAX_MODEL_LEN = 512
 
 
@@ -104,6 +105,7 @@ def xs_path(tiny_pool: dict[str, Path]) -> Path:
 def engine(vllm_env: None, xs_path: Path) -> Iterator[VLLMEngine]:
     """One loaded engine shared by the module (vLLM start-up is the slow part); closed at the end."""
     eng = VLLMEngine(_config(xs_path))
+    PRELOAD_BEFORE_LOAD.append(os.environ.get("LD_PRELOAD"))
     eng.load()
     yield eng
     eng.close()
@@ -163,6 +165,19 @@ def test_mixed_batch_returns_input_order(engine: VLLMEngine, xs_path: Path) -> N
 
 @pytest.mark.slow
 @needs_vllm
+@pytest.mark.slow
+@needs_vllm
+def test_processes_started_after_a_load_do_not_inherit_vllms_preload(engine: VLLMEngine) -> None:
+    """vLLM's CPU platform puts tcmalloc and libgomp into LD_PRELOAD while it configures the engine; a
+    child this process starts afterwards (a math-verify worker, a kb subprocess) must not load them."""
+    assert engine.is_loaded
+    assert os.environ.get("LD_PRELOAD") == PRELOAD_BEFORE_LOAD[0]
+    code = "import os; print(os.environ.get('LD_PRELOAD', ''))"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    added = set(child.stdout.strip().split(":")) - set((PRELOAD_BEFORE_LOAD[0] or "").split(":"))
+    assert not {p for p in added if "tcmalloc" in p or "gomp" in p}, child.stdout
+
+
 def test_greedy_is_deterministic_and_batch_invariant(engine: VLLMEngine) -> None:
     batch = mixed_requests()
     first = engine.generate(batch)
