@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -140,6 +141,14 @@ class RoutingPolicy(abc.ABC):
 policy_registry: Registry[type[RoutingPolicy]] = Registry("policy", base_cls=RoutingPolicy)
 
 
+@lru_cache(maxsize=2**16)
+def _expert_score(expert: str, score: float) -> ExpertScore:
+    """One (frozen, so shareable) score record, built without validation (a str and a float by
+    construction) and reused: a bench's nested cross-validation ranks the same experts with the same
+    scores millions of times."""
+    return ExpertScore.model_construct(expert=expert, score=score)
+
+
 def ranked_decision(
     instance_id: str,
     experts: Sequence[str],
@@ -154,9 +163,7 @@ def ranked_decision(
     return RoutingDecision(
         instance_id=instance_id,
         skills=list(skills),
-        # built without validation (a str and a float by construction): a bench's nested cross-validation
-        # makes millions of these
-        scores=[ExpertScore.model_construct(expert=experts[j], score=float(scores[j])) for j in order],
+        scores=[_expert_score(experts[j], float(scores[j])) for j in order],
         experts=[experts[j] for j in order[:k]],
         policy=policy,
         why=why,

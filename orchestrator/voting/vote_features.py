@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,7 +33,14 @@ def answer_statement(text: str | None, answer: str | None) -> float:
     """1.0 when ``text`` states ``answer`` explicitly ("answer is (X)" or "Answer: X"), else 0.0."""
     if not text or answer is None:
         return 0.0
-    return float(answer in _ANSWER_IS.findall(text))
+    return float(answer in _stated_letters(text))
+
+
+@lru_cache(maxsize=2**16)
+def _stated_letters(text: str) -> frozenset[str]:
+    """The letters ``text`` states as its answer; memoised, since a bench's nested cross-validation asks
+    about the same recorded response thousands of times (a regex scan of a whole reasoning trace each)."""
+    return frozenset(_ANSWER_IS.findall(text))
 
 
 def option_features(options: Sequence[str], width: int = len(LETTERS)) -> np.ndarray:
