@@ -24,6 +24,7 @@ are written ``$SYMOE_HOME/...`` (so help texts and configs show them unresolved)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -80,6 +81,14 @@ def symoe_home(settings: SymoeSettings | None = None) -> Path:
 def home_path(*parts: str) -> Path:
     """A path under :func:`symoe_home`, e.g. ``home_path("runs.sqlite")``; nothing is created."""
     return symoe_home().joinpath(*parts)
+
+
+def restore_env(key: str, value: str | None) -> None:
+    """Put environment variable ``key`` back as it was saved with ``os.environ.get``: unset when None."""
+    if value is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = value
 
 
 def expand_path(path: str | Path) -> Path:

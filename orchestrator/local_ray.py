@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from common.settings import restore_env
+
 CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Ray's switch for multi-node clusters; 0 makes a node's address the loopback one."""
 
@@ -35,10 +37,7 @@ def loopback_only() -> Iterator[None]:
         yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved_flag
-        if saved_env is None:
-            os.environ.pop(CLUSTER_SWITCH, None)
-        else:
-            os.environ[CLUSTER_SWITCH] = saved_env
+        restore_env(CLUSTER_SWITCH, saved_env)
 
 
 def init_local_ray(**kwargs: Any) -> None:

@@ -27,6 +27,8 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from common.settings import restore_env
+
 logger = logging.getLogger(__name__)
 
 CHILD_EXIT_TIMEOUT_S = 10.0
@@ -222,16 +224,9 @@ def multiprocessing_env(*, in_process: bool) -> Iterator[None]:
         yield
     finally:
         if in_process:
-            _restore(key, old)
-        _restore("LD_PRELOAD", preload)
+            restore_env(key, old)
+        restore_env("LD_PRELOAD", preload)
         envs.disable_envs_cache()
-
-
-def _restore(key: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(key, None)
-    else:
-        os.environ[key] = value
 
 
 def close_zmq(engine_core: Any) -> None:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
 from benchmarks.tools.cold import BenchProcessConfig, BenchProcessRun, fresh_home, run_bench_process
+from common.settings import restore_env
 from orchestrator.bench.record import BenchmarkRecord, record_header
 
 EMBED_STAGE = "embeddings + skills"
@@ -201,7 +202,7 @@ def run_embed_speed(cfg: EmbedSpeedConfig) -> EmbedSpeedResult:
                 )
                 ingest = ingest_rate(backend, cfg.passages) if cfg.passages else None
             finally:
-                _restore_env("SYMOE_HOME", previous)
+                restore_env("SYMOE_HOME", previous)
             ref = ref if ref is not None else vecs
             rows.append(
                 BackendRow(
@@ -213,13 +214,6 @@ def run_embed_speed(cfg: EmbedSpeedConfig) -> EmbedSpeedResult:
                 )
             )
     return EmbedSpeedResult(**record_header(cfg, _PACKAGES), load_average=os.getloadavg(), rows=rows)
-
-
-def _restore_env(key: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(key, None)
-    else:
-        os.environ[key] = value
 
 
 def embed_speed_table(result: EmbedSpeedResult) -> Table:

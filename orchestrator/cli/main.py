@@ -25,6 +25,7 @@ from common.errors import ConfigError, SymbolicMoEError
 from common.logs import TEXT_FORMAT, RunContextFilter, configure_run_logging
 from common.private_files import open_private, private_dir
 from common.secrets import RedactingFilter
+from common.settings import restore_env
 
 HELP_MARKUP: Literal["markdown"] = "markdown"
 """How help texts render: Markdown joins a docstring's wrapped lines (rich markup would keep them)."""
@@ -171,10 +172,7 @@ def route_logs(
         root.removeHandler(to_file)
         log.close()
         for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+            restore_env(key, value)
 
     _UNDO.append(undo)  # run when the command ends (main's close callback) or by close_routes()
     if announce:

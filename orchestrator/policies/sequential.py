@@ -173,7 +173,7 @@ class SequentialVotePolicy(RoutingPolicy):
         keep = 1.0 - self.slack
         total = sum(remaining.values())
         if by_max:
-            base = [(f, r, max(r - 0.0, 0.0)) for f, r in remaining.items()]
+            base = [(f, r, max(r, 0.0)) for f, r in remaining.items()]  # r, 0: f has not voted for the class
             gain = [
                 sum(max(r - cur[(f, c)], 0.0) if (f, c) in cur else b for f, r, b in base)
                 for c in range(n_classes)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from common.resources import config_path
-from common.settings import HOME_VAR, expand_path, home_path, load_settings, symoe_home
+from common.settings import HOME_VAR, expand_path, home_path, load_settings, restore_env, symoe_home
 
 
 def test_home_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -79,3 +80,13 @@ def test_service_and_kb_under_symoe_home(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert catalog.data_dir == home / "service" and (home / "service").is_dir()
     KnowledgeStore.open(KnowledgeConfig(), create=True)
     assert (home / "kb").is_dir()
+
+
+def test_restore_env_sets_back_a_value_and_unsets_what_was_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYMOE_TEST_RESTORE", "changed")
+    restore_env("SYMOE_TEST_RESTORE", "before")
+    assert os.environ["SYMOE_TEST_RESTORE"] == "before"
+    restore_env("SYMOE_TEST_RESTORE", None)
+    assert "SYMOE_TEST_RESTORE" not in os.environ
+    restore_env("SYMOE_TEST_RESTORE", None)  # already unset: nothing to do
+    assert "SYMOE_TEST_RESTORE" not in os.environ
