@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -96,8 +96,13 @@ class LLMRole(Generic[M]):
         max_attempts: tries per input, the first included.
         max_tokens: per answer.
         schema_hint: what the prompt shows of the schema instead of its full JSON schema (a compact
-            description and an example keep a small model's prompt short); the request still carries
-            the full schema for engines that constrain decoding to it.
+            description and an example keep a small model's prompt short); with ``examples`` and no
+            hint, the examples alone show the form. The request always carries the full schema, for
+            engines that constrain decoding to it.
+        examples: worked examples, (input, JSON answer) pairs, given as earlier turns of the chat (a
+            small model copies a shown answer's form far better than it follows a description).
+        check: ``check(input, value)`` -> what is wrong with a schema-valid value for that input, or
+            None; a problem is sent back to the model like a schema error.
     """
 
     def __init__(
@@ -110,6 +115,8 @@ class LLMRole(Generic[M]):
         max_attempts: int = 3,
         max_tokens: int = 512,
         schema_hint: str | None = None,
+        examples: Sequence[tuple[str, str]] = (),
+        check: Callable[[str, M], str | None] | None = None,
     ) -> None:
         self.name = name
         self.engine = engine
@@ -117,8 +124,10 @@ class LLMRole(Generic[M]):
         self.system_prompt = system_prompt
         self.max_attempts = max_attempts
         self.sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens)
-        self.schema_json = json.dumps(schema.model_json_schema(), sort_keys=True)
+        self.schema_json = json.dumps(schema.model_json_schema())  # field order kept: a grammar follows it
         self.schema_hint = schema_hint
+        self.examples = tuple(t for q, a in examples for t in (("user", q), ("assistant", a)))
+        self.check = check
 
     def _request(self, i: int, attempt: int, turns: tuple[tuple[str, str], ...]) -> GenRequest:
         return GenRequest(
@@ -137,20 +146,23 @@ class LLMRole(Generic[M]):
         except ValidationError as exc:
             raise ValueError(f"JSON does not match the schema: {exc.errors(include_url=False)}") from exc
 
+    def _reply_format(self) -> str:
+        if self.schema_hint:
+            return f"\nReply with one JSON object, and nothing else:\n{self.schema_hint}"
+        if self.examples:
+            return "\nReply with one JSON object, as in the examples, and nothing else."
+        schema = self.schema_json
+        return f"\nReply with one JSON object matching this JSON schema, and nothing else:\n{schema}"
+
     def run(self, inputs: Sequence[str]) -> list[RoleResult[M]]:
         """One result per input, in order; invalid outputs are retried in batches with the error shown."""
         turns: dict[int, tuple[tuple[str, str], ...]] = {
             i: (
                 (
                     "system",
-                    self.system_prompt
-                    + (
-                        f"\nReply with one JSON object, and nothing else:\n{self.schema_hint}"
-                        if self.schema_hint
-                        else "\nReply with one JSON object matching this JSON "
-                        f"schema, and nothing else:\n{self.schema_json}"
-                    ),
+                    self.system_prompt + self._reply_format(),
                 ),
+                *self.examples,
                 ("user", text),
             )
             for i, text in enumerate(inputs)
@@ -165,6 +177,9 @@ class LLMRole(Generic[M]):
             for i, res in zip(todo, results, strict=True):
                 try:
                     value = self.parse(res.text if res.error is None else None)
+                    problem = self.check(inputs[i], value) if self.check is not None else None
+                    if problem is not None:
+                        raise ValueError(problem)
                 except ValueError as exc:
                     msg = res.error or str(exc)
                     errors[i].append(msg[:300])

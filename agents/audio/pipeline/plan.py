@@ -7,9 +7,9 @@ Journaled steps: ``video/probe``, ``plan``, ``video/align``.
 from __future__ import annotations
 
 from agents.audio.limits import clean_timeline
+from agents.audio.llm_planner import llm_plan
 from agents.audio.pipeline.job import AudioJob
 from agents.audio.planner import plan_brief
-from agents.audio.roles import llm_plan
 from agents.audio.timeline import Timeline
 from agents.audio.video import VideoInfo, align_to_cuts, plan_for_video, probe_video
 

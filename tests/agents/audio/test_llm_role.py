@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agents.audio.roles import CriticVerdict, PlanDraft, llm_plan
+from agents.audio.llm_planner import LineReading, llm_plan
+from agents.audio.roles import CriticVerdict
 from agents.llm_role import LLMRole, extract_json
 from batching.config import OpenAIHTTPExpertConfig, TransformersExpertConfig
 from batching.engines.openai_http import OpenAIHTTPEngine
@@ -75,6 +76,27 @@ def test_role_sends_the_schema_and_retries_with_the_validation_error() -> None:
     assert "not usable" in retry[-1]["content"] and "approve" in retry[-1]["content"]
 
 
+def test_role_shows_examples_as_turns_and_sends_back_what_its_check_finds() -> None:
+    seen: list[dict] = []
+    cfg = OpenAIHTTPExpertConfig(name="critic", base_url="http://llm.test/v1", max_retries=0)
+    replies = ['{"approve": true, "comment": "fine"}', '{"approve": false, "comment": "it rings twice"}']
+    with OpenAIHTTPEngine(cfg, environ={}, transport=_server(replies, seen)) as engine:
+        role = LLMRole(
+            "critic",
+            engine,
+            CriticVerdict,
+            system_prompt="Judge the clip.",
+            examples=[("Event a: 1 s of rain.", '{"approve": true}')],
+            check=lambda text, v: None if "twice" in v.comment or "bell" not in text else "say how often",
+        )
+        [out] = role.run(["Event bell-1: 3 s of bell."])
+    assert out.value is not None and out.value.comment == "it rings twice" and out.attempts == 2
+    first, retry = (r["messages"] for r in seen)
+    assert [m["role"] for m in first] == ["system", "user", "assistant", "user"]
+    assert first[1]["content"] == "Event a: 1 s of rain." and "as in the examples" in first[0]["content"]
+    assert retry[-1]["role"] == "user" and "say how often" in retry[-1]["content"]
+
+
 def test_schema_counts_in_the_prompt_hash_only_when_set() -> None:
     plain = GenRequest(request_id="r", prompt="p")
     assert prompt_hash("m", plain) == prompt_hash("m", GenRequest(request_id="other-id", prompt="p"))
@@ -90,13 +112,13 @@ def test_garbage_llm_falls_back_to_the_rule_based_planner(tiny_pool: dict[str, P
     )
     engine = build_engine(cfg)
     try:
-        role = LLMRole("planner", engine, PlanDraft, system_prompt="Plan.", max_attempts=2, max_tokens=24)
+        role = LLMRole("planner", engine, LineReading, system_prompt="Plan.", max_attempts=2, max_tokens=24)
         [out] = role.run(["NARRATOR: Hello there."])
         assert out.value is None and out.attempts == 2 and len(out.errors) == 2
         plan = llm_plan(engine, "NARRATOR: Hello there.\n[sfx] door", expert="tiny")
     finally:
         engine.close()
-    assert plan.planner == "rule_based (fallback from tiny)" and "no valid plan" in plan.notes[0]
+    assert plan.planner == "rule_based (fallback from tiny)" and "read 0 of 2 lines" in plan.notes[0]
     assert [e.kind for e in plan.events] == ["music", "speech", "sfx"]
 
 
