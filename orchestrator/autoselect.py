@@ -37,6 +37,9 @@ from orchestrator.policies import AutoOptions, ProfilingData, QueryBatch
 logger = logging.getLogger(__name__)
 
 _KNN = {"neighbours": 10, "alpha": 10.0, "tau": 0.05}
+_CATEGORY = {"accuracy": "group", "group_by": "category", "betas": [10]}
+"""The best expert per ``category`` (subject, task, skill), shrunk toward the global ranking by 10
+pseudo-questions: a small category's few profiling answers do not swing the choice alone."""
 _INNER_SEED = 200
 
 
@@ -90,6 +93,7 @@ def recipe_space(profiling: ProfilingData, options: AutoOptions) -> list[MethodC
     space: list[dict[str, Any]] = [
         {"name": "best_single_fallback", "policy": "top_k_fallback", "k": 1},
         {"name": "best_single", "policy": "global_top_k", "k": 1},
+        {"name": "category_top1", "policy": "group_top_k", "k": 1, "vote": _CATEGORY},
         {"name": "knn_top1", "policy": "knn_top_k", "k": 1, "options": _KNN},
         {"name": "top3_majority", "policy": "global_top_k", "k": 3},
         {"name": "top3_weighted", "policy": "global_top_k", "k": 3, "aggregation": "weighted", "vote": glob},
@@ -149,7 +153,8 @@ def recipe_space(profiling: ProfilingData, options: AutoOptions) -> list[MethodC
     for spec in space:
         if spec["policy"] == "global_top_k" and spec["k"] >= m:
             continue  # the same as a smaller top-k or the sequential votes
-        if spec["name"] == "sequential_category_vote" and not any(profiling.meta("category")):
+        by_category = spec["name"] in ("category_top1", "sequential_category_vote")
+        if by_category and not any(profiling.meta("category")):
             continue
         if spec["name"] == "knn_top5_stacked_features" and not profiling.texts:
             spec["vote"] = {"features": ["options"]}

@@ -52,7 +52,7 @@ def test_demo_cli_on_a_slice_writes_report_traces_and_plot(tmp_path: Path) -> No
         app, ["demo", "--engine", "transformers", "--sample", "70", "--out", str(out), "--no-progress"]
     )
     assert result.exit_code == 0, result.output
-    assert "ours (best policy)" in result.output and "on the transformers engine" in result.output
+    assert "auto (best policy)" in result.output and "on the transformers engine" in result.output
     report = json.loads((out / "report.json").read_text())
     _check_report(report, 70)
     assert {m for m in report["methods"]} >= {"ours", "knn_top3_majority"}

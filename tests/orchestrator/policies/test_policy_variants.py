@@ -92,6 +92,37 @@ def test_fallback_calls_the_next_expert_only_when_the_best_abstains() -> None:
     assert len(fetch.calls) == 8 + 2 + 3
 
 
+def test_group_top1_recruits_the_best_expert_of_each_category() -> None:
+    """Each expert is right on its own category only; the global best is right on half the questions."""
+    rows: list[list[str | None]] = []
+    gold, meta = [], []
+    for i in range(40):
+        cat = ("maths", "law", "law", "chemistry")[i % 4]
+        rows.append(
+            ["A" if cat == "maths" else "B", "A" if cat == "law" else "C", "A" if cat == "chemistry" else "D"]
+        )
+        gold.append("A")
+        meta.append({"category": cat})
+    prof, queries, table, _ = _data(rows, gold, experts=("maths", "law", "chem"), metadata=meta)
+    vote = {"accuracy": "group", "group_by": "category", "betas": [10]}
+    per_category = MethodConfig(name="cat", policy="group_top_k", k=1, vote=vote)
+    out = evaluate_method(per_category, prof, gold, queries, Fetcher(table))
+    best = evaluate_method(
+        MethodConfig(name="bs", policy="global_top_k", k=1), prof, gold, queries, Fetcher(table)
+    )
+    assert out.final == ["A"] * 40 and out.calls == [1] * 40
+    assert best.final.count("A") == 20  # "law" for every question
+    unseen = QueryBatch(ids=["new"], embeddings=np.eye(1, 8), skills=[[]], n_options=np.array([4]),
+                        metadata=[{"category": "history"}], options=[])  # fmt: skip
+    fitted = fit_method(per_category, prof, gold)
+    [decision] = fitted.policy.recruit(unseen)
+    assert decision.experts == ["law"]  # a category it never saw: the global ranking
+    with pytest.raises(ValueError, match="vote.accuracy must be group"):
+        MethodConfig(name="g", policy="group_top_k", k=1).policy_class(
+            k=1, vote=VoteConfig(accuracy="global")
+        )
+
+
 def _math_pool(seed: int, n: int = 60) -> tuple[list[list[str | None]], list[str], list[dict[str, str]]]:
     """Free-form answers of 6 experts in 3 families; accuracy depends on the question's level."""
     rng = np.random.default_rng(seed)
