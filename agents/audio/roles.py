@@ -21,6 +21,16 @@ CRITIC_PROMPT = (
 )
 
 
+CRITIC_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("Event speech-3: speech, planned 2.10 s at 6.20 s: 'Who is there?'. Rendered: 9.70 s, flite voice slt.",
+     '{"approve": false, "comment": "a short line rendered at more than four times its planned length"}'),
+    ("Event sfx-2: sfx, planned 1.50 s at 4.00 s: 'a door slams'. Rendered: 1.48 s, recipe door "
+     "(similarity 0.81).",
+     '{"approve": true, "comment": "a door slam of the planned length"}'),
+)  # fmt: skip
+"""Worked examples, given as earlier turns of the chat (a small model copies their form)."""
+
+
 class CriticVerdict(BaseModel):
     """What the LLM critic must return for one clip."""
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from agents.audio.clap import ClapCritic
 from agents.audio.clips import ClipRecord, load_clip
 from agents.audio.config import AudioJobConfig
-from agents.audio.roles import CRITIC_PROMPT, CriticVerdict, critic_prompt
+from agents.audio.roles import CRITIC_EXAMPLES, CRITIC_PROMPT, CriticVerdict, critic_prompt
 from agents.audio.supervisors.checks import event_verdict
 from agents.audio.timeline import Timeline
 from agents.llm_role import LLMRole
@@ -84,7 +84,8 @@ class EventSupervisor:
             CriticVerdict,
             system_prompt=CRITIC_PROMPT,
             max_attempts=self.config.critic.max_attempts,
-            max_tokens=128,
+            max_tokens=64,
+            examples=CRITIC_EXAMPLES,
         )
         [out] = role.run([critic_prompt(event, clip.detail, clip.duration_s)])
         if out.value is None:
