@@ -28,7 +28,7 @@ from batching.engines.registry import build_engine
 from common.generation import GenRequest, GenResult
 from orchestrator.cli import app
 from orchestrator.service.openai_stub import create_openai_app, serve_in_thread
-from zoo.packaged import packaged_model_available
+from zoo.packaged import ensure_packaged_model, packaged_model_available
 
 SMOLLM2 = "smollm2-135m-instruct"
 
@@ -236,16 +236,32 @@ def _need_smollm2() -> None:
 
 
 @pytest.mark.slow
-def test_pool_planner_on_a_real_local_model(tmp_path: Path) -> None:
-    """SmolLM2-135M-Instruct reads the lines; what it misreads after repairs keeps its text (noted)."""
+@pytest.mark.parametrize("through", ["engine", "http"])
+def test_pool_planner_on_a_real_local_model(through: str, tmp_path: Path) -> None:
+    """SmolLM2-135M-Instruct reads the lines, as a pool's transformers expert or behind an OpenAI-compatible
+    server on 127.0.0.1; what it misreads after repairs keeps its text (noted)."""
     need("flite", "espeak-ng")
     _need_smollm2()
-    expert = {"name": "smollm2", "engine": "transformers", "model": f"packaged:{SMOLLM2}",
-              "sampling": {"temperature": 0.0, "max_tokens": 160}}  # fmt: skip
     brief = "music: none\n[sfx] thunder rolls over the valley\n[sfx] a knock at the door\nambience: rain"
-    res, report = _cli(tmp_path, _pool(tmp_path, expert), "--planner", "smollm2", brief=brief)
+    sampling = {"temperature": 0.0, "max_tokens": 160}
+    if through == "engine":
+        expert = {
+            "name": "smollm2",
+            "engine": "transformers",
+            "model": f"packaged:{SMOLLM2}",
+            "sampling": sampling,
+        }
+        res, report = _cli(tmp_path, _pool(tmp_path, expert), "--planner", "smollm2", brief=brief)
+        name = "smollm2"
+    else:
+        cfg = TransformersExpertConfig(
+            name="smollm2", model=str(ensure_packaged_model(SMOLLM2)), sampling=sampling
+        )
+        with build_engine(cfg) as engine, serve_in_thread(create_openai_app({"planner": engine})) as (url, _):
+            res, report = _cli(tmp_path, _server_pool(tmp_path, url), "--planner", "srv", brief=brief)
+        name = "srv"
     assert res.exit_code == 0, res.output
-    assert report["planner"] == "llm:smollm2", report["plan_notes"]
+    assert report["planner"] == f"llm:{name}", report["plan_notes"]
     note = report["plan_notes"][0]
     read = int(note.split("read ")[1].split(" of ")[0])
     assert read >= 1 and "of 3 lines" in note
