@@ -11,6 +11,7 @@ can be asked to.
 
 Every reading is checked against its line before it is used (:func:`reading_problem`): a line whose
 syntax names its kind (``NAME: ...``, ``[sfx] ...``, ``ambience: ...``) must be read as that kind, a
+stage direction (``*the phone rings*``) has no speech, a
 speaker must be named in the line, spoken words must be the line's own (none invented, none
 repeated), a description must share a word with the line, and the sounds must account for most of the
 line's content words. A
@@ -30,7 +31,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.audio.planner import plan_brief, setting_line, split_at, strip_comment, written_kinds
+from agents.audio.planner import (
+    is_direction,
+    plan_brief,
+    setting_line,
+    split_at,
+    strip_comment,
+    written_kinds,
+)
 from agents.audio.timeline import Timeline
 from agents.llm_role import LLMRole
 from common.generation import Generator
@@ -120,6 +128,8 @@ def reading_problem(line: str, reading: LineReading) -> str | None:
     read = {e.kind for e in reading.events} - {"none"}
     if written and not written <= read:  # sounds beyond it may come from a stage direction in the line
         return f"the line is written as {' and '.join(sorted(written))}; read it as that"
+    if "speech" in read and is_direction(line):
+        return "the line is a stage direction: list its sounds, nobody speaks it"
     line_words = _words(line)
     have = set(line_words)
     covered: set[str] = set()

@@ -286,6 +286,11 @@ def written_kinds(line: str) -> frozenset[str] | None:
     return None
 
 
+def is_direction(line: str) -> bool:
+    """A stage direction (``(door slams)``, ``*door slams*``, ``[door slams]``): sounds, never speech."""
+    return _DIRECTION_LINE.match(_strip_at(line)) is not None and _SFX.match(_strip_at(line)) is None
+
+
 def _is_speaker(name: str, hint: str | None) -> bool:
     words = name.strip().split()
     if not words or words[0].lower().strip(".") in NOT_SPEAKERS:

@@ -74,6 +74,12 @@ def _reading(*events: dict[str, str]) -> LineReading:
             "line's own words",
         ),
         (
+            "*the phone rings*",  # a stage direction read as a line spoken by "The Phone"
+            [{"kind": "speech", "speaker": "The Phone", "text": "the phone rings"}],
+            "stage direction",
+        ),
+        ("*the phone rings*", [{"kind": "sfx", "description": "a phone rings"}], None),
+        (
             "ANNA: (knocks twice) Open up!",  # a stage direction inside a spoken line
             [
                 {"kind": "speech", "speaker": "Anna", "text": "Open up!"},
