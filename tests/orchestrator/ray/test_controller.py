@@ -91,16 +91,28 @@ def test_killed_worker_mid_stage_one_model_per_gpu_nothing_lost_or_duplicated(
     from orchestrator.runs.runner import RunOptions, run_pool
 
     base = load_pool_config(POOLS / "tiny-cpu.yaml")
+    victim = "tiny-llama-xs"
     # 0.6 GiB of a 1 GiB GPU each: two never fit together, so exactly one model is resident at a time
     pool: PoolConfig = base.model_copy(
         update={
             "tiny_models_dir": str(next(iter(tiny_pool.values())).parent),
-            "experts": [e.model_copy(update={"footprint_gib": 0.6}) for e in base.experts],
+            # the victim writes long answers, so its later batches are still running when the kill lands
+            "experts": [
+                e.model_copy(
+                    update={"footprint_gib": 0.6}
+                    | (
+                        {"sampling": e.sampling.model_copy(update={"max_tokens": 256})}
+                        if e.name == victim
+                        else {}
+                    )
+                )
+                for e in base.experts
+            ],
             "batch_size": 1,
         }
     )
     instances = load_questions(questions_file(6)).instances
-    store, run_id, victim = RunStore(tmp_path / "runs.sqlite"), "ray-kill-test", "tiny-llama-xs"
+    store, run_id = RunStore(tmp_path / "runs.sqlite"), "ray-kill-test"
     killed: list[int] = []
 
     def kill_once(stage: str, expert: str, done: int, total: int) -> None:
