@@ -32,6 +32,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.audio.planner import (
+    BED_KEYS,
+    MUSIC_KEYS,
+    SFX_WORDS,
     is_direction,
     plan_brief,
     setting_line,
@@ -88,9 +91,7 @@ _STOP = frozenset(
      "they", "them", "who", "what", "not", "all", "any", "can"]
 )  # fmt: skip
 _BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]|\*[^*]*\*")
-_KIND_WORD = re.compile(
-    r"^\s*(?:sfx|fx|sound(?: effect)?|music|score|ambience|ambiance|background|atmosphere)\s*:", re.IGNORECASE
-)
+_KIND_WORD = re.compile(rf"^\s*(?:{'|'.join(SFX_WORDS + MUSIC_KEYS + BED_KEYS)})\s*:", re.IGNORECASE)
 """A line's leading kind word (``music:``), which says how to read it and is no sound to account for."""
 
 

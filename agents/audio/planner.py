@@ -97,12 +97,16 @@ NOT_SPEAKERS = frozenset(
 
 _NAME = r"[^\W\d_][\w.'’ -]{0,30}?"
 _SPEAKER = re.compile(rf"^(?P<name>{_NAME})\s*(?:\((?P<hint>[^)]{{1,30}})\))?\s*:\s*(?P<text>.*)$")
-_KEY = re.compile(
-    r"^(title|duration|length|mood|music|score|ambience|ambiance|background|atmosphere)\s*:\s*(.+)$",
-    re.IGNORECASE,
-)
+SETTING_KEYS = ("title", "duration", "length", "mood")
+"""``key:`` lines that set the scene's parameters, not a sound."""
+MUSIC_KEYS = ("music", "score")
+BED_KEYS = ("ambience", "ambiance", "background", "atmosphere")
+SFX_WORDS = ("sfx", "fx", "sound effect", "sound")
+"""The words that name a line's kind of sound: ``music:``, ``ambience:``, ``[sfx]`` / ``SFX:``."""
+_KEY = re.compile(rf"^({'|'.join(SETTING_KEYS + MUSIC_KEYS + BED_KEYS)})\s*:\s*(.+)$", re.IGNORECASE)
+_SFX_WORD = "|".join(SFX_WORDS)
 _SFX = re.compile(
-    r"^(?:\[(?:sfx|fx|sound|sound effect)\s*[:\]]\s*(.+?)\]?|(?:sfx|fx|sound effect|sound)\s*:\s*(.+))$",
+    rf"^(?:\[(?:{_SFX_WORD})\s*[:\]]\s*(.+?)\]?|(?:{_SFX_WORD})\s*:\s*(.+))$",
     re.IGNORECASE,
 )
 """An effect named as one: ``[sfx] ...``, ``[SFX: ...]``, ``SFX: ...`` (any description renders)."""
@@ -233,9 +237,7 @@ def setting_line(line: str) -> bool:
     if key is None:
         return False
     name, value = key.group(1).lower(), key.group(2).strip().lower()
-    return name in ("title", "duration", "length", "mood") or (
-        name in ("music", "score") and value in ("none", "no", "off")
-    )
+    return name in SETTING_KEYS or (name in MUSIC_KEYS and value in ("none", "no", "off"))
 
 
 def _plan_line(line: str, header: _Header, layout: _Layout) -> str | None:
@@ -274,10 +276,9 @@ def written_kinds(line: str) -> frozenset[str] | None:
     body = _strip_at(line)
     if key := _KEY.match(body):
         name = key.group(1).lower()
-        if name in ("music", "score"):
+        if name in MUSIC_KEYS:
             return frozenset({"music"})
-        beds = ("ambience", "ambiance", "background", "atmosphere")
-        return frozenset({"ambience"}) if name in beds else frozenset()
+        return frozenset({"ambience"}) if name in BED_KEYS else frozenset()
     if _SFX.match(body):
         return frozenset({"sfx"})
     who = _SPEAKER.match(body)
@@ -288,7 +289,8 @@ def written_kinds(line: str) -> frozenset[str] | None:
 
 def is_direction(line: str) -> bool:
     """A stage direction (``(door slams)``, ``*door slams*``, ``[door slams]``): sounds, never speech."""
-    return _DIRECTION_LINE.match(_strip_at(line)) is not None and _SFX.match(_strip_at(line)) is None
+    body = _strip_at(line)
+    return _DIRECTION_LINE.match(body) is not None and _SFX.match(body) is None
 
 
 def _is_speaker(name: str, hint: str | None) -> bool:
@@ -315,9 +317,9 @@ def _header_line(key: str, value: str, header: _Header) -> str | None:
         header.duration_s = seconds
     elif key == "mood":
         header.mood = value.lower().split()[0]
-    elif key in ("music", "score"):
+    elif key in MUSIC_KEYS:
         header.music = value
-    else:
+    else:  # BED_KEYS
         header.ambience.append(value)
     return None
 

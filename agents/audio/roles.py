@@ -7,13 +7,9 @@ supports it, validated, repaired and retried). The critic's word is recorded, an
 
 from __future__ import annotations
 
-import logging
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.audio.timeline import AudioEvent
-
-logger = logging.getLogger(__name__)
 
 CRITIC_PROMPT = (
     "You are the critic of a sound team. Given one rendered event and its measurements, say whether it fits "
