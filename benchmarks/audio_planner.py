@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,6 @@ from rich.console import Console
 from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
-_NOTE = re.compile(r"read (\d+) of (\d+) lines \((\d+) after a repair\)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-    from agents.audio.llm_planner import llm_plan
+    from agents.audio.llm_planner import plan_reading, read_brief
     from batching.engines.registry import build_engine
     from orchestrator.pool import load_pool_config, resolve_local_models
 
@@ -60,14 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     with build_engine(experts[args.planner]) as engine:
         for brief in briefs:
             wall, cpu = time.perf_counter(), time.process_time()
-            plan = llm_plan(engine, brief.read_text(encoding="utf-8"), expert=args.planner)
+            reading = read_brief(engine, brief.read_text(encoding="utf-8"))
+            plan_reading(reading, expert=args.planner)  # what `symoe audio --planner` does next
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            found = _NOTE.search(plan.notes[0]) if plan.notes else None
-            read, asked, repaired = (int(g) for g in found.groups()) if found else (0, 0, 0)
-            totals[0] += read
-            totals[1] += asked
-            table.add_row(brief.name, str(asked), str(read), str(repaired), str(asked - read),
-                          f"{wall:.1f}", f"{cpu:.1f}")  # fmt: skip
+            totals[0] += reading.read
+            totals[1] += reading.asked
+            table.add_row(brief.name, str(reading.asked), str(reading.read), str(reading.repaired),
+                          str(len(reading.left)), f"{wall:.1f}", f"{cpu:.1f}")  # fmt: skip
     table.add_row("all", str(totals[1]), str(totals[0]), "", str(totals[1] - totals[0]), "", "")
     Console(width=120).print(table)
     return 0

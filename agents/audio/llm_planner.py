@@ -11,15 +11,14 @@ can be asked to.
 
 Every reading is checked against its line before it is used (:func:`reading_problem`): a line whose
 syntax names its kind (``NAME: ...``, ``[sfx] ...``, ``ambience: ...``) must be read as that kind, a
-stage direction (``*the phone rings*``) has no speech, a
-speaker must be named in the line, spoken words must be the line's own (none invented, none
-repeated), a description must share a word with the line, and the sounds must account for most of the
-line's content words. A
-reading that fails is sent back with the problem (:class:`agents.llm_role.LLMRole` retries it), and a
-line the model never reads well keeps its own text, which the rule-based parser reads; the plan's notes
-say which lines. Setting lines (``title:``, ``duration:``, ``mood:``, ``music: none``) and comments are
-not sent to the model. The request carries :class:`LineReading`'s JSON schema, so engines that
-constrain decoding (vLLM, OpenAI-compatible servers) can only write valid JSON.
+stage direction (``*the phone rings*``) has no speech, a speaker must be named in the line, spoken
+words must be the line's own (none invented, none repeated), a description must share a word with the
+line, and the sounds must account for most of the line's content words. A reading that fails is sent
+back with the problem (:class:`agents.llm_role.LLMRole` retries it), and a line the model never reads
+well keeps its own text, which the rule-based parser reads; the plan's notes say which lines. Setting
+lines (``title:``, ``duration:``, ``mood:``, ``music: none``) and comments are not sent to the model.
+The request carries :class:`LineReading`'s JSON schema, so engines that constrain decoding (vLLM,
+OpenAI-compatible servers) can only write valid JSON.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -188,8 +188,33 @@ def _one_line(text: str) -> str:
     return " ".join(text.replace("#", " ").split())
 
 
-def llm_plan(engine: Generator, brief: str, *, expert: str, duration_s: float | None = None) -> Timeline:
-    """The plan of the model's line readings; lines it never reads well keep their text (noted)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BriefReading:
+    """What a model read of a brief: the brief rewritten in canonical lines, and how it went."""
+
+    brief: str
+    """The brief with each line the model read replaced by its canonical lines; the others as written."""
+    asked: int
+    """Lines sent to the model (not settings, comments or blank lines)."""
+    repaired: int
+    """Lines read after at least one repair round."""
+    left: tuple[str, ...]
+    """The lines left to the rules, each ``line N (why)``."""
+
+    @property
+    def read(self) -> int:
+        return self.asked - len(self.left)
+
+    def note(self, expert: str) -> str:
+        """The plan's first note: how many lines the model read, and which it did not, with why."""
+        return (
+            f"LLM planner {expert!r}: read {self.read} of {self.asked} lines ({self.repaired} after a repair)"
+            + (f"; kept as written, for the rules: {'; '.join(self.left)}" if self.left else "")
+        )
+
+
+def read_brief(engine: Generator, brief: str) -> BriefReading:
+    """Have the model read every line of ``brief`` that asks for sound, checked and repaired per line."""
     role = LLMRole("planner", engine, LineReading, system_prompt=LINE_PROMPT, max_tokens=LINE_MAX_TOKENS,
                    check=lambda line, r: reading_problem(split_at(line)[1], r),
                    examples=[(q, json.dumps(a)) for q, a in LINE_EXAMPLES])  # fmt: skip
@@ -197,21 +222,27 @@ def llm_plan(engine: Generator, brief: str, *, expert: str, duration_s: float | 
     asked = [n for n, line in enumerate(lines) if line and not setting_line(line)]
     results = role.run([lines[n] for n in asked]) if asked else []
     canonical = list(lines)
-    by_rules: list[str] = []
+    left: list[str] = []
     repaired = 0
     for n, result in zip(asked, results, strict=True):
         if result.value is None:
-            by_rules.append(f"line {n + 1} ({result.errors[-1][:80]})")
+            left.append(f"line {n + 1} ({result.errors[-1][:80]})")
             continue
         repaired += result.attempts > 1
         canonical[n] = "\n".join(canonical_lines(result.value, split_at(lines[n])[0]))
-    plan = plan_brief("\n".join(canonical), duration_s=duration_s)
-    read = len(asked) - len(by_rules)
-    note = f"LLM planner {expert!r}: read {read} of {len(asked)} lines ({repaired} after a repair)" + (
-        f"; kept as written, for the rules: {'; '.join(by_rules)}" if by_rules else ""
-    )
-    if asked and read == 0:
+    return BriefReading(brief="\n".join(canonical), asked=len(asked), repaired=repaired, left=tuple(left))
+
+
+def plan_reading(reading: BriefReading, *, expert: str, duration_s: float | None = None) -> Timeline:
+    """The timeline of a model's reading, laid out by the rules; named for the rules when it read nothing."""
+    plan = plan_brief(reading.brief, duration_s=duration_s)
+    notes = (reading.note(expert), *plan.notes)
+    if reading.asked and reading.read == 0:
         logger.warning("LLM planner %s read no line of the brief; the rule-based planner plans it", expert)
-        return plan.model_copy(update={"planner": f"rule_based (fallback from {expert})",
-                                       "notes": (note, *plan.notes)})  # fmt: skip
-    return plan.model_copy(update={"planner": f"llm:{expert}", "notes": (note, *plan.notes)})
+        return plan.model_copy(update={"planner": f"rule_based (fallback from {expert})", "notes": notes})
+    return plan.model_copy(update={"planner": f"llm:{expert}", "notes": notes})
+
+
+def llm_plan(engine: Generator, brief: str, *, expert: str, duration_s: float | None = None) -> Timeline:
+    """The plan of the model's line readings; lines it never reads well keep their text (noted)."""
+    return plan_reading(read_brief(engine, brief), expert=expert, duration_s=duration_s)
