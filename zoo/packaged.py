@@ -105,12 +105,20 @@ def _is_current(path: Path, model: PackagedModel) -> bool:
     return bool(data.get("format") == FORMAT_VERSION and data.get("version") == model.version)
 
 
-def packaged_model_available(name: str, packages_dir: str | Path | None = None) -> bool:
+def _folder(name: str, models_dir: str | Path | None) -> Path:
+    return expand_path(models_dir or MODELS_DIR) / name
+
+
+def _source(model: PackagedModel, packages_dir: str | Path | None) -> Path | zipfile.Path | None:
+    return _gguf_source(model, expand_path(packages_dir or PACKAGES_DIR))
+
+
+def packaged_model_available(
+    name: str, *, models_dir: str | Path | None = None, packages_dir: str | Path | None = None
+) -> bool:
     """Whether :func:`ensure_packaged_model` can give ``name`` without a download."""
     model = PACKAGED_MODELS[name]
-    if _is_current(expand_path(MODELS_DIR) / name, model):
-        return True
-    return _gguf_source(model, expand_path(packages_dir or PACKAGES_DIR)) is not None
+    return _is_current(_folder(name, models_dir), model) or _source(model, packages_dir) is not None
 
 
 def ensure_packaged_model(
@@ -128,10 +136,10 @@ def ensure_packaged_model(
     model = PACKAGED_MODELS.get(name)
     if model is None:
         raise ConfigError(f"no packaged model {name!r}; available: {', '.join(sorted(PACKAGED_MODELS))}")
-    final = expand_path(models_dir or MODELS_DIR) / name
+    final = _folder(name, models_dir)
     if _is_current(final, model):
         return final
-    source = _gguf_source(model, expand_path(packages_dir or PACKAGES_DIR))
+    source = _source(model, packages_dir)
     if source is None:
         raise ConfigError(
             f"packaged model {name!r}: the {model.package} {model.version} wheel is not fetched; "
