@@ -169,8 +169,10 @@ class RetrievalTrace(_Record):
 
     ``reason`` says why: ``always`` / ``never`` (the mode), ``skill`` (a strong skill never retrieves),
     ``coverage`` (the store had nothing for the question), ``gain`` / ``no_gain`` (the expected accuracy
-    gain of retrieving against ``min_gain``), ``fallback`` (no open-book profiles: the closed-book
-    estimate alone), ``disagreement`` (the post-generation gate: the first pass's experts disagreed).
+    gain of retrieving against ``min_gain``), ``deferred`` (the question's skill is answered closed-book
+    first and retrieved for only if its experts then disagree), ``fallback`` (no open-book profiles: the
+    closed-book estimate alone), ``disagreement`` (the post-generation gate: the first pass's experts
+    disagreed).
     """
 
     mode: Literal["never", "always", "gated"]

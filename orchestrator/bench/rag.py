@@ -299,7 +299,8 @@ def _fit_gate(
     )
     gold = inputs.closed.gold(inputs.profile_rows)
     return RetrievalGate.fit(inputs.retrieval.gate, method, closed.profiling, gold, signals,
-                             open_book=opened.profiling, instances=prof, seed=seed)  # fmt: skip
+                             open_book=opened.profiling, instances=prof, seed=seed,
+                             agreement_threshold=inputs.retrieval.agreement_threshold)  # fmt: skip
 
 
 def _gate_inputs(

@@ -101,6 +101,7 @@ def fit_retrieval(
         gate = RetrievalGate.fit(
             config.gate, method, closed.profiling, gold, signals,
             open_book=opened.profiling if opened else None, seed=config.seed,
+            agreement_threshold=config.agreement_threshold,
         )  # fmt: skip
     return FittedRetrieval(config=config, closed=closed, opened=opened, gate=gate)
 

@@ -159,7 +159,7 @@ def test_record_and_weights_cover_the_zoo(record: dict[str, Any]) -> None:
     sizes = {s.name: (ZOO_WEIGHTS_DIR / s.name / "model.safetensors").stat().st_size for s in ZOO_SPECS}
     assert max(sizes.values()) < 3 * 2**20, sizes
     total = sum(p.stat().st_size for p in ZOO_WEIGHTS_DIR.rglob("*") if p.is_file())
-    assert total < 15 * 2**20
+    assert total < 22 * 2**20  # the six experts, the reader (4.6 MB), three recall experts (2.3 MB each)
     summary = record["test_summary"]
     assert summary["oracle_routing"]["accuracy"] >= summary["best_single"]["accuracy"] + 0.15
     assert summary["oracle_routing"]["accuracy"] >= summary["top_k_majority"]["accuracy"] + 0.05
