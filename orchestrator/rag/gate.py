@@ -14,8 +14,9 @@ outcomes on both books (:func:`~orchestrator.rag.outcome.cross_validate`):
 - a skill is *deferred* when answering closed-book first and retrieving only for the questions whose
   experts then disagree (the post-generation gate) is worth more on the profiling split than gating
   before generation: accuracy minus ``min_gain`` per retrieval, both paths read from the
-  cross-validated outcomes (a skill's values are shrunk toward all questions', so a skill with few
-  profiling questions, or one the profiles do not hold, follows the overall verdict). That is the case
+  cross-validated outcomes (a skill's values are shrunk toward all questions' by 10 pseudo-questions,
+  so a skill with few profiling questions leans on the overall values, and one the profiles do not
+  hold follows them). That is the case
   where a question's kind cannot say whether the experts know the answer but their agreement can (some
   entities learnt in training, some not): the gate then waits for the experts' answers instead of
   retrieving for the whole skill.

@@ -93,3 +93,25 @@ def test_no_deferral_when_agreement_cannot_tell_or_there_is_no_post_generation_g
     assert gate.deferred_skills == []
     decisions = gate.assess(inputs)
     assert all(d.retrieve and d.reason == "gain" for d in decisions)
+
+
+def test_a_skill_with_few_profiling_questions_leans_on_the_overall_values() -> None:
+    closed, opened, gold = _books(120, 0, same_guess=False)
+    n = len(gold)
+    groups = ["facts"] * (n - 4) + ["rare"] * 4
+    rare = np.arange(n) >= n - 4
+    # the rare skill's four questions are all known: on its own it would never need the store
+    answers = [[g] * 3 if r else a for g, r, a in zip(gold, rare, closed.answers, strict=True)]
+    correct = np.array([[x == g for x in row] for g, row in zip(gold, answers, strict=True)])
+    closed = ProfilingData(experts=EXPERTS, embeddings=closed.embeddings, skills=[[g] for g in groups],
+                           correct=correct, answers=answers, n_options=closed.n_options)  # fmt: skip
+    signals = Signals(embeddings=closed.embeddings, groups=groups,
+                      questions=question_features(["q"] * n, [0] * n))  # fmt: skip
+    gate = RetrievalGate.fit(GateConfig(min_gain=0.02), METHOD, closed, gold, signals, open_book=opened,
+                             agreement_threshold=1.0)  # fmt: skip
+    rare_record, facts_record = gate.skills["rare"], gate.skills["facts"]
+    assert rare_record.defer and facts_record.defer
+    # alone, waiting on the rare skill is worth exactly 1 (all right, no retrieval); its four questions
+    # move it only part of the way from the overall value
+    assert rare_record.defer_value is not None and facts_record.defer_value is not None
+    assert facts_record.defer_value < rare_record.defer_value < 1.0 - 1e-9
