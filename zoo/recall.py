@@ -145,6 +145,15 @@ def train_recall(
     }
 
 
+def _share_by_half(flags: Sequence[bool], known: Sequence[bool]) -> dict[str, float]:
+    """The share of ``flags`` set among the known-entity questions and among the unknown ones."""
+    out = {}
+    for label, want in (("known", True), ("unknown", False)):
+        rows = [f for f, k in zip(flags, known, strict=True) if k == want]
+        out[label] = round(sum(rows) / max(1, len(rows)), 4)
+    return out
+
+
 def measure_recall(
     training: dict[str, Any],
     fmt: ZooTaskFormat,
@@ -176,20 +185,12 @@ def measure_recall(
             for book, passages in (("closed", [()] * len(rows)), ("open", [(docs[r["doc"]],) for r in rows])):
                 prompts = [fmt.prompt(r, p) for r, p in zip(rows, passages, strict=True)]
                 res = evaluate_prompts(spec.name, folder, rows, prompts, fmt)
-                books[book] = {
-                    label: round(sum(c for c, k in zip(res["correct"], known, strict=True) if k == want)
-                                 / max(1, sum(k == want for k in known)), 4)
-                    for label, want in (("known", True), ("unknown", False))
-                }  # fmt: skip
+                books[book] = _share_by_half(res["correct"], known)
                 if book == "closed":
                     closed_answers.append(res["answers"])
             out["experts"][spec.name] = books
         agree = [len(set(a)) == 1 for a in zip(*closed_answers, strict=True)]
-        out["all_agree_closed"] = {
-            label: round(sum(a for a, k in zip(agree, known, strict=True) if k == want)
-                         / max(1, sum(k == want for k in known)), 4)
-            for label, want in (("known", True), ("unknown", False))
-        }  # fmt: skip
+        out["all_agree_closed"] = _share_by_half(agree, known)
         record["splits"][split] = out
     path = Path(weights_dir) / RECALL_RECORD_FILE
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
